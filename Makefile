@@ -1,0 +1,37 @@
+# Apartment domotics pipeline: the commands of the README.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo airflow bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml scripts/install-system-packages.sh
+	bash scripts/install-system-packages.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(PIP) install -q --no-deps -e .
+	touch $(STAMP)
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+demo: install
+	$(PY) -m domotic.devtools.demo
+
+airflow: install
+	$(PY) -m domotic.devtools.airflow_local
+
+bench: install
+	$(PY) -m domotic.devtools.bench
+
+clean:
+	rm -rf .services var

@@ -1,0 +1,523 @@
+"""Sensor files: share -> Bronze -> Silver, in bounded batches, idempotently.
+
+Both sensor DAGs call these functions; so do the benchmark and the tests.
+
+* ``list_share_day`` lists the share once and keeps the names of one UTC day (plus names that do not parse,
+  which are quarantined).
+* ``copy_to_bronze`` copies what Bronze lacks (never overwriting: a re-delivery with new content is stored
+  beside the first version) and skips content the manifest already holds.
+* ``load_bronze_files`` loads files into ``silver.sensor_readings`` and ``silver.file_manifest``: one
+  transaction per batch of files, so a kill half-way loses nothing and duplicates nothing (committed batches
+  are in the manifest and are skipped on re-run; the rest is reloaded). Readings stream into a COPY while the
+  next files are parsed; on the rare key clash (two files claiming the same series and minute) the batch is
+  redone through a staging table and a set-based merge in which the later file wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+
+from domotic.filenames import (
+    SENSOR_NAME_RE,
+    BadFileName,
+    canonical_name,
+    day_prefixes,
+    parse_sensor_name,
+    to_utc,
+    versioned_name,
+)
+from domotic.flatten import flatten_payload, parse_payload_minute
+from domotic.outliers import DEFAULT_BOUNDS, Bounds, bounds_for
+
+log = logging.getLogger(__name__)
+
+SILVER_SENSOR_DDL = [
+    "silver/00_schema.sql",
+    "silver/sensor_series.sql",
+    "silver/file_manifest.sql",
+    "silver/sensor_readings.sql",
+    "silver/sensor_events.sql",
+]
+QUARANTINE_DIR = "_quarantine"
+
+Connect = Callable[[], psycopg.Connection]
+
+
+def checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ share
+
+
+@dataclass
+class ShareListing:
+    names: list[str]  # well-formed names of the day, sorted by minute then apartment
+    bad_names: list[str]  # names that do not parse (quarantined on load)
+
+
+def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListing:
+    """List the share once; keep that UTC day's files and the names that cannot be parsed at all."""
+    prefixes = tuple(day_prefixes(day, source_tz))
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    keyed: list[tuple[datetime, str]] = []
+    bad: list[str] = []
+    with os.scandir(share) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(prefixes):
+                try:
+                    parsed = parse_sensor_name(name, source_tz)
+                except BadFileName:
+                    bad.append(name)
+                    continue
+                if start <= parsed.minute_utc < end:
+                    keyed.append((parsed.minute_utc, name))
+            elif name.endswith(".json") and not SENSOR_NAME_RE.match(name) and entry.is_file():
+                bad.append(name)
+    keyed.sort()
+    return ShareListing([name for _, name in keyed], sorted(bad))
+
+
+# ----------------------------------------------------------------------------------------------- bronze
+
+
+@dataclass
+class CopyResult:
+    bronze_paths: list[str] = field(default_factory=list)  # to load (new or changed content)
+    copied: int = 0
+    already_in_bronze: int = 0
+    unchanged: int = 0  # content already loaded (or quarantined): nothing to do
+    vanished: list[str] = field(default_factory=list)  # listed/predicted, gone when read
+
+
+def known_checksums(conn: psycopg.Connection, names: Sequence[str]) -> set[tuple[str, str]]:
+    """(name, checksum) pairs the manifest already holds for these names."""
+    if not names:
+        return set()
+    rows = conn.execute(
+        "SELECT source_name, checksum FROM silver.file_manifest WHERE source_name = ANY(%s)", (list(names),)
+    ).fetchall()
+    return {(name, digest) for name, digest in rows}
+
+
+def _read_file(path: str) -> tuple[bytes, float]:
+    """Content and modification time with one open (os-level: this runs thousands of times a second)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        info = os.fstat(fd)
+        chunks = []
+        remaining = info.st_size
+        while True:
+            chunk = os.read(fd, max(remaining, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks), info.st_mtime
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(target: str, data: bytes, mtime: float) -> None:
+    """Write via a temporary name and rename, so Bronze never holds a half-written file under its real name."""
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.utime(fd, (mtime, mtime))  # keep the share's timestamp, like the original's copy2
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+
+
+def copy_to_bronze(
+    share: Path,
+    names: Iterable[str],
+    bronze_root: Path,
+    known: set[tuple[str, str]],
+    source_tz: str = "UTC",
+) -> CopyResult:
+    """Copy share files into Bronze unless their content is already known; never modify Bronze in place."""
+    result = CopyResult()
+    share_dir, root = str(share), str(bronze_root)
+    made_dirs: set[str] = set()
+    for name in names:
+        try:
+            data, mtime = _read_file(os.path.join(share_dir, name))
+        except FileNotFoundError:
+            result.vanished.append(name)
+            continue
+        digest = checksum(data)
+        if (name, digest) in known:
+            result.unchanged += 1
+            continue
+        try:
+            parsed = parse_sensor_name(name, source_tz)
+            folder = os.path.join(root, parsed.apartment, parsed.minute_utc.strftime("%Y/%m/%d/%H"))
+        except BadFileName:
+            folder = os.path.join(root, QUARANTINE_DIR)
+        if folder not in made_dirs:
+            os.makedirs(folder, exist_ok=True)
+            made_dirs.add(folder)
+        target = os.path.join(folder, name)
+        for candidate in (target, os.path.join(folder, versioned_name(name, digest))):
+            try:
+                existing, _ = _read_file(candidate)
+            except FileNotFoundError:
+                _write_atomically(candidate, data, mtime)
+                result.copied += 1
+                result.bronze_paths.append(candidate)
+                break
+            if existing == data:
+                result.already_in_bronze += 1
+                result.bronze_paths.append(candidate)
+                break
+            # Same name, different content: a re-delivery; keep both (the new one gets a versioned name).
+        else:  # pragma: no cover - a sha256 prefix collision between two versions of one file
+            raise RuntimeError(f"Bronze holds conflicting versions of {name} in {folder}")
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- silver
+
+
+class SeriesRegistry:
+    """Maps (apartment, room, sensor_type, field, index) to its series id and outlier bounds.
+
+    New series are inserted on a separate connection and committed at once (harmless metadata), because the
+    loading connection is busy streaming a COPY.
+    """
+
+    def __init__(self, connect: Connect, bounds: dict[tuple[str, str], Bounds] | None = None) -> None:
+        self._connect = connect
+        self._conn: psycopg.Connection | None = None
+        self._bounds = bounds or DEFAULT_BOUNDS
+        self._cache: dict[tuple[str, str, str, str, int], tuple[int, float, float]] = {}
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+            self._conn.autocommit = True
+        return self._conn
+
+    def preload(self) -> None:
+        rows = self._connection().execute(
+            "SELECT series_id, apartment, room, sensor_type, field, sensor_index FROM silver.sensor_series"
+        ).fetchall()
+        for series_id, apartment, room, sensor_type, fld, index in rows:
+            self._remember((apartment, room, sensor_type, fld, index), series_id)
+
+    def _remember(self, key: tuple[str, str, str, str, int], series_id: int) -> tuple[int, float, float]:
+        low, high = bounds_for(key[2], key[3], self._bounds) or (float("-inf"), float("inf"))
+        entry = (series_id, low, high)
+        self._cache[key] = entry
+        return entry
+
+    def get(self, key: tuple[str, str, str, str, int], unit: str) -> tuple[int, float, float]:
+        entry = self._cache.get(key)
+        if entry is not None:
+            return entry
+        row = self._connection().execute(
+            """
+            WITH ins AS (
+                INSERT INTO silver.sensor_series (apartment, room, sensor_type, field, sensor_index, unit)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT ON CONSTRAINT sensor_series_natural_key DO NOTHING
+                RETURNING series_id)
+            SELECT series_id FROM ins
+            UNION ALL
+            SELECT series_id FROM silver.sensor_series
+            WHERE apartment = %s AND room = %s AND sensor_type = %s AND field = %s AND sensor_index = %s
+            """,
+            (*key, unit, *key),
+        ).fetchone()
+        assert row is not None
+        return self._remember(key, row[0])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+@dataclass
+class LoadStats:
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_unchanged: int = 0
+    files_reloaded: int = 0  # new content for a name loaded before
+    files_quarantined: int = 0
+    rows: int = 0
+    readings_skipped: int = 0
+    ts_fallbacks: int = 0
+    merge_fallbacks: int = 0  # batches that needed the staging merge (key clash)
+    quarantined: dict[str, str] = field(default_factory=dict)  # name -> reason
+    window_start: datetime | None = None
+    window_end: datetime | None = None  # exclusive
+
+    def widen(self, minute: datetime) -> None:
+        if self.window_start is None or minute < self.window_start:
+            self.window_start = minute
+        end = minute + timedelta(minutes=1)
+        if self.window_end is None or end > self.window_end:
+            self.window_end = end
+
+    def merge(self, other: LoadStats) -> None:
+        for name in ("files_seen", "files_loaded", "files_unchanged", "files_reloaded", "files_quarantined",
+                     "rows", "readings_skipped", "ts_fallbacks", "merge_fallbacks"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.quarantined.update(other.quarantined)
+        for bound in (other.window_start, other.window_end - timedelta(minutes=1) if other.window_end else None):
+            if bound is not None:
+                self.widen(bound)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "files_seen": self.files_seen, "files_loaded": self.files_loaded,
+            "files_unchanged": self.files_unchanged, "files_reloaded": self.files_reloaded,
+            "files_quarantined": self.files_quarantined, "rows": self.rows,
+            "readings_skipped": self.readings_skipped, "ts_fallbacks": self.ts_fallbacks,
+            "merge_fallbacks": self.merge_fallbacks,
+            "window_start": self.window_start.isoformat() if self.window_start else None,
+            "window_end": self.window_end.isoformat() if self.window_end else None,
+        }
+
+
+@dataclass
+class _Pending:
+    """One file of a batch, read and hashed, waiting for the batch transaction."""
+
+    path: str
+    name: str
+    data: bytes
+    digest: str
+    supersedes: tuple[int, datetime | None] | None  # (file_id, reading_ts) of the current older version
+
+
+_MANIFEST_COLUMNS = (
+    "file_id", "source_name", "apartment", "file_ts", "checksum", "size_bytes", "status", "reason", "rows",
+    "skipped_readings", "skip_reasons", "payload_ts", "reading_ts", "ts_fallback", "payload_gap_minutes",
+    "bronze_path",
+)
+_COPY_READINGS = "COPY silver.sensor_readings (ts, value, series_id, file_id, is_outlier) FROM STDIN"
+
+
+class _Batch:
+    """Turns a batch of pending files into COPY text and manifest rows (pure Python, no DB work)."""
+
+    def __init__(self, registry: SeriesRegistry, source_tz: str, stats: LoadStats) -> None:
+        self.registry, self.source_tz, self.stats = registry, source_tz, stats
+        self.manifest: list[tuple] = []
+
+    def _quarantine(self, item: _Pending, file_id: int, reason: str, apartment: str | None = None,
+                    file_ts: datetime | None = None) -> None:
+        self.stats.files_quarantined += 1
+        self.stats.quarantined[item.name] = reason
+        log.warning("Quarantined %s: %s", item.name, reason)
+        self.manifest.append((file_id, item.name, apartment, file_ts, item.digest, len(item.data), "quarantined",
+                              reason, 0, 0, None, None, None, False, None, item.path))
+
+    def chunks(self, items: Sequence[_Pending], file_ids: Sequence[int]) -> Iterator[str]:
+        """COPY text per file, in order; manifest rows accumulate in ``self.manifest``."""
+        registry_get, stats = self.registry.get, self.stats
+        for item, file_id in zip(items, file_ids, strict=True):
+            try:
+                parsed = parse_sensor_name(item.name, self.source_tz)
+            except BadFileName as exc:
+                self._quarantine(item, file_id, str(exc))
+                continue
+            try:
+                payload = orjson.loads(item.data)
+            except orjson.JSONDecodeError as exc:
+                self._quarantine(item, file_id, f"invalid JSON: {exc}", parsed.apartment, parsed.minute_utc)
+                continue
+            if not isinstance(payload, dict):
+                self._quarantine(item, file_id, "JSON document is not an object", parsed.apartment,
+                                 parsed.minute_utc)
+                continue
+            naive = parse_payload_minute(payload.get("datetime"))
+            payload_ts = to_utc(naive, self.source_tz) if naive else None
+            reading_ts = payload_ts or parsed.minute_utc  # rule 4: fall back to the file-name minute, never now()
+            reason = None
+            if payload_ts is None:
+                stats.ts_fallbacks += 1
+                reason = f"payload datetime {payload.get('datetime')!r} unparsable: file-name minute used"
+                log.warning("%s: %s", item.name, reason)
+            flat = flatten_payload(payload)
+            ts_text = reading_ts.strftime("%Y-%m-%d %H:%M:00+00")
+            file_id_text = str(file_id)
+            apartment = parsed.apartment
+            lines = []
+            for room, sensor_type, fld, index, unit, value in flat.readings:
+                series_id, low, high = registry_get((apartment, room, sensor_type, fld, index), unit)
+                outlier = "f" if low <= value <= high else "t"
+                lines.append(f"{ts_text}\t{value!r}\t{series_id}\t{file_id_text}\t{outlier}\n")
+            skipped = sum(flat.skipped.values())
+            stats.rows += len(lines)
+            stats.readings_skipped += skipped
+            stats.files_loaded += 1
+            stats.widen(reading_ts)
+            gap = None if payload_ts is None else int((payload_ts - parsed.minute_utc).total_seconds() // 60)
+            self.manifest.append((file_id, item.name, apartment, parsed.minute_utc, item.digest, len(item.data),
+                                  "loaded", reason, len(lines), skipped,
+                                  Jsonb(dict(flat.skipped)) if skipped else None, payload_ts, reading_ts,
+                                  payload_ts is None, gap, item.path))
+            yield "".join(lines)
+
+
+def _read_pending(paths: Sequence[str], conn: psycopg.Connection, stats: LoadStats) -> list[_Pending]:
+    """Read and hash a batch; drop content already in the manifest; note which current rows it supersedes."""
+    items = []
+    for path in paths:
+        try:
+            data, _ = _read_file(path)
+        except FileNotFoundError:
+            log.warning("Bronze file vanished before loading: %s", path)
+            continue
+        items.append((path, canonical_name(os.path.basename(path)), data))
+    stats.files_seen += len(items)
+    rows = conn.execute(
+        "SELECT source_name, checksum, file_id, reading_ts, is_current FROM silver.file_manifest "
+        "WHERE source_name = ANY(%s)",
+        ([name for _, name, _ in items],),
+    ).fetchall()
+    seen = {(name, digest) for name, digest, _, _, _ in rows}
+    current = {name: (file_id, reading_ts) for name, _, file_id, reading_ts, is_current in rows if is_current}
+    pending: list[_Pending] = []
+    batch_keys: set[tuple[str, str]] = set()
+    for path, name, data in items:
+        digest = checksum(data)
+        if (name, digest) in seen or (name, digest) in batch_keys:
+            stats.files_unchanged += 1
+            continue
+        batch_keys.add((name, digest))
+        pending.append(_Pending(path, name, data, digest, current.get(name)))
+    # The same name twice in one batch with different content: the last one listed is the current version.
+    by_name: dict[str, _Pending] = {}
+    for item in pending:
+        if item.name in by_name:
+            item.supersedes = None  # handled by keeping only the last version of a name in this batch
+        by_name[item.name] = item
+    dropped = len(pending) - len(by_name)
+    if dropped:
+        stats.files_unchanged += dropped
+    return list(by_name.values())
+
+
+def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[_Pending], source_tz: str,
+                stats: LoadStats) -> None:
+    """One transaction: retire superseded versions, stream readings, record the manifest."""
+    file_ids = [row[0] for row in conn.execute(
+        "SELECT nextval(pg_get_serial_sequence('silver.file_manifest', 'file_id')) "
+        "FROM generate_series(1, %s)", (len(items),)).fetchall()]
+    superseded = [(item.name, *item.supersedes) for item in items if item.supersedes]
+    batch_stats = LoadStats()
+    with conn.transaction():
+        # Losing the last commits in a crash is safe: the manifest rolls back with the readings, and the
+        # files are loaded again on the next run.
+        conn.execute("SET LOCAL synchronous_commit = off")
+        if superseded:
+            _retire(conn, superseded)
+        batch = _Batch(registry, source_tz, batch_stats)
+        try:
+            with conn.transaction(), conn.cursor() as cur, cur.copy(_COPY_READINGS) as copy:
+                for text in batch.chunks(items, file_ids):
+                    if text:
+                        copy.write(text)
+        except psycopg.errors.UniqueViolation:
+            # Two files claim the same (minute, series): merge through staging; the later file wins.
+            batch_stats = LoadStats(merge_fallbacks=1)
+            batch = _Batch(registry, source_tz, batch_stats)
+            _merge_batch(conn, batch, items, file_ids)
+        for _, _, old_ts in superseded:
+            if old_ts is not None:
+                batch_stats.widen(old_ts)  # deleted readings change Silver too
+        with conn.cursor() as cur, cur.copy(
+            f"COPY silver.file_manifest ({', '.join(_MANIFEST_COLUMNS)}) FROM STDIN"
+        ) as copy:
+            for row in batch.manifest:
+                copy.write_row(row)
+    batch_stats.files_reloaded = len(superseded)
+    stats.merge(batch_stats)
+
+
+def _retire(conn: psycopg.Connection, superseded: list[tuple[str, int, datetime | None]]) -> None:
+    """Delete the readings of the versions being replaced and mark them not current."""
+    ids = [file_id for _, file_id, _ in superseded]
+    times = [ts for _, _, ts in superseded]
+    conn.execute(
+        "DELETE FROM silver.sensor_readings r USING unnest(%s::timestamptz[], %s::int[]) AS old(ts, file_id) "
+        "WHERE r.ts = old.ts AND r.file_id = old.file_id",
+        (times, ids),
+    )
+    conn.execute("UPDATE silver.file_manifest SET is_current = false WHERE file_id = ANY(%s)", (ids,))
+
+
+def _merge_batch(conn: psycopg.Connection, batch: _Batch, items: list[_Pending], file_ids: list[int]) -> None:
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS sensor_readings_stage "
+        "(LIKE silver.sensor_readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    with conn.cursor() as cur, cur.copy(
+        "COPY sensor_readings_stage (ts, value, series_id, file_id, is_outlier) FROM STDIN"
+    ) as copy:
+        for text in batch.chunks(items, file_ids):
+            if text:
+                copy.write(text)
+    conn.execute(
+        """
+        INSERT INTO silver.sensor_readings AS r (ts, value, series_id, file_id, is_outlier)
+        SELECT DISTINCT ON (ts, series_id) ts, value, series_id, file_id, is_outlier
+        FROM sensor_readings_stage
+        ORDER BY ts, series_id, file_id DESC
+        ON CONFLICT ON CONSTRAINT sensor_readings_pkey DO UPDATE
+        SET value = EXCLUDED.value, file_id = EXCLUDED.file_id, is_outlier = EXCLUDED.is_outlier
+        """
+    )
+
+
+def load_bronze_files(
+    connect: Connect,
+    paths: Sequence[str],
+    source_tz: str = "UTC",
+    batch_files: int = 5000,
+    bounds: dict[tuple[str, str], Bounds] | None = None,
+    on_batch: Callable[[LoadStats], None] | None = None,
+) -> LoadStats:
+    """Load Bronze files into Silver (see module docstring). Returns what happened, for logs and assets."""
+    stats = LoadStats()
+    registry = SeriesRegistry(connect, bounds)
+    conn = connect()
+    conn.autocommit = True  # each batch is one explicit transaction (conn.transaction())
+    try:
+        registry.preload()
+        for start in range(0, len(paths), batch_files):
+            items = _read_pending(paths[start:start + batch_files], conn, stats)
+            if items:
+                _load_batch(conn, registry, items, source_tz, stats)
+            if on_batch:
+                on_batch(stats)
+    finally:
+        conn.close()
+        registry.close()
+    for name, reason in stats.quarantined.items():
+        log.warning("Quarantined file %s: %s", name, reason)
+    return stats
+
+
+def count_by_reason(stats: LoadStats) -> Counter[str]:
+    return Counter(reason.split(":")[0] for reason in stats.quarantined.values())

@@ -1,0 +1,100 @@
+"""The sensor DAGs' task bodies: read settings and connections at run time, call the loaders, log a summary.
+
+DAG files stay thin (schedule and wiring); everything here is plain Python that tests can call directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from domotic.config import POSTGRES_CONN_ID, setting
+from domotic.outliers import DEFAULT_BOUNDS, parse_overrides
+from domotic.sensor_load import (
+    CopyResult,
+    LoadStats,
+    copy_to_bronze,
+    known_checksums,
+    list_share_day,
+    load_bronze_files,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _connect_factory(conn_id: str = POSTGRES_CONN_ID):
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    hook = PostgresHook(postgres_conn_id=conn_id)
+    return hook.get_conn
+
+
+def _paths() -> tuple[Path, Path, str]:
+    return Path(setting("domotic_smb_path")), Path(setting("domotic_bronze_root")), setting("domotic_source_tz")
+
+
+def copy_names(names: Sequence[str]) -> list[str]:
+    """Copy the given share files to Bronze (minutely path); returns the Bronze paths that need loading."""
+    share, bronze_root, source_tz = _paths()
+    return _copy(share, list(names), bronze_root, source_tz).bronze_paths
+
+
+def copy_day(day: date) -> list[str]:
+    """List the share once for a UTC day (plus unparsable names) and copy what Bronze lacks."""
+    share, bronze_root, source_tz = _paths()
+    if not share.is_dir():
+        from domotic.errors import SourceMissingError
+
+        raise SourceMissingError(f"sensor share folder {share} does not exist or is not mounted "
+                                 "(Variable domotic_smb_path)")
+    listing = list_share_day(share, day, source_tz)
+    log.info("Share %s: %d files for %s, %d unparsable names", share, len(listing.names), day,
+             len(listing.bad_names))
+    return _copy(share, listing.names + listing.bad_names, bronze_root, source_tz).bronze_paths
+
+
+def _copy(share: Path, names: list[str], bronze_root: Path, source_tz: str) -> CopyResult:
+    connect = _connect_factory()
+    conn = connect()
+    try:
+        known = known_checksums(conn, names)
+    finally:
+        conn.close()
+    result = copy_to_bronze(share, names, bronze_root, known, source_tz)
+    log.info("Bronze %s: %d copied, %d already in Bronze, %d unchanged (already loaded), %d vanished",
+             bronze_root, result.copied, result.already_in_bronze, result.unchanged, len(result.vanished))
+    if result.vanished:
+        log.warning("Files listed but gone when read: %s", result.vanished)
+    return result
+
+
+def load_paths(paths: Sequence[str]) -> LoadStats:
+    """Load Bronze files into Silver; logs per-file quarantine reasons and a summary."""
+    bounds = {**DEFAULT_BOUNDS, **parse_overrides(_optional_variable("sensor_outlier_bounds"))}
+    stats = load_bronze_files(
+        _connect_factory(),
+        list(paths),
+        source_tz=setting("domotic_source_tz"),
+        batch_files=int(setting("sensor_batch_files")),
+        bounds=bounds,
+        on_batch=lambda s: log.info("progress: %d/%d files, %d rows", s.files_seen, len(paths), s.rows),
+    )
+    log.info("Silver load summary: %s", stats.summary())
+    for name, reason in stats.quarantined.items():
+        log.warning("QUARANTINED %s: %s", name, reason)
+    return stats
+
+
+def asset_extra(stats: LoadStats) -> dict[str, Any]:
+    """What Gold needs from the asset event: the changed time window (half-open, UTC) and counts."""
+    summary = stats.summary()
+    return {key: summary[key] for key in ("window_start", "window_end", "files_loaded", "rows", "files_quarantined")}
+
+
+def _optional_variable(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    return Variable.get(key, default=None)

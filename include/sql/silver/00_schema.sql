@@ -1,0 +1,2 @@
+-- Schema of the cleaned, full-resolution layer.
+CREATE SCHEMA IF NOT EXISTS silver;

@@ -1,0 +1,85 @@
+"""Defaults every DAG of the repository shares: owner, retries with exponential backoff, the retry policy
+that tells transient from permanent errors, the failure callback, and Deadline Alerts.
+
+Kept here (not in dags/) so that the triggerer and workers import the same code, and so DAG files stay thin.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import (
+    AsyncCallback,
+    DeadlineAlert,
+    DeadlineReference,
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryRule,
+)
+
+OWNER = "domotic-data"
+
+# Transient infrastructure errors retry with backoff; errors that a retry cannot fix fail at once.
+# Rules are evaluated in order; the first match wins. Anything unmatched falls back to plain retries.
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(exception="domotic.errors.PermanentError", action=RetryAction.FAIL,
+                  reason="Permanent error (configuration, authentication or missing source): not retried"),
+        RetryRule(exception="paramiko.ssh_exception.AuthenticationException", action=RetryAction.FAIL,
+                  reason="SFTP authentication failed: fix the meteo_sftp connection"),
+        RetryRule(exception="psycopg.errors.InvalidPassword", action=RetryAction.FAIL,
+                  reason="Postgres authentication failed: fix the domotic_postgres connection"),
+        RetryRule(exception="psycopg.errors.UndefinedTable", action=RetryAction.FAIL,
+                  reason="A table is missing: run the schema task / check the deployment"),
+        RetryRule(exception="psycopg.errors.SerializationFailure", action=RetryAction.RETRY,
+                  retry_delay=timedelta(seconds=20), reason="Serialization failure: retry"),
+        RetryRule(exception="psycopg.errors.DeadlockDetected", action=RetryAction.RETRY,
+                  retry_delay=timedelta(seconds=20), reason="Deadlock: retry"),
+        RetryRule(exception="psycopg.OperationalError", action=RetryAction.RETRY,
+                  reason="Database unreachable or connection lost: retry with backoff"),
+        RetryRule(exception=ConnectionError, action=RetryAction.RETRY, reason="Connection refused/reset: retry"),
+        RetryRule(exception=TimeoutError, action=RetryAction.RETRY, reason="Timed out: retry"),
+    ]
+)
+
+
+def default_args(**overrides: object) -> dict:
+    """Task defaults: retries with exponential backoff, the retry policy and the failure alert."""
+    from domotic_airflow.alerts import on_task_failure
+
+    args: dict = {
+        "owner": OWNER,
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+        "retry_policy": RETRY_POLICY,
+        "on_failure_callback": on_task_failure,
+    }
+    args.update(overrides)
+    return args
+
+
+def deadlines_enabled() -> bool:
+    """Deadline Alerts crash ``dag.test()`` in Airflow 3.3.2 (apache/airflow#73428): switchable off."""
+    return os.environ.get("DOMOTIC_DEADLINES_ENABLED", "true").lower() not in {"0", "false", "no", "off"}
+
+
+def run_deadline(dag_id: str, minutes_after_queued: float) -> list[DeadlineAlert]:
+    """A Deadline Alert: the run must finish within N minutes of being queued (env-overridable).
+
+    ``DOMOTIC_DEADLINE_<DAG_ID>_MINUTES`` overrides the interval per DAG; environment variables are read at
+    parse time on purpose (cheap, unlike Variables).
+    """
+    if not deadlines_enabled():
+        return []
+    minutes = float(os.environ.get(f"DOMOTIC_DEADLINE_{dag_id.upper()}_MINUTES", minutes_after_queued))
+    return [
+        DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=timedelta(minutes=minutes),
+            callback=AsyncCallback("domotic_airflow.alerts.on_deadline_missed", kwargs={"dag_id": dag_id}),
+            name=f"{dag_id}_late",
+        )
+    ]

@@ -1,0 +1,91 @@
+"""PredictedFileSensor: wait for the exact sensor files of a run's minute, never listing the share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from domotic.filenames import predict_names
+from domotic_airflow.triggers import PredictedFilesTrigger, existing_names
+
+
+def run_minute(context: Any) -> datetime:
+    """The minute a run covers: its data interval start (minutely timetable), else the minute before it ran."""
+    start = context.get("data_interval_start")
+    if start is not None:
+        return datetime.fromtimestamp(start.timestamp(), UTC).replace(second=0, microsecond=0)
+    run_after = context["dag_run"].run_after
+    return datetime.fromtimestamp(run_after.timestamp(), UTC).replace(second=0, microsecond=0) - timedelta(
+        minutes=1
+    )
+
+
+class PredictedFileSensor(BaseSensorOperator):
+    """Waits for both apartments' files of the run's minute, then returns the names that arrived.
+
+    The names are predicted from the minute (``domotic.filenames.predict_names``) and checked with one stat
+    each. The wait ends when all files exist or ``wait_seconds`` after the minute has ended, whichever comes
+    first; then the sensor succeeds with the files found, pushes the missing names to XCom (key ``missing``)
+    and logs them. A missing minute is never a failure: ``sensors_daily`` reconciles it at night.
+
+    Deferrable by default (``[operators] default_deferrable``), the wait happening in the triggerer; with
+    ``deferrable=False`` use ``mode="reschedule"`` to free the worker slot between pokes.
+    """
+
+    template_fields = ("folder", "source_tz", "wait_seconds")
+    ui_color = "#c9e4f5"
+
+    def __init__(
+        self,
+        *,
+        folder: str,
+        source_tz: str = "UTC",
+        wait_seconds: int | str = 180,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 5)
+        kwargs.setdefault("mode", "reschedule")
+        super().__init__(**kwargs)
+        self.folder = folder
+        self.source_tz = source_tz
+        self.wait_seconds = wait_seconds
+        self.deferrable = deferrable
+
+    def _plan(self, context: Any) -> tuple[list[str], datetime]:
+        minute = run_minute(context)
+        deadline = minute + timedelta(minutes=1, seconds=int(self.wait_seconds))
+        return predict_names(minute, self.source_tz), deadline
+
+    def _finish(self, context: Any, names: list[str], found: list[str]) -> list[str]:
+        missing = [name for name in names if name not in found]
+        if missing:
+            self.log.warning("Proceeding without %d missing file(s) in %s: %s", len(missing), self.folder, missing)
+        else:
+            self.log.info("All %d predicted files present: %s", len(found), found)
+        context["ti"].xcom_push(key="missing", value=missing)
+        return found
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        names, deadline = self._plan(context)
+        found = existing_names(self.folder, names)
+        if len(found) == len(names) or datetime.now(UTC) >= deadline:
+            return self._finish(context, names, found)
+        self.defer(
+            trigger=PredictedFilesTrigger(self.folder, names, deadline.isoformat(), float(self.poke_interval)),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> list[str]:
+        return self._finish(context, [*event["found"], *event["missing"]], event["found"])
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        names, deadline = self._plan(context)
+        found = existing_names(self.folder, names)
+        if len(found) == len(names) or datetime.now(UTC) >= deadline:
+            return PokeReturnValue(is_done=True, xcom_value=self._finish(context, names, found))
+        return PokeReturnValue(is_done=False)

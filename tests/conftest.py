@@ -1,0 +1,91 @@
+"""Shared test fixtures: a private AIRFLOW_HOME, and the real services (Postgres, MariaDB, SFTP).
+
+Services come from ``domotic.devtools.services``: the machine's own Postgres/MariaDB when they run on their
+standard ports, otherwise private instances started under ``.services/``. A service that cannot be reached
+makes the test fail (never skip).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration at import time: point it at a throw-away home before anything imports it.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="domotic-airflow-home-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # Deadline alerts crash dag.test() in Airflow 3.3.2 (apache/airflow#73428): off for in-process runs.
+        "DOMOTIC_DEADLINES_ENABLED": "false",
+        "DOMOTIC_HISTORY_START": "2023-08-18",
+    }
+)
+
+from domotic.devtools import services  # noqa: E402
+
+
+def pg_conn_json(svc: services.Service, dbname: str) -> str:
+    return json.dumps(
+        {"conn_type": "postgres", "host": svc.host, "port": svc.port, "login": svc.user,
+         "password": svc.password, "schema": dbname}
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_service() -> Iterator[services.Service]:
+    svc = services.ensure_postgres()
+    yield svc
+    if svc.private:
+        svc.stop()
+
+
+@pytest.fixture
+def warehouse(pg_service: services.Service, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A fresh, empty warehouse database for one test, wired as the ``domotic_postgres`` connection."""
+    dbname = f"domotic_test_{uuid.uuid4().hex[:10]}"
+    services.create_database(pg_service, dbname)
+    monkeypatch.setenv("AIRFLOW_CONN_DOMOTIC_POSTGRES", pg_conn_json(pg_service, dbname))
+    info = {"host": pg_service.host, "port": pg_service.port, "user": pg_service.user, "dbname": dbname,
+            "conninfo": f"host={pg_service.host} port={pg_service.port} user={pg_service.user} dbname={dbname}"}
+    yield info
+    _drop(pg_service, dbname)
+
+
+def _drop(svc: services.Service, dbname: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=svc.host, port=svc.port, user=svc.user, dbname="postgres", autocommit=True) as c:
+        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+@pytest.fixture(scope="session")
+def mariadb_service() -> Iterator[services.Service]:
+    svc = services.ensure_mariadb()
+    yield svc
+    if svc.private:
+        svc.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB, needed by dag.test() (not by DAG parsing)."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env=os.environ.copy())
+    return _AIRFLOW_HOME

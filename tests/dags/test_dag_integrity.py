@@ -1,0 +1,133 @@
+"""Every DAG parses, follows the house rules, and does no I/O or lookups at parse time."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS_DIR = REPO / "dags"
+EXPECTED_DAGS = {"sensors_minutely", "sensors_daily"}
+
+
+class ParseTimeLookup(AssertionError):
+    pass
+
+
+def _forbid(*_args, **_kwargs):
+    raise ParseTimeLookup("a DAG file looked up a Variable/Connection or opened a network connection at parse time")
+
+
+_AUDIT = {"on": False, "events": []}
+_WATCHED = ("socket.connect", "os.scandir", "os.listdir")
+
+
+def _audit(event, args):
+    if _AUDIT["on"] and event in _WATCHED:
+        _AUDIT["events"].append((event, args))
+
+
+sys.addaudithook(_audit)
+
+
+def _parse(monkeypatch, tmp_path, deadlines: bool):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import BaseHook, Connection, Variable
+
+    monkeypatch.setenv("DOMOTIC_DEADLINES_ENABLED", "true" if deadlines else "false")
+    for key in ("share", "bronze"):
+        (tmp_path / key).mkdir(exist_ok=True)
+    monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_SMB_PATH", str(tmp_path / "share"))
+    monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT", str(tmp_path / "bronze"))
+    monkeypatch.setattr(Variable, "get", _forbid)
+    monkeypatch.setattr(Connection, "get", _forbid)
+    monkeypatch.setattr(BaseHook, "get_connection", _forbid)
+    monkeypatch.setattr(socket.socket, "connect", _forbid)
+    _AUDIT.update(on=True, events=[])
+    try:
+        bag = DagBag(dag_folder=str(DAGS_DIR))
+    finally:
+        _AUDIT["on"] = False
+    return bag, list(_AUDIT["events"])
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    try:
+        folder = tmp_path_factory.mktemp("parse")
+        bag, events = _parse(mp, folder, deadlines=True)
+    finally:
+        mp.undo()
+    bag.parse_events = events
+    bag.data_folder = str(folder)
+    return bag
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_expected_dags_present(dagbag):
+    assert EXPECTED_DAGS <= set(dagbag.dag_ids)
+
+
+def test_no_network_or_directory_listing_at_parse_time(dagbag):
+    # Listing a folder or connecting anywhere while parsing would slow the dag-processor and hide outages.
+    # (Imports list package folders; what matters is that nothing touches the data folders or the network.)
+    offenders = [(event, args) for event, args in dagbag.parse_events
+                 if event == "socket.connect" or str(args[0]).startswith(dagbag.data_folder)]
+    assert offenders == []
+
+
+def test_lookups_at_parse_time_would_fail_the_parse(monkeypatch, tmp_path):
+    # Sanity check of the harness: a DAG file doing Variable.get at top level must show up as an import error.
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import Variable
+
+    bad = tmp_path / "bad_dag.py"
+    bad.write_text("from airflow.sdk import DAG, Variable\nVariable.get('x')\nDAG('bad', schedule=None)\n")
+    monkeypatch.setattr(Variable, "get", _forbid)
+    bag = DagBag(dag_folder=str(bad))
+    assert "ParseTimeLookup" in next(iter(bag.import_errors.values()))
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_house_rules(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.tags, "tags"
+    assert dag.doc_md and dag_id in dag.doc_md, "module docstring as doc_md"
+    assert dag.max_active_runs and dag.max_active_runs <= 10
+    assert dag.deadline, "a Deadline Alert is configured"
+    if dag.catchup:
+        assert dag.start_date is not None
+    for task in dag.tasks:
+        assert task.owner == "domotic-data", task.task_id
+        assert task.retries >= 2, task.task_id
+        assert task.retry_exponential_backoff, task.task_id
+        assert task.on_failure_callback, task.task_id
+
+
+def test_timetables(dagbag):
+    minutely = dagbag.dags["sensors_minutely"]
+    assert minutely.timetable.expression == "* * * * *" and minutely.catchup is False
+    daily = dagbag.dags["sensors_daily"]
+    assert daily.timetable.expression == "0 0 * * *" and daily.catchup is True
+    assert daily.start_date.isoformat().startswith("2023-08-18")
+
+
+def test_deadlines_can_be_switched_off_for_dag_test(monkeypatch, tmp_path):
+    bag, _ = _parse(monkeypatch, tmp_path, deadlines=False)
+    assert all(not bag.dags[dag_id].deadline for dag_id in bag.dag_ids)
+
+
+def test_sensor_dag_structure(dagbag):
+    minutely = dagbag.dags["sensors_minutely"]
+    assert minutely.task_dict["wait_for_minute_files"].downstream_task_ids == {"copy_to_bronze"}
+    assert minutely.task_dict["copy_to_bronze"].downstream_task_ids == {"load_to_silver"}
+    assert [a.name for a in minutely.task_dict["load_to_silver"].outlets] == ["silver_sensor_readings"]
+    daily = dagbag.dags["sensors_daily"]
+    assert daily.task_dict["copy_day_to_bronze"].downstream_task_ids == {"load_day_to_silver"}

@@ -1,0 +1,85 @@
+"""File-name parsing and prediction, including day/month/year and DST boundaries."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from domotic.filenames import (
+    BadFileName,
+    bronze_dir,
+    canonical_name,
+    day_prefixes,
+    parse_sensor_name,
+    predict_names,
+    sensor_name,
+    versioned_name,
+)
+
+
+def test_parse_known_handles_case_insensitive():
+    parsed = parse_sensor_name("18.08.2023 1000_JimmyLoup_received.json")
+    assert (parsed.apartment, parsed.handle, parsed.minute_utc) == (
+        "jimmy", "JimmyLoup", datetime(2023, 8, 18, 10, 0, tzinfo=UTC))
+    assert parse_sensor_name("18.08.2023 1000_jeremievianin_received.json").apartment == "jeremie"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("garbage.json", "does not match"),
+        ("18.08.2023 1000_Nobody_received.json", "unknown owner handle 'Nobody'"),
+        ("32.08.2023 1000_JimmyLoup_received.json", "invalid date/time"),
+        ("18.13.2023 1000_JimmyLoup_received.json", "invalid date/time"),
+        ("18.08.2023 2460_JimmyLoup_received.json", "invalid date/time"),
+        ("18.08.2023 10:00_JimmyLoup_received.json", "does not match"),
+    ],
+)
+def test_bad_names_say_why(name, reason):
+    with pytest.raises(BadFileName, match=reason):
+        parse_sensor_name(name)
+
+
+@pytest.mark.parametrize(
+    ("minute", "expected"),
+    [
+        (datetime(2023, 8, 18, 10, 0, tzinfo=UTC),
+         ["18.08.2023 1000_JimmyLoup_received.json", "18.08.2023 1000_JeremieVianin_received.json"]),
+        (datetime(2023, 8, 31, 23, 59, tzinfo=UTC),
+         ["31.08.2023 2359_JimmyLoup_received.json", "31.08.2023 2359_JeremieVianin_received.json"]),
+        (datetime(2023, 12, 31, 23, 59, tzinfo=UTC),
+         ["31.12.2023 2359_JimmyLoup_received.json", "31.12.2023 2359_JeremieVianin_received.json"]),
+        (datetime(2024, 1, 1, 0, 0, tzinfo=UTC),
+         ["01.01.2024 0000_JimmyLoup_received.json", "01.01.2024 0000_JeremieVianin_received.json"]),
+        (datetime(2024, 2, 29, 12, 5, tzinfo=UTC),
+         ["29.02.2024 1205_JimmyLoup_received.json", "29.02.2024 1205_JeremieVianin_received.json"]),
+    ],
+)
+def test_predict_names_across_boundaries(minute, expected):
+    assert predict_names(minute) == expected
+    for name in expected:
+        assert parse_sensor_name(name).minute_utc == minute
+
+
+def test_prediction_in_a_local_source_clock_round_trips():
+    # 2023-10-29 00:30 UTC is 02:30 CEST (before the fall-back) in Zurich.
+    minute = datetime(2023, 10, 29, 0, 30, tzinfo=UTC)
+    name = sensor_name("JimmyLoup", minute, "Europe/Zurich")
+    assert name == "29.10.2023 0230_JimmyLoup_received.json"
+    assert parse_sensor_name(name, "Europe/Zurich").minute_utc == minute
+
+
+def test_day_prefixes_utc_and_local():
+    assert day_prefixes(date(2023, 8, 31)) == ["31.08.2023 "]
+    assert day_prefixes(date(2023, 8, 31), "Europe/Zurich") == ["31.08.2023 ", "01.09.2023 "]
+
+
+def test_bronze_layout_and_versions(tmp_path):
+    minute = datetime(2023, 8, 18, 9, 59, tzinfo=UTC)
+    assert bronze_dir(tmp_path, "jimmy", minute) == tmp_path / "jimmy" / "2023" / "08" / "18" / "09"
+    name = "18.08.2023 0959_JimmyLoup_received.json"
+    version = versioned_name(name, "abcdef0123456789")
+    assert version == name + ".abcdef012345"
+    assert canonical_name(version) == name
+    assert parse_sensor_name(version).minute_utc == minute
