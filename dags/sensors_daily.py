@@ -58,8 +58,10 @@ def sensors_daily():
     )
 
     @task
-    def copy_day_to_bronze(data_interval_start=None) -> list[str]:
-        return sensor_pipeline.copy_day(data_interval_start.date())
+    def copy_day_to_bronze(logical_date=None) -> list[str]:
+        # The logical date names the day (scheduled runs, `dags test D` and backfills alike); a manual
+        # `dags test` infers a different data interval, so it is not used here.
+        return sensor_pipeline.copy_day(logical_date.date())
 
     @task(outlets=[SILVER_SENSOR_READINGS])
     def load_day_to_silver(bronze_paths: list[str], outlet_events=None) -> dict:
@@ -69,7 +71,9 @@ def sensors_daily():
         outlet_events[SILVER_SENSOR_READINGS].extra = sensor_pipeline.asset_extra(stats)
         return stats.summary()
 
-    create_silver_tables >> load_day_to_silver(copy_day_to_bronze())
+    copied = copy_day_to_bronze()
+    create_silver_tables >> copied
+    load_day_to_silver(copied)
 
 
 sensors_daily()

@@ -71,8 +71,9 @@ def sensors_minutely():
         outlet_events[SILVER_SENSOR_READINGS].extra = sensor_pipeline.asset_extra(stats)
         return stats.summary()
 
-    loaded = load_to_silver(copy_to_bronze(found.output))
-    create_silver_tables >> loaded
+    copied = copy_to_bronze(found.output)
+    create_silver_tables >> copied
+    load_to_silver(copied)
 
 
 sensors_minutely()

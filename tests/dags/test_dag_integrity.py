@@ -131,3 +131,4 @@ def test_sensor_dag_structure(dagbag):
     assert [a.name for a in minutely.task_dict["load_to_silver"].outlets] == ["silver_sensor_readings"]
     daily = dagbag.dags["sensors_daily"]
     assert daily.task_dict["copy_day_to_bronze"].downstream_task_ids == {"load_day_to_silver"}
+    assert daily.task_dict["create_silver_tables"].downstream_task_ids == {"copy_day_to_bronze"}
