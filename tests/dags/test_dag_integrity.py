@@ -72,7 +72,7 @@ def test_no_import_errors(dagbag):
 
 
 def test_expected_dags_present(dagbag):
-    assert EXPECTED_DAGS <= set(dagbag.dag_ids)
+    assert set(dagbag.dag_ids) >= EXPECTED_DAGS
 
 
 def test_no_network_or_directory_listing_at_parse_time(dagbag):

@@ -34,7 +34,6 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import stat
 import time
 import warnings
@@ -757,7 +756,7 @@ def sftp_errors(hook: Any, conn_id: str) -> Iterator[None]:
                 "(see docs/weather.md)."
             ) from exc
         raise SftpUnavailableError(f"{where}: SSH failure, will retry: {exc}") from exc
-    except (NoValidConnectionsError, TimeoutError, socket.timeout, ConnectionError, EOFError) as exc:
+    except (NoValidConnectionsError, TimeoutError, ConnectionError, EOFError) as exc:
         raise SftpUnavailableError(f"{where} unreachable (refused, timed out or reset), will retry: {exc}") from exc
 
 
