@@ -30,7 +30,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from domotic import sensor_pipeline
-from domotic.config import POSTGRES_CONN_ID, history_start
+from domotic.config import POSTGRES_CONN_ID, catchup_enabled, history_start
 from domotic.paths import SQL_DIR
 from domotic.sensor_load import SILVER_SENSOR_DDL
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
@@ -43,7 +43,7 @@ HISTORY_START = history_start()
     dag_id="sensors_daily",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(HISTORY_START.year, HISTORY_START.month, HISTORY_START.day, tz="UTC"),
-    catchup=True,
+    catchup=catchup_enabled(),
     max_active_runs=2,
     dagrun_timeout=timedelta(hours=2),
     tags=["sensors", "silver", "bronze", "backfill"],

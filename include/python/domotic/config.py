@@ -46,3 +46,12 @@ def history_start() -> date:
 def var_template(key: str) -> str:
     """A Jinja expression for a templated operator field: the Variable at run time, or its default."""
     return f"{{{{ var.value.get('{key}', '{DEFAULTS[key]}') }}}}"
+
+
+def catchup_enabled() -> bool:
+    """Whether the daily DAGs catch up from the history start (``DOMOTIC_CATCHUP``, default true).
+
+    Backfills through ``airflow backfill create`` work either way; the demo and benchmarks turn catch-up off
+    so the scheduler does not queue every day up to today beside their backfills.
+    """
+    return os.environ.get("DOMOTIC_CATCHUP", "true").lower() not in {"0", "false", "no", "off"}
