@@ -42,8 +42,7 @@ EXAMPLE = {  # legacy-system.md section 1.5: flattens to 49 readings
 
 
 def rows(payload):
-    return {(room, stype, fld, idx): (unit, value) for room, stype, fld, idx, unit, value in
-            flatten_payload(payload).readings}
+    return {key: (unit, value) for key, unit, value in flatten_payload(payload).readings}
 
 
 def test_example_flattens_to_49_readings_by_category():
@@ -51,7 +50,7 @@ def test_example_flattens_to_49_readings_by_category():
     assert len(flat.readings) == 49
     by_type = {}
     for reading in flat.readings:
-        by_type[reading[1]] = by_type.get(reading[1], 0) + 1
+        by_type[reading[0][1]] = by_type.get(reading[0][1], 0) + 1
     assert by_type == {"plug": 9, "door": 4, "window": 4, "motion": 6, "meteo": 13, "humidity": 3, "consumption": 10}
     assert not flat.skipped
 
@@ -106,7 +105,7 @@ def test_contact_variants_rule_2():
         "Bhroom": [{"switch": "on", "battery": 30}],  # no type: not guessed, skipped and counted
     }}
     flat = flatten_payload(payload)
-    got = {(r[0], r[1], r[2], r[3]): r[5] for r in flat.readings}
+    got = {key: value for key, _, value in flat.readings}
     assert got == {
         ("Kitchen", "window", "open", 0): 1.0,
         ("Kitchen", "window", "battery", 0): 70.0,
@@ -125,7 +124,7 @@ def test_nulls_and_non_numeric_values_rule_3():
         "doorsWindows": {"Office": [{"type": "Door", "switch": "ajar", "battery": 10}]},
     }
     flat = flatten_payload(payload)
-    got = {(r[1], r[2]): r[5] for r in flat.readings}
+    got = {(key[1], key[2]): value for key, _, value in flat.readings}
     assert got == {("plug", "temperature"): 25.0, ("motion", "light"): 10.0, ("door", "battery"): 10.0}
     assert flat.skipped == {"non-numeric plug.total": 1, "non-numeric motion.motion": 1, "non-numeric door.open": 1}
 
@@ -147,7 +146,7 @@ def test_secrets_never_become_readings_rule_6():
 
 def test_malformed_sections_are_counted_not_fatal():
     flat = flatten_payload({"plugs": [1, 2], "motions": {"Office": 5}, "humidities": {"Bhroom": {"humidity": 50}}})
-    assert [r[2] for r in flat.readings] == ["humidity"]
+    assert [key[2] for key, _, _ in flat.readings] == ["humidity"]
     assert flat.skipped == {"malformed plugs": 1, "malformed motion": 1}
 
 

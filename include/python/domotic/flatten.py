@@ -38,8 +38,10 @@ CONSUMPTION_FIELDS = (
 CONTACT_TYPES = {"door": "door", "window": "window"}
 SWITCH_STATES = {"on": 1.0, "off": 0.0}
 
-# One reading: (room, sensor_type, field, sensor_index, unit, value)
-Reading = tuple[str, str, str, int, str, float]
+# One reading: ((room, sensor_type, field, sensor_index), unit, value). The key tuple is built once and used
+# as-is for the series lookup of the loader (this code runs ~300,000 times a second).
+SeriesKey = tuple[str, str, str, int]
+Reading = tuple[SeriesKey, str, float]
 
 
 @dataclass(slots=True)
@@ -64,16 +66,25 @@ def _number(value: object) -> float | None:
 
 
 def _take(out: Flattened, obj: dict, room: str, sensor_type: str, fields: tuple, index: int = 0) -> None:
-    readings, skipped = out.readings, out.skipped
+    append, get = out.readings.append, obj.get
     for key, name, unit in fields:
-        raw = obj.get(key)
+        raw = get(key)
         if raw is None:
             continue  # rule 3: missing or null yields no row
-        value = _number(raw)
-        if value is None:
-            skipped[f"non-numeric {sensor_type}.{name}"] += 1
+        kind = type(raw)
+        if kind is float:
+            if raw - raw != 0.0:  # inf/nan (NaN != NaN, inf - inf is NaN)
+                out.skipped[f"non-numeric {sensor_type}.{name}"] += 1
+                continue
+            value = raw
+        elif kind is int:
+            value = float(raw)
+        elif kind is bool:
+            value = 1.0 if raw else 0.0
+        else:
+            out.skipped[f"non-numeric {sensor_type}.{name}"] += 1
             continue
-        readings.append((room, sensor_type, name, index, unit, value))
+        append(((room, sensor_type, name, index), unit, value))
 
 
 def _rooms(out: Flattened, section: object, category: str):
@@ -125,7 +136,7 @@ def flatten_payload(payload: dict) -> Flattened:
                 if state is None:
                     skipped[f"non-numeric {sensor_type}.open"] += 1
                 else:
-                    out.readings.append((room, sensor_type, "open", index, "bool", state))
+                    out.readings.append(((room, sensor_type, "open", index), "bool", state))
             _take(out, contact, room, sensor_type, (("battery", "battery", "%"),), index)
 
     for room, obj in _rooms(out, payload.get("motions"), "motions"):

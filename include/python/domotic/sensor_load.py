@@ -197,17 +197,19 @@ def copy_to_bronze(
 
 
 class SeriesRegistry:
-    """Maps (apartment, room, sensor_type, field, index) to its series id and outlier bounds.
+    """Maps an apartment's (room, sensor_type, field, index) to its series id and outlier bounds.
 
-    New series are inserted on a separate connection and committed at once (harmless metadata), because the
-    loading connection is busy streaming a COPY.
+    Entries hold the ready-made COPY line suffixes (``\t<series_id>\t<f|t>\n``) so the hot loop only
+    concatenates strings. New series are inserted on a separate connection and committed at once (harmless
+    metadata), because the loading connection is busy streaming a COPY.
     """
 
     def __init__(self, connect: Connect, bounds: dict[tuple[str, str], Bounds] | None = None) -> None:
         self._connect = connect
         self._conn: psycopg.Connection | None = None
         self._bounds = bounds or DEFAULT_BOUNDS
-        self._cache: dict[tuple[str, str, str, str, int], tuple[int, float, float]] = {}
+        # apartment -> key -> (low, high, suffix when inside bounds, suffix when outlier)
+        self.by_apartment: dict[str, dict[tuple, tuple[float, float, str, str]]] = {}
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -220,18 +222,17 @@ class SeriesRegistry:
             "SELECT series_id, apartment, room, sensor_type, field, sensor_index FROM silver.sensor_series"
         ).fetchall()
         for series_id, apartment, room, sensor_type, fld, index in rows:
-            self._remember((apartment, room, sensor_type, fld, index), series_id)
+            self._remember(apartment, (room, sensor_type, fld, index), series_id)
 
-    def _remember(self, key: tuple[str, str, str, str, int], series_id: int) -> tuple[int, float, float]:
-        low, high = bounds_for(key[2], key[3], self._bounds) or (float("-inf"), float("inf"))
-        entry = (series_id, low, high)
-        self._cache[key] = entry
+    def _remember(self, apartment: str, key: tuple, series_id: int) -> tuple[float, float, str, str]:
+        low, high = bounds_for(key[1], key[2], self._bounds) or (float("-inf"), float("inf"))
+        entry = (low, high, f"\t{series_id}\tf\n", f"\t{series_id}\tt\n")
+        self.by_apartment.setdefault(apartment, {})[key] = entry
         return entry
 
-    def get(self, key: tuple[str, str, str, str, int], unit: str) -> tuple[int, float, float]:
-        entry = self._cache.get(key)
-        if entry is not None:
-            return entry
+    def create(self, apartment: str, key: tuple, unit: str) -> tuple[float, float, str, str]:
+        """Insert (or find) a series first seen in this load."""
+        params = (apartment, *key)
         row = self._connection().execute(
             """
             WITH ins AS (
@@ -244,10 +245,10 @@ class SeriesRegistry:
             SELECT series_id FROM silver.sensor_series
             WHERE apartment = %s AND room = %s AND sensor_type = %s AND field = %s AND sensor_index = %s
             """,
-            (*key, unit, *key),
+            (*params, unit, *params),
         ).fetchone()
         assert row is not None
-        return self._remember(key, row[0])
+        return self._remember(apartment, key, row[0])
 
     def close(self) -> None:
         if self._conn is not None:
@@ -313,7 +314,7 @@ _MANIFEST_COLUMNS = (
     "skipped_readings", "skip_reasons", "payload_ts", "reading_ts", "ts_fallback", "payload_gap_minutes",
     "bronze_path",
 )
-_COPY_READINGS = "COPY silver.sensor_readings (ts, value, series_id, file_id, is_outlier) FROM STDIN"
+_COPY_READINGS = "COPY silver.sensor_readings (ts, file_id, value, series_id, is_outlier) FROM STDIN"
 
 
 class _Batch:
@@ -333,7 +334,7 @@ class _Batch:
 
     def chunks(self, items: Sequence[_Pending], file_ids: Sequence[int]) -> Iterator[str]:
         """COPY text per file, in order; manifest rows accumulate in ``self.manifest``."""
-        registry_get, stats = self.registry.get, self.stats
+        by_apartment, create, stats = self.registry.by_apartment, self.registry.create, self.stats
         for item, file_id in zip(items, file_ids, strict=True):
             try:
                 parsed = parse_sensor_name(item.name, self.source_tz)
@@ -358,14 +359,16 @@ class _Batch:
                 reason = f"payload datetime {payload.get('datetime')!r} unparsable: file-name minute used"
                 log.warning("%s: %s", item.name, reason)
             flat = flatten_payload(payload)
-            ts_text = reading_ts.strftime("%Y-%m-%d %H:%M:00+00")
-            file_id_text = str(file_id)
+            # COPY columns (ts, file_id, value, series_id, is_outlier): the per-file prefix and the per-series
+            # suffix are prebuilt, so each reading costs one float repr and one concatenation.
+            prefix = reading_ts.strftime("%Y-%m-%d %H:%M:00+00\t") + f"{file_id}\t"
             apartment = parsed.apartment
+            series = by_apartment.get(apartment) or by_apartment.setdefault(apartment, {})
             lines = []
-            for room, sensor_type, fld, index, unit, value in flat.readings:
-                series_id, low, high = registry_get((apartment, room, sensor_type, fld, index), unit)
-                outlier = "f" if low <= value <= high else "t"
-                lines.append(f"{ts_text}\t{value!r}\t{series_id}\t{file_id_text}\t{outlier}\n")
+            append = lines.append
+            for key, unit, value in flat.readings:
+                entry = series.get(key) or create(apartment, key, unit)
+                append(f"{prefix}{value!r}{entry[2] if entry[0] <= value <= entry[1] else entry[3]}")
             skipped = sum(flat.skipped.values())
             stats.rows += len(lines)
             stats.readings_skipped += skipped
@@ -473,7 +476,7 @@ def _merge_batch(conn: psycopg.Connection, batch: _Batch, items: list[_Pending],
         "(LIKE silver.sensor_readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     with conn.cursor() as cur, cur.copy(
-        "COPY sensor_readings_stage (ts, value, series_id, file_id, is_outlier) FROM STDIN"
+        "COPY sensor_readings_stage (ts, file_id, value, series_id, is_outlier) FROM STDIN"
     ) as copy:
         for text in batch.chunks(items, file_ids):
             if text:
