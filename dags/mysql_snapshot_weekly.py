@@ -1,0 +1,70 @@
+"""Weekly snapshot of the MySQL reference database ("pidb") into Silver.
+
+Reads, through `MySqlHook` on connection `pidb_mysql`, only the allow-listed tables and columns of
+`domotic.mysql_snapshot.ALLOW_LIST` (buildings, building types, rooms, sensors, devices, energy profiles,
+power snapshots, parameters, parameter types, sensor errors). Personal-data tables (`users`, `actions`,
+`events`, ...) are never queried, and personal columns (names, e-mail, phone, address, GPS) never leave MySQL.
+
+Writes, on connection `domotic_postgres`, typed copies with their primary keys: `silver.dim_buildings`,
+`dim_building_types`, `dim_rooms`, `dim_sensors`, `dim_devices`, `ref_energy_profiles`, `ref_power_snapshots`,
+`ref_parameters`, `ref_parameters_type`, `log_sensor_errors`; the cleaned companion `silver.di_errors_clean`;
+and one row per table and run in `silver.mysql_snapshot_log` (when taken, row counts, status).
+
+All tables are read in one consistent MySQL snapshot, built beside the live ones (`silver.<table>__next`) and
+swapped in one transaction: readers never see a missing, empty or half-loaded table. If a source table is
+missing, unreadable or suddenly empty, nothing is swapped, the previous snapshot stays, and the task fails
+naming the table. Upstream columns that are not on the allow-list are skipped and logged by name.
+
+Schedule: Mondays 03:00 UTC. A fresh install triggers one run by hand (`airflow dags trigger
+mysql_snapshot_weekly`); there is nothing to backfill, since each run copies the current state of pidb.
+On success the run updates the `silver_reference` asset, so Gold refreshes the dimensions built on it.
+See docs/mysql-snapshot.md.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import dag, task
+
+from domotic.config import POSTGRES_CONN_ID
+from domotic.mysql_snapshot import DDL_FILES
+from domotic.paths import SQL_DIR
+from domotic_airflow.assets import SILVER_REFERENCE
+from domotic_airflow.dag_defaults import default_args, run_deadline
+
+
+@dag(
+    dag_id="mysql_snapshot_weekly",
+    schedule="0 3 * * 1",
+    start_date=pendulum.datetime(2023, 8, 14, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["silver", "mysql", "reference", "weekly"],
+    default_args=default_args(),
+    deadline=run_deadline("mysql_snapshot_weekly", 60),
+    template_searchpath=[str(SQL_DIR)],
+    doc_md=__doc__,
+)
+def mysql_snapshot_weekly() -> None:
+    create_silver_tables = SQLExecuteQueryOperator(
+        task_id="create_silver_tables",
+        conn_id=POSTGRES_CONN_ID,
+        sql=list(DDL_FILES),
+    )
+
+    @task(outlets=[SILVER_REFERENCE])
+    def snapshot_pidb(**context) -> dict:
+        """Copy the allow-listed pidb tables into Silver and swap them in (all or nothing)."""
+        from domotic.config import setting
+        from domotic.mysql_snapshot import run_snapshot
+
+        report = run_snapshot(source_tz=setting("domotic_source_tz"), run_id=context["run_id"])
+        summary = report.summary()
+        context["outlet_events"][SILVER_REFERENCE].extra = summary
+        return summary
+
+    create_silver_tables >> snapshot_pidb()
+
+
+mysql_snapshot_weekly()
