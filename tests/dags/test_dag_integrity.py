@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
-EXPECTED_DAGS = {"sensors_minutely", "sensors_daily"}
+EXPECTED_DAGS = {"sensors_minutely", "sensors_daily", "mysql_snapshot_weekly"}
 
 
 class ParseTimeLookup(AssertionError):

@@ -1,0 +1,294 @@
+"""``make bench``: measure the pipeline on generated history and write docs/benchmarks.md.
+
+Sections (each can be run alone with ``--only``):
+
+* ``silver``: cold and warm Silver load (share -> Bronze -> Silver through the DAGs' own functions) at 1, 7, 35
+  and 70 days of input, files/s, rows/s and the peak memory of the loading process (measured in a child
+  process); two worker processes, like two backfill runs in parallel on the 2 cores.
+* ``minutely``: latency of ``sensors_minutely`` from a file's arrival on the share to its rows in Silver, through
+  a real Airflow scheduler and triggerer.
+
+The generated history is cached under ``var/bench`` (deterministic seed), so only the first run pays for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from domotic.devtools.services import REPO_ROOT, Service, create_database, ensure_postgres
+
+BENCH_DIR = REPO_ROOT / "var" / "bench"
+HISTORY_START = date(2023, 8, 18)
+HISTORY_DAYS = 70
+SEED = 2023
+RESULTS = BENCH_DIR / "results.json"
+
+
+def history_share(days: int = HISTORY_DAYS) -> Path:
+    """The cached generated share with ``days`` days of both apartments' files (generated once)."""
+    share = BENCH_DIR / "share"
+    stamp = BENCH_DIR / f"share.{days}d.done"
+    if not stamp.exists():
+        from domotic.generator.sensors import write_range
+
+        shutil.rmtree(share, ignore_errors=True)
+        share.mkdir(parents=True)
+        started = time.monotonic()
+        report = write_range(share, HISTORY_START, HISTORY_START + timedelta(days=days), seed=SEED,
+                             history_start=HISTORY_START)
+        print(f"generated {report.files_written} sensor files in {time.monotonic() - started:.0f}s", flush=True)
+        stamp.touch()
+    return share
+
+
+def conninfo(pg: Service, dbname: str) -> str:
+    return f"host={pg.host} port={pg.port} user={pg.user} dbname={dbname}"
+
+
+def fresh_warehouse(pg: Service, dbname: str) -> str:
+    from domotic.db import run_sql_files
+    from domotic.sensor_load import SILVER_SENSOR_DDL
+
+    create_database(pg, dbname, drop=True)
+    info = conninfo(pg, dbname)
+    with psycopg.connect(info) as conn:
+        run_sql_files(conn, SILVER_SENSOR_DDL)
+    return info
+
+
+# ------------------------------------------------------------------------------------------------ silver
+
+
+def _load_days(info: str, share: str, bronze: str, days: list[str]) -> dict:
+    """One worker: copy + load whole days, exactly as ``sensors_daily`` does. Runs in a child process."""
+    from domotic.sensor_load import copy_to_bronze, known_checksums, list_share_day, load_bronze_files
+
+    def connect() -> psycopg.Connection:
+        return psycopg.connect(info)
+
+    files = rows = 0
+    for day_text in days:
+        listing = list_share_day(Path(share), date.fromisoformat(day_text))
+        names = listing.names + listing.bad_names
+        with connect() as conn:
+            known = known_checksums(conn, names)
+        copied = copy_to_bronze(Path(share), names, Path(bronze), known)
+        stats = load_bronze_files(connect, copied.bronze_paths)
+        files += len(names)
+        rows += stats.rows
+    return {"files": files, "rows": rows, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+@dataclass
+class SilverRun:
+    days: int
+    kind: str  # cold | warm
+    seconds: float
+    files: int
+    rows: int
+    peak_rss_mb: float
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files / self.seconds
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+
+def run_silver_load(info: str, share: Path, bronze: Path, days: int, workers: int = 2) -> tuple[float, dict]:
+    day_list = [(HISTORY_START + timedelta(days=i)).isoformat() for i in range(days)]
+    chunks = [day_list[i::workers] for i in range(workers)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(_load_days, [info] * workers, [str(share)] * workers, [str(bronze)] * workers,
+                                chunks))
+    elapsed = time.perf_counter() - started
+    return elapsed, {"files": sum(r["files"] for r in results), "rows": sum(r["rows"] for r in results),
+                     "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
+
+
+def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3) -> list[SilverRun]:
+    share = history_share(max(sizes))
+    runs: list[SilverRun] = []
+    for days in sizes:
+        info = fresh_warehouse(pg, "bench_silver")
+        bronze = BENCH_DIR / "bronze"
+        shutil.rmtree(bronze, ignore_errors=True)
+        _drop_caches_hint()
+        seconds, out = run_silver_load(info, share, bronze, days)
+        runs.append(SilverRun(days, "cold", seconds, out["files"], out["rows"], out["peak_rss_mb"]))
+        print(f"silver cold {days:>2}d: {out['files']} files {out['rows']} rows in {seconds:.1f}s "
+              f"= {out['files'] / seconds:.0f} files/s, peak {out['peak_rss_mb']:.0f} MB", flush=True)
+        warm = []
+        for _ in range(warm_repeats):
+            seconds, out_warm = run_silver_load(info, share, bronze, days)
+            warm.append((seconds, out_warm))
+        seconds, out_warm = sorted(warm, key=lambda item: item[0])[len(warm) // 2]
+        runs.append(SilverRun(days, "warm", seconds, out_warm["files"], 0, out_warm["peak_rss_mb"]))
+        print(f"silver warm {days:>2}d: nothing new, {seconds:.2f}s (median of {warm_repeats})", flush=True)
+    return runs
+
+
+def _drop_caches_hint() -> None:
+    """Cold means empty Bronze and Silver; the share's files stay in the page cache, as on a busy file server."""
+
+
+# ---------------------------------------------------------------------------------------------- minutely
+
+
+def bench_minutely_latency(pg: Service, minutes: int = 3) -> dict:
+    """Files written at the end of a live minute -> rows visible in Silver, through a real scheduler."""
+    from domotic.devtools.airflow_local import LocalAirflow
+    from domotic.devtools.demo import _pg_conn_json
+    from domotic.generator.sensors import SensorSimulator
+    from domotic.sensor_load import checksum  # noqa: F401 - imported to warm the module in this process
+
+    root = BENCH_DIR / "minutely"
+    shutil.rmtree(root, ignore_errors=True)
+    share, bronze = root / "share", root / "bronze"
+    share.mkdir(parents=True)
+    create_database(pg, "bench_minutely", drop=True)
+    airflow = LocalAirflow(home=root / "airflow", meta=pg, meta_db="bench_airflow_meta", extra_env={
+        "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "bench_minutely"),
+        "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share), "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(bronze),
+        "AIRFLOW_VAR_SENSOR_WAIT_SECONDS": "50", "DOMOTIC_CATCHUP": "false",
+    })
+    latencies: list[float] = []
+    try:
+        airflow.reset_metadata()
+        airflow.start()
+        airflow.wait_dags_parsed(["sensors_minutely"])
+        airflow.cli("dags", "unpause", "sensors_minutely")
+        simulator = SensorSimulator(seed=SEED, history_start=date.today() - timedelta(days=1))
+        info = conninfo(pg, "bench_minutely")
+        for _ in range(minutes + 1):
+            now = datetime.now(UTC)
+            minute = now.replace(second=0, microsecond=0)
+            # The files of a minute arrive a few seconds after it ends.
+            arrival = minute + timedelta(minutes=1, seconds=3)
+            time.sleep(max(0.0, (arrival - datetime.now(UTC)).total_seconds()))
+            written_at = time.time()
+            for handle, body in simulator.step(minute).items():
+                name = simulator.file_name(handle, minute)
+                tmp = share / f".{name}.tmp"
+                tmp.write_bytes(json.dumps(body).encode())
+                os.replace(tmp, share / name)
+            deadline = time.time() + 55
+            while time.time() < deadline:
+                try:
+                    with psycopg.connect(info) as conn:
+                        seen = conn.execute("SELECT count(*) FROM silver.file_manifest WHERE file_ts = %s",
+                                            (minute,)).fetchone()[0]
+                except psycopg.errors.UndefinedTable:
+                    seen = 0
+                if seen >= 2:
+                    latencies.append(time.time() - written_at)
+                    print(f"minutely: minute {minute:%H:%M} in Silver {latencies[-1]:.1f}s after arrival", flush=True)
+                    break
+                time.sleep(0.2)
+        return {"samples": latencies[1:] or latencies, "median_s": statistics.median(latencies[1:] or latencies)}
+    finally:
+        airflow.stop()
+
+
+# --------------------------------------------------------------------------------------------- reporting
+
+
+def machine_facts(pg: Service) -> dict:
+    with psycopg.connect(conninfo(pg, "postgres")) as conn:
+        settings = dict(conn.execute(
+            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s)",
+            (["shared_buffers", "work_mem", "maintenance_work_mem", "max_wal_size", "synchronous_commit",
+              "fsync", "wal_level", "max_parallel_workers_per_gather"],)).fetchall())
+        version = conn.execute("SHOW server_version").fetchone()[0]
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
+            "python": platform.python_version(), "postgres": version, "postgres_settings": settings,
+            "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+@dataclass
+class Results:
+    machine: dict = field(default_factory=dict)
+    silver: list[dict] = field(default_factory=list)
+    minutely: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def save(self) -> None:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(asdict(self), indent=2, default=str))
+
+    @classmethod
+    def load(cls) -> Results:
+        if RESULTS.exists():
+            return cls(**json.loads(RESULTS.read_text()))
+        return cls()
+
+
+SECTIONS: dict[str, Callable[[Service, Results, argparse.Namespace], None]] = {}
+
+
+def section(name: str):
+    def register(fn):
+        SECTIONS[name] = fn
+        return fn
+    return register
+
+
+@section("silver")
+def _silver(pg: Service, results: Results, args: argparse.Namespace) -> None:
+    runs = bench_silver(pg, args.sizes)
+    results.silver = [{**asdict(r), "files_per_s": r.files_per_s, "rows_per_s": r.rows_per_s} for r in runs]
+
+
+@section("minutely")
+def _minutely(pg: Service, results: Results, args: argparse.Namespace) -> None:
+    results.minutely = bench_minutely_latency(pg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS), help="run only these sections")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1, 7, 35, 70], help="days of input")
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args(argv)
+    pg = ensure_postgres(private=True, name="bench-postgres")
+    try:
+        results = Results.load()
+        results.machine = machine_facts(pg)
+        for name in args.only or list(SECTIONS):
+            print(f"== bench {name}", flush=True)
+            SECTIONS[name](pg, results, args)
+            results.save()
+        if not args.no_report:
+            from domotic.devtools.bench_report import write_report
+
+            path = write_report(results)
+            print(f"wrote {path}")
+    finally:
+        pg.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1594 @@
+"""Deterministic, realistic generator of the sensor JSON files (legacy-system.md section 1).
+
+Why it exists: the original share is a static historical set we cannot ship, yet every layer of the pipeline
+(file sensor, Bronze, Silver flattening, Gold energy from cumulative counters, quarantine, re-deliveries) needs
+input that looks and misbehaves like it. This module produces one file per apartment per minute, named and
+shaped exactly as the contract says, with signals that hang together (people at home drive motion, doors,
+CO2, light, noise and plug power) and with faults switched on by rate, so tests know precisely what to expect.
+
+Design choices, and why:
+
+* Simulation is sequential in UTC days from ``history_start`` (minus one day, so any source time zone's first
+  local midnight is covered). State that must persist (counters, CO2, open windows, weather) carries from one
+  day to the next, so generating days N..M with the same ``history_start`` gives byte-identical files to
+  generating 0..M and keeping N..M.
+* Everything random is drawn from ``numpy`` generators keyed by (seed, stream, absolute day or local date,
+  apartment), never from a single running stream: skipping the writing of early days, or enabling a fault,
+  never changes the clean values of any other minute.
+* Work is vectorised per day (1,440 minutes at once); the per-minute cost is building a dict from prepared
+  Python lists, ``orjson`` serialisation and one open/write/utime/close, so 200k files take seconds.
+* Human behaviour and the sun always follow Europe/Zurich (the apartments are in Valais); ``source_tz`` only
+  changes how the minute is *labelled* (file name and payload ``datetime``), like the real devices' clock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import orjson
+
+# --------------------------------------------------------------------------------------------------------------
+# Inventories (public: tests and other modules import them)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The fixed device inventory of one apartment, in the raw spellings the source uses.
+
+    ``doors_windows`` maps a room to its contacts' types in list order (two of the same type in one room is
+    deliberate: Silver must keep both). ``meteo_modules`` are the battery-powered Netatmo modules (no Noise or
+    Pressure; ``Outdoor`` has no CO2 either); ``meteo_main`` is the mains-powered base station.
+    """
+
+    handle: str
+    apartment: str
+    api_token: str
+    plugs: tuple[str, ...]
+    doors_windows: Mapping[str, tuple[str, ...]]
+    motions: tuple[str, ...]
+    meteo_main: str
+    meteo_modules: tuple[str, ...]
+    humidities: tuple[str, ...]
+    consumptions: tuple[str, ...] = ("House",)
+
+    @property
+    def meteo_stations(self) -> tuple[str, ...]:
+        """All stations in payload order, main station first."""
+        return (self.meteo_main, *self.meteo_modules)
+
+    @property
+    def contacts(self) -> tuple[tuple[str, int, str], ...]:
+        """(room, position in the room's list, type) of every door/window contact."""
+        return tuple(
+            (room, pos, kind) for room, kinds in self.doors_windows.items() for pos, kind in enumerate(kinds)
+        )
+
+
+APARTMENTS: Final[Mapping[str, Inventory]] = MappingProxyType(
+    {
+        "JimmyLoup": Inventory(
+            handle="JimmyLoup",
+            apartment="jimmy",
+            api_token="tok_5f2c8e1a9d3b4c70",
+            plugs=("Livingroom", "Office", "Dishwasher"),
+            doors_windows=MappingProxyType(
+                {
+                    "Bdroom": ("Window", "Door"),
+                    "Bhroom": ("Door",),
+                    "Office": ("Window", "Door"),
+                    "Livingroom": ("Door",),
+                }
+            ),
+            motions=("Livingroom", "Office", "Bdroom", "Kitchen"),
+            meteo_main="Livingroom",
+            meteo_modules=("Office", "Bdroom", "Outdoor"),
+            humidities=("Bhroom",),
+        ),
+        "JeremieVianin": Inventory(
+            handle="JeremieVianin",
+            apartment="jeremie",
+            api_token="tok_9b41e0c2d7a84f6f",
+            plugs=("Livingroom", "Office", "WashingMachine", "Dryer"),
+            doors_windows=MappingProxyType(
+                {
+                    "Bdroom": ("Window", "Door"),
+                    "Bhroom": ("Door", "Window"),
+                    "Kitchen": ("Window", "Window"),
+                }
+            ),
+            motions=("Livingroom", "Kitchen", "Laundry", "Bhroom"),
+            meteo_main="Livingroom",
+            meteo_modules=("Bdroom", "Outdoor"),
+            humidities=("Bhroom", "Laundry"),
+        ),
+    }
+)
+HANDLES: Final[tuple[str, ...]] = tuple(APARTMENTS)
+
+OUTDOOR: Final = "Outdoor"
+MAIN_STATION_KEYS: Final = ("Temperature", "CO2", "Humidity", "Noise", "Pressure", "AbsolutePressure")
+MODULE_KEYS: Final = ("Temperature", "CO2", "Humidity", "battery_percent")
+OUTDOOR_KEYS: Final = ("Temperature", "Humidity", "battery_percent")
+HOUSE_KEYS: Final = (
+    "total_power",
+    "power1",
+    "power2",
+    "power3",
+    "current1",
+    "current2",
+    "current3",
+    "voltage1",
+    "voltage2",
+    "voltage3",
+    "pf1",
+    "pf2",
+    "pf3",
+)
+# House keys that become Silver readings (the power factors are not stored, design.md section 4).
+HOUSE_READING_KEYS: Final = HOUSE_KEYS[:10]
+
+
+def station_keys(inventory: Inventory, station: str) -> tuple[str, ...]:
+    """The Netatmo keys a station carries, in payload order."""
+    if station == inventory.meteo_main:
+        return MAIN_STATION_KEYS
+    return OUTDOOR_KEYS if station == OUTDOOR else MODULE_KEYS
+
+
+def readings_per_file(handle: str) -> int:
+    """Silver readings one clean file of this apartment flattens to (design.md section 4).
+
+    Plugs 3 each (power, total, temperature), contacts 2 each (open, battery), motions 3, meteo one per key,
+    humidities 3, consumption 10. JimmyLoup gives 63, JeremieVianin 65: within the 50–65 the original
+    measured (legacy-system.md section 1.6; the 49 of the documentation example is a smaller inventory).
+    """
+    inv = APARTMENTS[handle]
+    meteo = sum(len(station_keys(inv, s)) for s in inv.meteo_stations)
+    return (
+        3 * len(inv.plugs)
+        + 2 * len(inv.contacts)
+        + 3 * len(inv.motions)
+        + meteo
+        + 3 * len(inv.humidities)
+        + len(HOUSE_READING_KEYS) * len(inv.consumptions)
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Names and clocks
+# --------------------------------------------------------------------------------------------------------------
+
+ZURICH: Final = ZoneInfo("Europe/Zurich")
+_SION_LAT, _SION_LON = 46.233, 7.360
+_EPOCH_1970 = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTES = 1440
+_LM = np.arange(_MINUTES)
+_MIN_HOURS = _LM / 60.0
+_HOURS25 = np.arange(25, dtype=float)
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    return None if name.upper() == "UTC" else ZoneInfo(name)
+
+
+def to_abs_minute(moment: datetime) -> int:
+    """Minutes since 1970-01-01 UTC (floored); a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) // 60
+
+
+def from_abs_minute(minute: int) -> datetime:
+    """The aware UTC datetime of an absolute minute."""
+    return _EPOCH_1970 + timedelta(minutes=minute)
+
+
+def file_name(handle: str, minute_utc: datetime, source_tz: str = "UTC") -> str:
+    """``DD.MM.YYYY HHMM_<handle>_received.json`` for a UTC minute, labelled in ``source_tz``."""
+    zone = _zone(source_tz)
+    aware = minute_utc if minute_utc.tzinfo else minute_utc.replace(tzinfo=UTC)
+    local = aware.astimezone(zone or UTC)
+    return f"{local:%d.%m.%Y %H%M}_{handle}_received.json"
+
+
+def _labels_for_day(day_abs: int, source_tz: ZoneInfo | None) -> tuple[list[str], list[str]]:
+    """Per-minute file-name prefixes ``DD.MM.YYYY HHMM`` and payload labels ``DD.MM.YYYY HH:MM``.
+
+    The UTC offset is looked up once per UTC hour (zone transitions happen on whole UTC hours in Europe),
+    which keeps this at 24 ``zoneinfo`` calls per day instead of 1,440.
+    """
+    names: list[str] = []
+    labels: list[str] = []
+    start = _EPOCH_1970 + timedelta(days=day_abs)
+    for hour in range(24):
+        utc_hour = start + timedelta(hours=hour)
+        local = (utc_hour.astimezone(source_tz) if source_tz else utc_hour).replace(tzinfo=None)
+        if local.minute == 0:  # whole-hour offset: one stem for the 60 minutes
+            stem = f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}"
+            names += [stem + mm for mm in _MM]
+            labels += [f"{stem}:{mm}" for mm in _MM]
+            continue
+        for minute in range(60):
+            t = local + timedelta(minutes=minute)
+            stem = f"{t.day:02d}.{t.month:02d}.{t.year:04d} {t.hour:02d}"
+            names.append(f"{stem}{t.minute:02d}")
+            labels.append(f"{stem}:{t.minute:02d}")
+    return names, labels
+
+
+_MM = tuple(f"{m:02d}" for m in range(60))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Random streams
+# --------------------------------------------------------------------------------------------------------------
+
+_S_PLAN, _S_DAY, _S_WEATHER, _S_DEVICE, _S_FAULT, _S_FAULT_DETAIL, _S_CYCLE, _S_INIT = range(1, 9)
+
+
+def _rng(*key: int) -> np.random.Generator:
+    """An independent generator per (seed, stream, ...) key: no draw ever shifts another stream."""
+    return np.random.default_rng([int(k) for k in key])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Behaviour: one plan per apartment and local (Zurich) date, stateless
+# --------------------------------------------------------------------------------------------------------------
+
+AWAY, HOME, ASLEEP = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class _Persona:
+    wake_weekday: float
+    wake_weekend: float
+    wake_sd: float
+    bed: float
+    bed_sd: float
+    home_office_p: float
+    return_mean: float
+    return_sd: float
+    evening_out_p: float
+    showers: int
+
+
+_PERSONAS = (
+    _Persona(405, 525, 20, 1380, 35, 0.30, 1080, 45, 0.15, 1),  # jimmy: early riser, often works from home
+    _Persona(420, 540, 25, 1395, 40, 0.20, 1110, 50, 0.20, 2),  # jeremie: two people, laundry machines
+)
+
+# Feature rows of a local day (all 1,440-minute arrays indexed by local minute of day).
+(
+    _F_STATUS,
+    _F_HO,
+    _F_TV,
+    _F_PC,
+    _F_SHOWER,
+    _F_COOK,
+    _F_WAKEWIN,
+    _F_BEDWIN,
+    _F_BOILER,
+    _F_WEEKEND,
+) = range(10)
+_N_FEATURES = 10
+
+
+@dataclass(frozen=True)
+class _DayPlan:
+    """What the occupants do on one local date; minutes are local minutes of that date (bed may pass 1440)."""
+
+    wake: int
+    bed: int
+    away: tuple[tuple[int, int], ...]
+    home_office: bool
+    tv: tuple[int, int] | None
+    pc_evening: tuple[int, int] | None
+    showers: tuple[tuple[int, int], ...]
+    cooking: tuple[tuple[int, int, float], ...]
+    boiler: tuple[int, int]
+    cycles: tuple[tuple[str, int, np.ndarray], ...]  # (plug, local start minute, power profile W)
+
+
+@dataclass(frozen=True)
+class _LocalDay:
+    features: np.ndarray  # (_N_FEATURES, 1440)
+    cycles: tuple[tuple[str, int, np.ndarray], ...]  # (plug, absolute UTC start minute, profile)
+
+
+def _segments(rng: np.random.Generator, spec: Iterable[tuple[int, int, float, float]]) -> np.ndarray:
+    """A power profile from (min len, max len, low W, high W) segments, each at a level with 2 % jitter."""
+    parts = []
+    for lo_len, hi_len, lo_w, hi_w in spec:
+        n = int(rng.integers(lo_len, hi_len + 1))
+        level = rng.uniform(lo_w, hi_w)
+        parts.append(level * (1.0 + rng.normal(0.0, 0.02, n)))
+    return np.concatenate(parts)
+
+
+def _dishwasher_profile(rng: np.random.Generator) -> np.ndarray:
+    # prewash pump, main heat, wash, rinse heat, rinse, drying: ~2 h, two 2 kW heating phases.
+    return _segments(
+        rng,
+        (
+            (8, 14, 60, 150),
+            (18, 24, 1900, 2150),
+            (25, 35, 70, 140),
+            (12, 18, 1950, 2150),
+            (15, 22, 80, 120),
+            (20, 30, 8, 25),
+        ),
+    )
+
+
+def _washer_profile(rng: np.random.Generator) -> np.ndarray:
+    # fill, heat, wash (motor), rinse, spin: ~1.5 h.
+    base = _segments(
+        rng, ((4, 6, 10, 30), (12, 18, 2000, 2200), (35, 45, 150, 250), (12, 18, 80, 200), (8, 12, 450, 700))
+    )
+    wash_noise = rng.uniform(0.0, 250.0, base.size)  # drum reversals
+    return base + wash_noise * (base < 300)
+
+
+def _dryer_profile(rng: np.random.Generator) -> np.ndarray:
+    # heating with thermostat dips, then cool-down: 75–110 min at 500–2200 W.
+    heat = _segments(rng, ((65, 95, 2000, 2200),))
+    heat[(np.arange(heat.size) % 11) >= 9] = rng.uniform(500, 700)
+    return np.concatenate([heat, _segments(rng, ((10, 15, 250, 350),))])
+
+
+class _Planner:
+    """Day plans and their per-minute features for one apartment, cached by local date.
+
+    Stateless by design: the plan of a date depends only on (seed, apartment, date), so the behaviour of any
+    minute is the same whatever range is generated.
+    """
+
+    def __init__(self, seed: int, idx: int, inventory: Inventory) -> None:
+        self.seed, self.idx, self.inventory = seed, idx, inventory
+        self.persona = _PERSONAS[idx]
+        self._plans: dict[int, _DayPlan] = {}
+        self._days: dict[int, _LocalDay] = {}
+
+    def plan(self, ordinal: int) -> _DayPlan:
+        if ordinal not in self._plans:
+            if len(self._plans) > 16:
+                self._plans = {k: v for k, v in self._plans.items() if k >= ordinal - 3}
+            self._plans[ordinal] = self._make_plan(ordinal)
+        return self._plans[ordinal]
+
+    def local_day(self, ordinal: int) -> _LocalDay:
+        if ordinal not in self._days:
+            if len(self._days) > 8:
+                self._days = {k: v for k, v in self._days.items() if k >= ordinal - 3}
+            self._days[ordinal] = self._make_local_day(ordinal)
+        return self._days[ordinal]
+
+    def _make_plan(self, ordinal: int) -> _DayPlan:
+        rng = _rng(self.seed, _S_PLAN, self.idx, ordinal)
+        p = self.persona
+        weekday = date.fromordinal(ordinal).weekday()
+        weekend = weekday >= 5
+        u = rng.random(16)
+        wake = int(np.clip(rng.normal(p.wake_weekend if weekend else p.wake_weekday, p.wake_sd), 300, 720))
+        bed_mean = p.bed + (60 if weekday in (4, 5) else 0)
+        bed = int(np.clip(rng.normal(bed_mean, p.bed_sd), 1290, 1560))
+        away: list[tuple[int, int]] = []
+        home_office = False
+        if not weekend:
+            home_office = bool(u[0] < p.home_office_p)
+            if home_office:
+                if u[1] < 0.35:
+                    away.append((720 + int(u[2] * 20), 780 + int(u[3] * 30)))
+            else:
+                leave = wake + 40 + int(u[1] * 50)
+                back = int(np.clip(rng.normal(p.return_mean, p.return_sd), leave + 360, bed - 60))
+                away.append((leave, back))
+            if u[4] < p.evening_out_p:
+                start = 1170 + int(u[5] * 60)
+                away.append((start, start + 120 + int(u[6] * 90)))
+        elif u[7] < 0.08:
+            away.append((wake + 60, 1230))  # day trip
+        else:
+            for _ in range(int(u[8] * 3)):
+                start = 600 + int(rng.integers(0, 420))
+                away.append((start, start + int(rng.integers(60, 240))))
+        day_end = min(bed, _MINUTES)
+        clipped = sorted((max(a, wake + 10), min(b, day_end - 10)) for a, b in away)
+        away_t = tuple((a, b) for a, b in clipped if b > a)
+
+        showers = [(wake + 5 + int(u[9] * 20), 8 + int(u[10] * 7))]
+        if p.showers > 1:
+            showers.append((showers[0][0] + 20 + int(u[11] * 15), 8 + int(u[12] * 7)))
+        if u[13] < 0.3:
+            showers.append((bed - 40 - int(rng.integers(0, 50)), 10))
+        tv = (int(rng.integers(1170, 1260)), int(rng.integers(90, 210))) if rng.random() < 0.7 else None
+        pc_evening = (
+            (int(rng.integers(1200, 1290)), int(rng.integers(30, 120))) if rng.random() < 0.3 else None
+        )
+        cooking = [(wake + 10 + int(rng.integers(0, 20)), 3, 1300.0)]  # coffee machine
+        if rng.random() < 0.75:
+            cooking.append(
+                (int(rng.integers(1080, 1170)), int(rng.integers(20, 50)), float(rng.uniform(1200, 2400)))
+            )
+        if (weekend or home_office) and rng.random() < 0.5:
+            cooking.append(
+                (int(rng.integers(710, 750)), int(rng.integers(15, 30)), float(rng.uniform(1000, 2000)))
+            )
+        boiler = (int(rng.integers(60, 150)), int(rng.integers(40, 100)))
+
+        crng = _rng(self.seed, _S_CYCLE, self.idx, ordinal)
+        cycles: list[tuple[str, int, np.ndarray]] = []
+        plugs = self.inventory.plugs
+        if "Dishwasher" in plugs and crng.random() < 0.45:
+            cycles.append(("Dishwasher", int(crng.integers(1200, 1350)), _dishwasher_profile(crng)))
+        if "WashingMachine" in plugs and crng.random() < (0.5 if weekend else 0.2):
+            start = int(crng.integers(540, 1080) if weekend else crng.integers(1110, 1230))
+            profile = _washer_profile(crng)
+            cycles.append(("WashingMachine", start, profile))
+            if "Dryer" in plugs and crng.random() < 0.75:
+                cycles.append(
+                    ("Dryer", start + profile.size + int(crng.integers(5, 45)), _dryer_profile(crng))
+                )
+        return _DayPlan(
+            wake,
+            bed,
+            away_t,
+            home_office,
+            tv,
+            pc_evening,
+            tuple(showers),
+            tuple(cooking),
+            boiler,
+            tuple(cycles),
+        )
+
+    def _make_local_day(self, ordinal: int) -> _LocalDay:
+        plan, prev = self.plan(ordinal), self.plan(ordinal - 1)
+        lm = _LM
+        status = np.full(_MINUTES, HOME, dtype=np.int8)
+        status[max(prev.bed - _MINUTES, 0) : plan.wake] = ASLEEP
+        for a, b in plan.away:
+            status[a:b] = AWAY
+        if plan.bed < _MINUTES:
+            status[plan.bed :] = ASLEEP
+        home = status == HOME
+
+        def within(span: tuple[int, int] | None) -> np.ndarray:
+            if span is None:
+                return np.zeros(_MINUTES, dtype=bool)
+            return (lm >= span[0]) & (lm < span[0] + span[1])
+
+        feats = np.zeros((_N_FEATURES, _MINUTES))
+        feats[_F_STATUS] = status
+        ho = home & plan.home_office & (lm >= 480) & (lm < 1020)
+        feats[_F_HO] = ho
+        feats[_F_TV] = home & within(plan.tv)
+        feats[_F_PC] = home & (ho | within(plan.pc_evening))
+        for shower in plan.showers:
+            feats[_F_SHOWER] += within(shower) & (status != AWAY)
+        for start, dur, watts in plan.cooking:
+            feats[_F_COOK] += within((start, dur)) * home * watts
+        feats[_F_WAKEWIN] = (lm >= plan.wake) & (lm < plan.wake + 45)
+        feats[_F_BEDWIN] = (lm >= plan.bed - 40) & (lm < plan.bed)
+        feats[_F_BOILER] = within(plan.boiler)
+        feats[_F_WEEKEND] = date.fromordinal(ordinal).weekday() >= 5
+        np.clip(feats[_F_SHOWER], 0, 1, out=feats[_F_SHOWER])
+
+        midnight = datetime.combine(date.fromordinal(ordinal), time())
+        cycles = tuple(
+            (plug, to_abs_minute((midnight + timedelta(minutes=start)).replace(tzinfo=ZURICH)), profile)
+            for plug, start, profile in plan.cycles
+        )
+        return _LocalDay(feats, cycles)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Shared weather and per-day context
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _ar_hourly(
+    rng: np.random.Generator, y0: float, mean: float, phi: float, sigma: float
+) -> tuple[np.ndarray, float]:
+    """An hourly AR(1) path starting at the carried value, linearly interpolated to minutes."""
+    pts = np.empty(25)
+    pts[0] = y0
+    shocks = rng.normal(0.0, sigma, 24)
+    for h in range(24):
+        pts[h + 1] = mean + phi * (pts[h] - mean) + shocks[h]
+    return np.interp(_MIN_HOURS, _HOURS25, pts), float(pts[24])
+
+
+def _ema(target: np.ndarray, alpha: np.ndarray | float, y0: float) -> tuple[np.ndarray, float]:
+    """First-order lag ``y[n] = y[n-1] + alpha[n] * (target[n] - y[n-1])``, vectorised.
+
+    The one model behind every slow physical quantity; a time-varying ``alpha`` gives e.g. CO2 decaying
+    faster while a window is open. Closed form per block: ``y[n] = P[n] * (y0 + sum(alpha*x/P))`` with
+    ``P = cumprod(1 - alpha)``; blocks of 4 hours keep ``P`` far from underflow (alpha <= 0.25 here).
+    """
+    x = np.asarray(target, dtype=float)
+    a = np.broadcast_to(np.asarray(alpha, dtype=float), x.shape)
+    out = np.empty_like(x)
+    y = float(y0)
+    for lo in range(0, x.size, _EMA_BLOCK):
+        ab, xb = a[lo : lo + _EMA_BLOCK], x[lo : lo + _EMA_BLOCK]
+        keep = np.cumprod(1.0 - ab)
+        block = keep * (y + np.cumsum(ab * xb / keep))
+        out[lo : lo + _EMA_BLOCK] = block
+        y = float(block[-1])
+    return out, y
+
+
+_EMA_BLOCK = 240
+
+
+@dataclass
+class _WeatherState:
+    pressure: float = 1013.0
+    anomaly: float = 0.0
+    cloud: float = 0.0
+
+
+@dataclass
+class _DayContext:
+    """Everything shared by both apartments for one UTC day."""
+
+    day_abs: int
+    minute0: int  # absolute minute of 00:00 UTC
+    local_ord: np.ndarray  # Zurich local date (ordinal) of each UTC minute: drives behaviour
+    local_min: np.ndarray  # Zurich local minute of day of each UTC minute
+    names: list[str]  # file-name prefix "DD.MM.YYYY HHMM" per minute, in the source clock
+    labels: list[str]  # payload datetime "DD.MM.YYYY HH:MM" per minute, in the source clock
+    outdoor_lux: np.ndarray
+    t_out: np.ndarray
+    rh_out: np.ndarray
+    pressure: np.ndarray
+
+
+def _sun_factor(day_of_year: int) -> np.ndarray:
+    """max(sin(solar elevation), 0) at Sion for each UTC minute of the day (NOAA approximation)."""
+    hours = _MIN_HOURS
+    g = 2 * np.pi / 365.0 * (day_of_year - 1 + (hours - 12) / 24)
+    eqtime = 229.18 * (
+        0.000075
+        + 0.001868 * np.cos(g)
+        - 0.032077 * np.sin(g)
+        - 0.014615 * np.cos(2 * g)
+        - 0.040849 * np.sin(2 * g)
+    )
+    decl = (
+        0.006918
+        - 0.399912 * np.cos(g)
+        + 0.070257 * np.sin(g)
+        - 0.006758 * np.cos(2 * g)
+        + 0.000907 * np.sin(2 * g)
+        - 0.002697 * np.cos(3 * g)
+        + 0.00148 * np.sin(3 * g)
+    )
+    true_solar = _LM + eqtime + 4 * _SION_LON
+    hour_angle = np.radians(true_solar / 4 - 180)
+    lat = np.radians(_SION_LAT)
+    sin_elev = np.sin(lat) * np.sin(decl) + np.cos(lat) * np.cos(decl) * np.cos(hour_angle)
+    return np.clip(sin_elev, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One apartment, one UTC day
+# --------------------------------------------------------------------------------------------------------------
+
+_ROOM_TEMP_OFFSET = {
+    "Livingroom": 0.5,
+    "Office": 0.2,
+    "Bdroom": -0.8,
+    "Kitchen": 0.3,
+    "Bhroom": 0.8,
+    "Laundry": -1.2,
+}
+_DAYLIGHT_FACTOR = {
+    "Livingroom": 0.006,
+    "Office": 0.005,
+    "Bdroom": 0.003,
+    "Kitchen": 0.004,
+    "Bhroom": 0.002,
+    "Laundry": 0.0008,
+}
+_LAMP_LUX = {"Livingroom": 220, "Office": 350, "Bdroom": 130, "Kitchen": 300, "Bhroom": 260, "Laundry": 200}
+_PLUG_PHASE = {"Livingroom": 1, "Office": 1, "Dryer": 2, "Dishwasher": 3, "WashingMachine": 3}
+_STANDBY_W = {"Livingroom": 0.5, "Office": 1.6, "Dishwasher": 0.5, "WashingMachine": 0.7, "Dryer": 0.4}
+# Rooms whose windows ventilate a station (jeremie's living room is open to the kitchen).
+_VENTILATED_BY = {"Livingroom": ("Livingroom", "Kitchen"), "Office": ("Office",), "Bdroom": ("Bdroom",)}
+_RESET_P_PER_DAY = 1 / 30  # counter resets: roughly once a month per plug
+
+
+@dataclass
+class _AptState:
+    """Everything an apartment carries from one UTC day to the next."""
+
+    counters: dict[str, float]
+    plug_temp: dict[str, float]
+    co2: dict[str, float]
+    open_until: dict[tuple[str, int], int]  # absolute minute until which a contact stays open
+    win_ema: dict[str, float]
+    shower_excess: float = 0.0
+    cook_ema: float = 0.0
+    laundry_ema: float = 0.0
+    indoor_drift: float = 0.0
+    pc_level: float = 95.0
+    voltages: list[float] = field(default_factory=lambda: [232.5, 232.5, 232.5])
+    last_status: int = ASLEEP
+
+
+@dataclass
+class _AptDay:
+    """Prepared per-minute Python lists of one apartment-day; a payload is a cheap dict over index ``i``."""
+
+    inventory: Inventory
+    plugs: list[tuple[str, list[float], list[int], list[float]]]
+    contacts: list[tuple[str, list[tuple[str, list[str], list[int]]]]]
+    motions: list[tuple[str, list[bool], list[int], list[float]]]
+    meteo: list[tuple[str, list[tuple[str, list[Any]]]]]
+    humidities: list[tuple[str, list[float], list[float], list[int]]]
+    house: list[tuple[str, list[float]]]
+    resets: list[tuple[int, str]]  # (minute index in the day, plug)
+
+    def payload(self, i: int, label: str) -> dict[str, Any]:
+        """The clean payload of minute ``i`` (fresh dicts: callers may mutate them)."""
+        inv = self.inventory
+        return {
+            "user": inv.handle,
+            "api_token": inv.api_token,
+            "datetime": label,
+            "plugs": {
+                room: {
+                    "power": p[i],
+                    "total": t[i],
+                    "temperature": tp[i],
+                    "overtemperature": False,
+                    "switch": "on",
+                }
+                for room, p, t, tp in self.plugs
+            },
+            "doorsWindows": {
+                room: [
+                    {"type": kind, "switch": sw[i], "battery": bt[i], "defense": 0}
+                    for kind, sw, bt in contacts
+                ]
+                for room, contacts in self.contacts
+            },
+            "motions": {
+                room: {"motion": m[i], "light": lx[i], "temperature": t[i]} for room, m, lx, t in self.motions
+            },
+            "meteos": {"meteo": {station: {k: col[i] for k, col in cols} for station, cols in self.meteo}},
+            "humidities": {
+                room: {"temperature": t[i], "humidity": h[i], "devicePower": dp[i]}
+                for room, t, h, dp in self.humidities
+            },
+            "consumptions": {"House": {k: col[i] for k, col in self.house}},
+        }
+
+
+class _ApartmentModel:
+    """Simulates one apartment day by day; holds the per-device constants and the carried state."""
+
+    def __init__(self, seed: int, idx: int, inventory: Inventory) -> None:
+        self.seed, self.idx, self.inv = seed, idx, inventory
+        self.planner = _Planner(seed, idx, inventory)
+        init = _rng(seed, _S_INIT, idx)
+        self.state = _AptState(
+            counters={p: float(init.integers(5_000, 90_000)) for p in inventory.plugs},
+            plug_temp={p: 24.0 for p in inventory.plugs},
+            co2={s: 600.0 for s in inventory.meteo_stations if s != OUTDOOR},
+            open_until={(room, pos): 0 for room, pos, _ in inventory.contacts},
+            win_ema={room: 0.0 for room in _ROOM_TEMP_OFFSET},
+        )
+        # Battery devices: (phase, drain %/day); level = 100 - ((phase + rate * day) mod 90), replaced at 10 %.
+        dev = _rng(seed, _S_DEVICE, idx)
+        keys = [f"contact:{r}:{p}" for r, p, _ in inventory.contacts]
+        keys += [f"meteo:{s}" for s in inventory.meteo_modules] + [
+            f"humidity:{r}" for r in inventory.humidities
+        ]
+        self.batteries = {k: (float(dev.uniform(0, 90)), float(dev.uniform(0.25, 0.75))) for k in keys}
+        self.sensor_bias = {k: float(dev.normal(0, 0.25)) for k in ("motion", "meteo", "humidity", "plug")}
+        self.apt_temp_offset = (0.3, -0.2)[idx % 2]
+
+    def _battery(self, key: str, days: np.ndarray) -> list[int]:
+        phase, rate = self.batteries[key]
+        return (100 - np.floor(np.mod(phase + rate * days, 90.0))).astype(int).tolist()
+
+    def _gather(self, ctx: _DayContext) -> np.ndarray:
+        """Local-day features mapped onto the UTC minutes of this day (handles DST days)."""
+        feats = np.empty((_N_FEATURES, _MINUTES))
+        for ordinal in np.unique(ctx.local_ord).tolist():
+            sel = ctx.local_ord == ordinal
+            feats[:, sel] = self.planner.local_day(ordinal).features[:, ctx.local_min[sel]]
+        return feats
+
+    def _appliance_power(self, ctx: _DayContext) -> dict[str, np.ndarray]:
+        power = {p: np.zeros(_MINUTES) for p in self.inv.plugs}
+        first, last = int(ctx.local_ord.min()), int(ctx.local_ord.max())
+        for ordinal in range(first - 1, last + 1):
+            for plug, start_abs, profile in self.planner.local_day(ordinal).cycles:
+                lo, hi = start_abs - ctx.minute0, start_abs - ctx.minute0 + profile.size
+                a, b = max(lo, 0), min(hi, _MINUTES)
+                if a < b:
+                    power[plug][a:b] += profile[a - lo : b - lo]
+        return power
+
+    def simulate_day(self, ctx: _DayContext) -> _AptDay:
+        inv, st, n = self.inv, self.state, _MINUTES
+        rng = _rng(self.seed, _S_DAY, ctx.day_abs, self.idx)
+        feats = self._gather(ctx)
+        status = feats[_F_STATUS]
+        home, asleep = status == HOME, status == ASLEEP
+        lm = ctx.local_min
+        evening = (lm >= 1080) & (lm < 1410)
+        meals = ((lm >= 420) & (lm < 480)) | ((lm >= 720) & (lm < 780)) | ((lm >= 1110) & (lm < 1200))
+        ho, tv, pc = feats[_F_HO] > 0, feats[_F_TV] > 0, feats[_F_PC] > 0
+        shower, cook_w = feats[_F_SHOWER], feats[_F_COOK]
+        wakewin, bedwin = feats[_F_WAKEWIN] > 0, feats[_F_BEDWIN] > 0
+        days = (ctx.minute0 + _LM) / 1440.0
+
+        # Motion: a per-room probability when awake at home, a trickle at night, none when away.
+        p_home = {
+            "Livingroom": 0.25 + 0.25 * evening - 0.15 * ho,
+            "Kitchen": 0.10 + 0.4 * meals + 0.3 * (cook_w > 0),
+            "Office": 0.05 + 0.5 * ho + 0.35 * pc,
+            "Bdroom": 0.04 + 0.45 * (wakewin | bedwin),
+            "Bhroom": 0.06 + 0.5 * shower + 0.2 * wakewin,
+            "Laundry": 0.04 + 0.04 * feats[_F_WEEKEND],
+        }
+        p_sleep = {"Bdroom": 0.02, "Bhroom": 0.004}
+        draws = rng.random((len(_ROOM_TEMP_OFFSET), n))
+        motion = {
+            room: draws[k] < np.where(home, p_home[room], np.where(asleep, p_sleep.get(room, 0.002), 0.0))
+            for k, room in enumerate(_ROOM_TEMP_OFFSET)
+        }
+
+        # Doors and windows: open events start at a rate driven by behaviour and last a sampled duration;
+        # an open contact carries over midnight through ``open_until``.
+        transitions = np.zeros(n, dtype=bool)
+        prev_status = np.concatenate([[st.last_status], status[:-1]])
+        transitions[(prev_status == AWAY) != (status == AWAY)] = True
+        st.last_status = int(status[-1])
+        warm = ctx.t_out > 20
+        open_masks: dict[tuple[str, int], np.ndarray] = {}
+        win_open_room: dict[str, np.ndarray] = {}
+        for room, pos, kind in inv.contacts:
+            starts_u, dur_u, dur_v = rng.random(n), rng.random(n), rng.random(n)
+            if kind == "Window":
+                rate = np.where(
+                    home,
+                    0.0025 * (1 + warm)
+                    + 0.03 * (room == "Bdroom") * wakewin
+                    + 0.02 * (room == "Kitchen") * (cook_w > 0)
+                    + 0.03 * (room == "Bhroom") * (shower > 0),
+                    np.where(asleep, 0.0003 * (ctx.t_out > 16), 0.0),
+                )
+                durations = np.where(
+                    dur_u < 0.65, 5 + dur_v * 20, np.where(dur_u < 0.95, 25 + dur_v * 95, 120 + dur_v * 360)
+                )
+            else:
+                rate = np.where(
+                    home, 0.01 + 0.15 * motion.get(room, np.zeros(n, bool)), np.where(asleep, 0.001, 0.0)
+                )
+                rate = rate + 0.3 * (room == "Bdroom") * (wakewin | bedwin)
+                durations = np.where(dur_u < 0.95, 1 + dur_v * 3, 40 + dur_v * 40)  # 5 %: left open ~1 h
+            starts = starts_u < rate
+            if room == "Livingroom" and kind == "Door":
+                starts |= transitions  # the entrance: opened on leaving and coming home
+            mask = np.zeros(n, dtype=bool)
+            until = st.open_until[(room, pos)] - ctx.minute0
+            if until > 0:
+                mask[: min(until, n)] = True
+            for s in np.flatnonzero(starts).tolist():
+                if s < until:
+                    continue
+                until = s + max(1, int(durations[s]))
+                mask[s:until] = True
+            st.open_until[(room, pos)] = ctx.minute0 + until
+            open_masks[(room, pos)] = mask
+            if kind == "Window":
+                win_open_room[room] = win_open_room.get(room, np.zeros(n, dtype=bool)) | mask
+
+        # Temperatures: daily cycle, outdoor influence, slow drift, cooling by open windows.
+        drift, st.indoor_drift = _ar_hourly(rng, st.indoor_drift, 0.0, 0.95, 0.08)
+        diurnal = 0.9 * np.cos(2 * np.pi * (lm - 1020) / 1440)
+        base = 21.2 + self.apt_temp_offset + diurnal + 0.10 * (ctx.t_out - 15) + drift
+        win_ema: dict[str, np.ndarray] = {}
+        for room in _ROOM_TEMP_OFFSET:
+            opened = win_open_room.get(room)
+            target = opened.astype(float) if opened is not None else np.zeros(n)
+            win_ema[room], st.win_ema[room] = _ema(target, 0.08, st.win_ema[room])
+        cook_ema, st.cook_ema = _ema((cook_w > 0).astype(float), 0.1, st.cook_ema)
+        shower_alpha = np.where(shower > 0, 0.25, 0.035)
+        excess, st.shower_excess = _ema(35.0 * shower, shower_alpha, st.shower_excess)
+        temp = {
+            room: np.clip(
+                base
+                + off
+                - 1.8 * win_ema[room]
+                + (1.0 * cook_ema if room == "Kitchen" else 0.0)
+                + (excess / 30.0 if room == "Bhroom" else 0.0),
+                19.0,
+                24.0,
+            )
+            for room, off in _ROOM_TEMP_OFFSET.items()
+        }
+
+        def noisy(
+            x: np.ndarray, sd: float, decimals: int, bounds: tuple[float, float] | None = None
+        ) -> list[float]:
+            """Sensor noise and rounding; ``bounds`` keeps a reading inside its physical range after noise."""
+            values = np.round(x + rng.normal(0.0, sd, n), decimals)
+            return (np.clip(values, *bounds) if bounds else values).tolist()
+
+        indoor = (19.0, 24.0)
+
+        # Plugs: appliance cycles, TV evenings, office PC, standby; counters integrate power.
+        power = self._appliance_power(ctx)
+        pc_walk, st.pc_level = _ema(rng.uniform(60, 150, n), 0.15, st.pc_level)
+        plug_power: dict[str, np.ndarray] = {}
+        for plug in inv.plugs:
+            standby = _STANDBY_W[plug] * (1 + rng.normal(0, 0.1, n))
+            if plug == "Livingroom":
+                watts = np.where(tv, 85 + 25 * rng.random(n), standby)
+            elif plug == "Office":
+                watts = np.where(pc, np.clip(pc_walk, 60, 150), standby)
+            else:
+                watts = np.where(power[plug] > 0, power[plug], standby)
+            plug_power[plug] = np.round(np.maximum(watts, 0.0), 2)
+        plug_cols = []
+        resets: list[tuple[int, str]] = []
+        for plug in inv.plugs:
+            watts = plug_power[plug]
+            cum = st.counters[plug] + np.cumsum(watts / 60.0)
+            reset_u, reset_at, reset_to = rng.random(), int(rng.integers(0, n)), float(rng.integers(0, 40))
+            if reset_u < _RESET_P_PER_DAY:
+                cum[reset_at:] = reset_to + np.cumsum(watts[reset_at:] / 60.0)
+                resets.append((reset_at, plug))
+            st.counters[plug] = float(cum[-1])
+            ambient = temp.get(plug, temp["Kitchen"])
+            ptemp, st.plug_temp[plug] = _ema(ambient + 2.5 + 0.004 * watts, 0.04, st.plug_temp[plug])
+            plug_cols.append(
+                (
+                    plug,
+                    watts.tolist(),
+                    np.floor(cum).astype(int).tolist(),
+                    noisy(ptemp + self.sensor_bias["plug"], 0.05, 1),
+                )
+            )
+
+        contact_cols = []
+        for room, kinds in inv.doors_windows.items():
+            contact_cols.append(
+                (
+                    room,
+                    [
+                        (
+                            kind,
+                            np.where(open_masks[(room, pos)], "on", "off").tolist(),
+                            self._battery(f"contact:{room}:{pos}", days),
+                        )
+                        for pos, kind in enumerate(kinds)
+                    ],
+                )
+            )
+
+        # Light: daylight through the windows (blinds down while asleep) plus lamps where people are.
+        dark_out = ctx.outdoor_lux < 3000
+        motion_cols = []
+        lamp_count = np.zeros(n)
+        for room in inv.motions:
+            recent = np.convolve(motion[room], np.ones(12))[:n] > 0
+            lamp = (
+                home
+                & dark_out
+                & (recent | ((room == "Livingroom") & evening) | ((room == "Bdroom") & bedwin))
+            )
+            lamp_count += lamp
+            daylight = (
+                ctx.outdoor_lux * _DAYLIGHT_FACTOR[room] * np.where(asleep & (room == "Bdroom"), 0.1, 1.0)
+            )
+            lux = (daylight + lamp * _LAMP_LUX[room]) * (1 + rng.normal(0, 0.05, n)) + rng.uniform(0, 2, n)
+            motion_cols.append(
+                (
+                    room,
+                    motion[room].tolist(),
+                    np.maximum(lux, 0).astype(int).tolist(),
+                    noisy(temp[room] + self.sensor_bias["motion"], 0.05, 1, indoor),
+                )
+            )
+
+        # Air quality: CO2 from occupants, ventilated by open windows; humidity with bathroom showers.
+        weight = {
+            "Livingroom": home * (1.2 + 0.8 * evening - 0.9 * ho),
+            "Office": home * (0.1 + 0.9 * ho + 0.6 * pc),
+            "Bdroom": asleep * 2.0 + home * 0.1,
+        }
+        laundry_on = (power["WashingMachine"] if "WashingMachine" in power else np.zeros(n)) + (
+            power["Dryer"] if "Dryer" in power else np.zeros(n)
+        )
+        laundry_ema, st.laundry_ema = _ema((laundry_on > 0).astype(float), 0.05, st.laundry_ema)
+        room_rh_base = 47 + 0.2 * (ctx.rh_out - 70)
+
+        def indoor_rh(room: str) -> np.ndarray:
+            extra = {"Bhroom": excess, "Laundry": 12 * laundry_ema, "Kitchen": 4 * cook_ema}.get(room, 0.0)
+            rh = room_rh_base + 2.5 * weight.get(room, 0.3 * home) - 5 * win_ema[room] + extra
+            return np.clip(rh, 35, 95 if room == "Bhroom" else 70)
+
+        meteo_cols = []
+        for station in inv.meteo_stations:
+            if station == OUTDOOR:
+                cols: list[tuple[str, list[Any]]] = [
+                    ("Temperature", noisy(ctx.t_out, 0.1, 1, (5.0, 28.0))),
+                    ("Humidity", np.round(ctx.rh_out).astype(int).tolist()),
+                    ("battery_percent", self._battery(f"meteo:{station}", days)),
+                ]
+                meteo_cols.append((station, cols))
+                continue
+            vent = sum(win_ema[r] for r in _VENTILATED_BY.get(station, (station,)))
+            k = 0.012 + 0.10 * np.minimum(vent, 1.0)
+            gen = 5.5 * weight.get(station, 0.3 * home)
+            co2, st.co2[station] = _ema(400 + gen / k, k, st.co2[station])
+            cols = [
+                ("Temperature", noisy(temp[station] + self.sensor_bias["meteo"], 0.05, 1, indoor)),
+                ("CO2", np.clip(np.round(co2 + rng.normal(0, 8, n)), 400, 1500).astype(int).tolist()),
+                ("Humidity", np.round(indoor_rh(station) + rng.normal(0, 0.4, n)).astype(int).tolist()),
+            ]
+            if station == inv.meteo_main:
+                noise_db = np.where(
+                    home, 42 + 8 * tv + 4 * motion["Livingroom"] + 5 * (cook_w > 0), np.where(asleep, 31, 33)
+                ) + rng.normal(0, 1.5, n)
+                pressure = np.round(ctx.pressure + 0.3 * self.idx + rng.normal(0, 0.05, n), 1)
+                cols += [
+                    ("Noise", np.clip(np.round(noise_db), 28, 75).astype(int).tolist()),
+                    ("Pressure", pressure.tolist()),
+                    ("AbsolutePressure", np.round(pressure - 60.2, 1).tolist()),
+                ]
+            else:
+                cols.append(("battery_percent", self._battery(f"meteo:{station}", days)))
+            meteo_cols.append((station, cols))
+
+        hum_cols = [
+            (
+                room,
+                noisy(temp[room] + self.sensor_bias["humidity"], 0.05, 1, indoor),
+                noisy(indoor_rh(room), 0.3, 1),
+                self._battery(f"humidity:{room}", days),
+            )
+            for room in inv.humidities
+        ]
+
+        # House meter: three phases carrying base loads plus every plug on its phase, so the plugs are part
+        # of total_power (never add them again downstream).
+        minute_abs = ctx.minute0 + _LM
+        fridge = 85.0 * (((minute_abs + 17 * self.idx) % 55) < 18)
+        phases = [
+            35 + fridge + rng.normal(0, 2, n),
+            25 + 15 * lamp_count + cook_w + rng.normal(0, 3, n),
+            20 + 2000 * feats[_F_BOILER] + rng.normal(0, 3, n),
+        ]
+        for plug, watts in plug_power.items():
+            phases[_PLUG_PHASE[plug] - 1] = phases[_PLUG_PHASE[plug] - 1] + watts
+        house: dict[str, list[float]] = {}
+        p_r, v_r = [], []
+        for j in range(3):
+            walk, st.voltages[j] = _ar_hourly(rng, st.voltages[j], 232.6, 0.9, 0.4)
+            p = np.round(np.maximum(phases[j], 0.0), 2)
+            v = np.round(np.clip(walk - 0.0006 * p + rng.normal(0, 0.15, n), 230.0, 235.0), 1)
+            p_r.append(p)
+            v_r.append(v)
+        house["total_power"] = np.round(p_r[0] + p_r[1] + p_r[2], 2).tolist()
+        for j in range(3):
+            house[f"power{j + 1}"] = p_r[j].tolist()
+        for j in range(3):
+            house[f"current{j + 1}"] = np.round(p_r[j] / v_r[j], 2).tolist()
+        for j in range(3):
+            house[f"voltage{j + 1}"] = v_r[j].tolist()
+        for j in range(3):
+            pf = np.clip(0.88 + 0.1 * np.tanh(p_r[j] / 800) + rng.normal(0, 0.01, n), 0.75, 0.99)
+            house[f"pf{j + 1}"] = np.round(pf, 2).tolist()
+
+        return _AptDay(
+            inventory=inv,
+            plugs=plug_cols,
+            contacts=contact_cols,
+            motions=motion_cols,
+            meteo=meteo_cols,
+            humidities=hum_cols,
+            house=[(k, house[k]) for k in HOUSE_KEYS],
+            resets=resets,
+        )
+
+
+@dataclass
+class _Chunk:
+    ctx: _DayContext
+    apts: list[_AptDay]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public simulator
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _as_date(value: date | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+class SensorSimulator:
+    """Minute-by-minute sensor payloads for both apartments, deterministic from ``seed``.
+
+    State starts at 00:00 UTC of the day before ``history_start`` and advances one UTC day at a time; asking
+    for an earlier minute than the current day restarts from there (cheap: a day costs a few milliseconds).
+    ``source_tz`` only labels minutes (file names and payload ``datetime``), it never changes the values.
+    """
+
+    def __init__(self, seed: int, history_start: date | str, source_tz: str = "UTC") -> None:
+        if seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        self.seed = seed
+        self.history_start = _as_date(history_start)
+        self.source_tz = source_tz
+        self._tz = _zone(source_tz)
+        self.first_day = (self.history_start - date(1970, 1, 1)).days - 1
+        if self.first_day < 0:
+            raise ValueError("history_start must be after 1970-01-02")
+        self._reset()
+
+    @property
+    def first_minute(self) -> datetime:
+        """The earliest UTC minute this simulator can produce."""
+        return from_abs_minute(self.first_day * _MINUTES)
+
+    def _reset(self) -> None:
+        self._weather = _WeatherState()
+        self._models = [_ApartmentModel(self.seed, k, inv) for k, inv in enumerate(APARTMENTS.values())]
+        self._day: int | None = None
+        self._chunk: _Chunk | None = None
+
+    def _context(self, day_abs: int) -> _DayContext:
+        minute0 = day_abs * _MINUTES
+        start = _EPOCH_1970 + timedelta(days=day_abs)
+        local_ord = np.empty(24, dtype=np.int64)
+        local_min = np.empty(24, dtype=np.int64)
+        for hour in range(24):
+            local = (start + timedelta(hours=hour)).astimezone(ZURICH)
+            local_ord[hour] = local.toordinal()
+            local_min[hour] = local.hour * 60 + local.minute
+        names, labels = _labels_for_day(day_abs, self._tz)
+        rng = _rng(self.seed, _S_WEATHER, day_abs)
+        w = self._weather
+        pressure, w.pressure = _ar_hourly(rng, w.pressure, 1013.0, 0.995, 0.35)
+        anomaly, w.anomaly = _ar_hourly(rng, w.anomaly, 0.0, 0.97, 0.6)
+        cloud_latent, w.cloud = _ar_hourly(rng, w.cloud, 0.0, 0.9, 0.5)
+        cloud = 1 / (1 + np.exp(-2 * cloud_latent))
+        doy = start.timetuple().tm_yday
+        sun = _sun_factor(doy)
+        mean = 13.0 + 9.0 * np.cos(2 * np.pi * (doy - 200) / 365.25)
+        amplitude = 4.5 + 1.5 * np.cos(2 * np.pi * (doy - 200) / 365.25)
+        solar_minutes = (_LM + 4 * _SION_LON) % _MINUTES
+        t_out = np.clip(
+            mean + amplitude * np.cos(2 * np.pi * (solar_minutes - 900) / 1440) + anomaly - 1.5 * cloud * sun,
+            5.0,
+            28.0,
+        )
+        rh_out = np.clip(
+            70 - 2.2 * (t_out - mean) + 12 * (cloud - 0.5) + rng.normal(0, 1.0, _MINUTES), 30, 98
+        )
+        return _DayContext(
+            day_abs=day_abs,
+            minute0=minute0,
+            local_ord=np.repeat(local_ord, 60),
+            local_min=np.repeat(local_min, 60) + np.tile(np.arange(60), 24),
+            names=names,
+            labels=labels,
+            outdoor_lux=110_000 * sun**1.2 * (1 - 0.75 * cloud),
+            t_out=t_out,
+            rh_out=rh_out,
+            pressure=pressure,
+        )
+
+    def _advance_to(self, day_abs: int) -> _Chunk:
+        if day_abs < self.first_day:
+            raise ValueError(
+                f"minute is before this simulator's first day {from_abs_minute(self.first_day * _MINUTES):%Y-%m-%d} "
+                f"(history_start {self.history_start} minus one day)"
+            )
+        if self._day is not None and day_abs < self._day:
+            self._reset()
+        if self._day != day_abs or self._chunk is None:
+            day = self.first_day if self._day is None else self._day + 1
+            while day <= day_abs:
+                ctx = self._context(day)
+                self._chunk = _Chunk(ctx, [model.simulate_day(ctx) for model in self._models])
+                self._day = day
+                day += 1
+        assert self._chunk is not None
+        return self._chunk
+
+    def step(self, minute: datetime) -> dict[str, dict[str, Any]]:
+        """Clean payloads of every apartment for one minute (aware, or naive UTC), keyed by handle."""
+        day, i = divmod(to_abs_minute(minute), _MINUTES)
+        chunk = self._advance_to(day)
+        label = chunk.ctx.labels[i]
+        return {apt.inventory.handle: apt.payload(i, label) for apt in chunk.apts}
+
+    def payload_for(self, handle: str, minute: datetime) -> dict[str, Any]:
+        """The clean payload of one apartment for one minute (the live mode's entry point)."""
+        day, i = divmod(to_abs_minute(minute), _MINUTES)
+        chunk = self._advance_to(day)
+        apt = chunk.apts[HANDLES.index(handle)]
+        return apt.payload(i, chunk.ctx.labels[i])
+
+    def file_name(self, handle: str, minute: datetime) -> str:
+        """The source file name of ``handle`` for a UTC minute, in this simulator's source clock."""
+        return file_name(handle, minute, self.source_tz)
+
+    def counter_resets(self, start: datetime, end: datetime) -> list[tuple[datetime, str, str]]:
+        """(UTC minute, handle, plug) of every plug ``total`` reset in [start, end)."""
+        lo, hi = to_abs_minute(start), to_abs_minute(end)
+        out: list[tuple[datetime, str, str]] = []
+        for day in range(lo // _MINUTES, (hi - 1) // _MINUTES + 1):
+            chunk = self._advance_to(day)
+            for apt in chunk.apts:
+                for i, plug in apt.resets:
+                    if lo <= day * _MINUTES + i < hi:
+                        out.append((from_abs_minute(day * _MINUTES + i), apt.inventory.handle, plug))
+        return sorted(out)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Faults
+# --------------------------------------------------------------------------------------------------------------
+
+# At most one payload fault per file: a file with a truncated body cannot also "have nulls", and tests of
+# other modules need one unambiguous expectation per file.
+PAYLOAD_FAULTS: Final = (
+    "corrupt_json",
+    "bad_datetime",
+    "nulls",
+    "out_of_range",
+    "non_numeric",
+    "single_object_contact",
+    "flat_meteos",
+)
+REDELIVERY_FAULTS: Final = ("duplicate_delivery", "changed_redelivery")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fault rates, each a probability per apartment-minute file (0 = off).
+
+    Draws are independent of the rates (one fixed uniform per file and group), so raising a rate only adds
+    affected files. Groups: ``missing_minutes`` (file not written, nothing else applies); ``late_files``
+    (independent); one payload fault among :data:`PAYLOAD_FAULTS` (their rates must sum to <= 1); one
+    re-delivery among :data:`REDELIVERY_FAULTS` (sum <= 1).
+
+    * ``missing_minutes``: the file is never written.
+    * ``late_files``: written to ``late_dir`` instead of ``out_dir`` (the caller moves it in later).
+    * ``corrupt_json``: the body is cut between 10 % and 90 % of its length (never valid JSON).
+    * ``bad_datetime``: payload ``datetime`` unparsable (``"32.13.2023 25:61"``, ``""``, ...).
+    * ``nulls``: 1–3 readings (any sensor value, incl. ``switch``/``motion``) set to null.
+    * ``out_of_range``: 1–2 readings outside design.md's bounds (temperature 85, humidity 130, CO2 90,
+      battery 140, plug power -50).
+    * ``non_numeric``: one numeric reading becomes a string such as ``"n/a"`` (skip that reading only).
+    * ``single_object_contact``: one ``doorsWindows`` room is a bare object, not a list (a one-contact room
+      when the apartment has one; otherwise the room's first contact, the others dropped).
+    * ``flat_meteos``: ``meteos`` without the ``meteo`` level.
+    * ``duplicate_delivery``: identical bytes also written to ``redelivery_dir`` (mtime one hour later).
+    * ``changed_redelivery``: a second version, 1–3 readings nudged (never counters or batteries), written
+      to ``redelivery_dir`` under the same name (a corrupt first version is re-sent complete).
+    """
+
+    missing_minutes: float = 0.0
+    late_files: float = 0.0
+    corrupt_json: float = 0.0
+    bad_datetime: float = 0.0
+    nulls: float = 0.0
+    out_of_range: float = 0.0
+    single_object_contact: float = 0.0
+    flat_meteos: float = 0.0
+    duplicate_delivery: float = 0.0
+    changed_redelivery: float = 0.0
+    non_numeric: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            rate = getattr(self, f.name)
+            if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+                raise ValueError(f"fault rate {f.name}={rate!r} must be a number between 0 and 1")
+        for group in (PAYLOAD_FAULTS, REDELIVERY_FAULTS):
+            total = sum(getattr(self, k) for k in group)
+            if total > 1.0 + 1e-9:
+                raise ValueError(
+                    f"rates of mutually exclusive faults {', '.join(group)} sum to {total:g} > 1"
+                )
+
+    def active(self) -> dict[str, float]:
+        """The non-zero rates."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) > 0}
+
+
+FAULT_KINDS: Final[tuple[str, ...]] = tuple(f.name for f in fields(Faults))
+
+
+def parse_fault_args(items: Iterable[str]) -> Faults:
+    """``["nulls=0.01", "late_files=0.002,corrupt_json=0.001"]`` -> :class:`Faults`; clear errors otherwise."""
+    rates: dict[str, float] = {}
+    for item in items:
+        for part in item.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, value = part.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep:
+                raise ValueError(f"fault {part!r} must look like NAME=RATE")
+            if name not in FAULT_KINDS:
+                raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULT_KINDS)}")
+            if name in rates:
+                raise ValueError(f"fault {name!r} given twice")
+            try:
+                rates[name] = float(value)
+            except ValueError:
+                raise ValueError(f"fault rate {part!r} is not a number") from None
+    return Faults(**rates)
+
+
+_JsonPath = tuple[str | int, ...]
+
+
+def _leaf_paths(inv: Inventory) -> dict[str, list[tuple[_JsonPath, str]]]:
+    """Reading leaves of a clean payload, by role, with a measure kind for out-of-range values."""
+    numeric: list[tuple[_JsonPath, str]] = []
+    other: list[tuple[_JsonPath, str]] = []
+    for room in inv.plugs:
+        numeric += [(("plugs", room, "power"), "power"), (("plugs", room, "total"), "counter")]
+        numeric.append((("plugs", room, "temperature"), "temperature"))
+    for room, pos, _kind in inv.contacts:
+        other.append((("doorsWindows", room, pos, "switch"), "switch"))
+        numeric.append((("doorsWindows", room, pos, "battery"), "battery"))
+    for room in inv.motions:
+        other.append((("motions", room, "motion"), "motion"))
+        numeric += [(("motions", room, "light"), "light"), (("motions", room, "temperature"), "temperature")]
+    kinds = {
+        "Temperature": "temperature",
+        "CO2": "co2",
+        "Humidity": "humidity",
+        "Noise": "noise",
+        "Pressure": "pressure",
+        "AbsolutePressure": "pressure",
+        "battery_percent": "battery",
+    }
+    for station in inv.meteo_stations:
+        numeric += [(("meteos", "meteo", station, k), kinds[k]) for k in station_keys(inv, station)]
+    for room in inv.humidities:
+        numeric += [
+            (("humidities", room, "temperature"), "temperature"),
+            (("humidities", room, "humidity"), "humidity"),
+            (("humidities", room, "devicePower"), "battery"),
+        ]
+    numeric += [(("consumptions", "House", k), "electric") for k in HOUSE_READING_KEYS]
+    return {"numeric": numeric, "all": numeric + other}
+
+
+_OUT_OF_RANGE = {"temperature": 85.0, "humidity": 130.0, "co2": 90, "battery": 140, "power": -50.0}
+_NON_NUMERIC = ("n/a", "unavailable", "--", "ERR")
+_BAD_DATETIMES = ("32.13.2023 25:61", "", "00.00.0000 00:00", "not-a-date")
+_UNCHANGED_ON_REDELIVERY = {"counter", "battery"}  # a changed counter would fake a meter reset downstream
+_LEAVES = {handle: _leaf_paths(inv) for handle, inv in APARTMENTS.items()}
+
+
+def _path_str(path: _JsonPath) -> str:
+    return "/".join(str(p) for p in path)
+
+
+def _set(payload: dict[str, Any], path: _JsonPath, value: Any) -> None:
+    node: Any = payload
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+def _get(payload: dict[str, Any], path: _JsonPath) -> Any:
+    """The value at ``path``, or None when a structural fault (flat meteos, single contact) moved it."""
+    node: Any = payload
+    try:
+        for key in path:
+            node = node[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return node
+
+
+def _apply_payload_fault(
+    kind: str, payload: dict[str, Any], handle: str, rng: np.random.Generator
+) -> tuple[str, ...]:
+    """Mutate ``payload`` for a dict-level fault; return the detail recorded in the report."""
+    leaves = _LEAVES[handle]
+    if kind == "nulls":
+        pool = leaves["all"]
+        picks = rng.choice(len(pool), size=int(rng.integers(1, 4)), replace=False)
+        paths = sorted(pool[int(j)][0] for j in picks)
+        for path in paths:
+            _set(payload, path, None)
+        return tuple(_path_str(p) for p in paths)
+    if kind == "out_of_range":
+        pool = [(p, m) for p, m in leaves["numeric"] if m in _OUT_OF_RANGE]
+        picks = rng.choice(len(pool), size=int(rng.integers(1, 3)), replace=False)
+        chosen = sorted(pool[int(j)] for j in picks)
+        for path, measure in chosen:
+            _set(payload, path, _OUT_OF_RANGE[measure])
+        return tuple(f"{_path_str(p)}={_OUT_OF_RANGE[m]}" for p, m in chosen)
+    if kind == "non_numeric":
+        pool = leaves["numeric"]
+        path = pool[int(rng.integers(0, len(pool)))][0]
+        value = _NON_NUMERIC[int(rng.integers(0, len(_NON_NUMERIC)))]
+        _set(payload, path, value)
+        return (f"{_path_str(path)}={value}",)
+    if kind == "bad_datetime":
+        value = _BAD_DATETIMES[int(rng.integers(0, len(_BAD_DATETIMES)))]
+        payload["datetime"] = value
+        return (value,)
+    if kind == "single_object_contact":
+        rooms = payload["doorsWindows"]
+        singles = [r for r, contacts in rooms.items() if len(contacts) == 1]
+        room = (singles or list(rooms))[int(rng.integers(0, len(singles or rooms)))]
+        dropped = len(rooms[room]) - 1
+        rooms[room] = rooms[room][0]
+        return (room, f"dropped={dropped}")
+    if kind == "flat_meteos":
+        payload["meteos"] = payload["meteos"]["meteo"]
+        return ()
+    raise AssertionError(kind)
+
+
+def _changed_copy(payload: dict[str, Any], handle: str, rng: np.random.Generator) -> tuple[str, ...]:
+    """Nudge 1–3 numeric readings of ``payload`` in place (a corrected re-delivery); return their paths."""
+    pool = [
+        p
+        for p, m in _LEAVES[handle]["numeric"]
+        if m not in _UNCHANGED_ON_REDELIVERY and type(_get(payload, p)) in (int, float)
+    ]
+    picks = sorted(pool[int(j)] for j in rng.choice(len(pool), size=int(rng.integers(1, 4)), replace=False))
+    for path in picks:
+        value = _get(payload, path)
+        if type(value) is int:
+            _set(payload, path, value + max(1, abs(value) // 50))
+        else:
+            _set(payload, path, round(value + max(0.1, abs(value) * 0.02), 2))
+    return tuple(_path_str(p) for p in picks)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Writing a range
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """What :func:`write_range` produced, so tests downstream know exactly what to expect.
+
+    ``file_names`` lists every name delivered, on time (``out_dir``) or late (``late_dir``), in minute order;
+    missing minutes are not in it. ``faults[kind]`` maps each affected file name to a detail tuple:
+
+    * ``missing_minutes``: ``()``; ``late_files``: ``()`` (the file is in ``late_dir`` only);
+    * ``corrupt_json``: ``("bytes=N",)``, the body is the first N bytes of the serialised payload;
+    * ``bad_datetime``: ``(value,)``, the unparsable payload ``datetime``;
+    * ``nulls``: JSON paths set to null, e.g. ``"plugs/Office/power"``, ``"doorsWindows/Bdroom/1/switch"``;
+    * ``out_of_range`` / ``non_numeric``: ``"path=value"``;
+    * ``single_object_contact``: ``(room, "dropped=N")``, N other contacts of that room left out;
+    * ``flat_meteos``: ``()``; ``duplicate_delivery``: ``()``, identical bytes in ``redelivery_dir``;
+    * ``changed_redelivery``: paths whose value differs in the ``redelivery_dir`` copy (same name).
+
+    ``counter_resets`` holds (file name, plug) for each plug ``total`` reset in the range (clean values).
+    ``repeated`` names minutes not written because the source clock repeats an hour (DST fall-back in a
+    ``source_tz`` with summer time): the first file of that name stays, as it would on the share.
+    """
+
+    out_dir: Path
+    late_dir: Path | None
+    redelivery_dir: Path | None
+    start: datetime
+    end: datetime
+    seed: int
+    source_tz: str
+    history_start: date
+    files_written: int = 0
+    late_written: int = 0
+    redelivered: int = 0
+    file_names: list[str] = field(default_factory=list)
+    faults: dict[str, dict[str, tuple[str, ...]]] = field(
+        default_factory=lambda: {k: {} for k in FAULT_KINDS}
+    )
+    counter_resets: list[tuple[str, str]] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)
+
+    def fault_counts(self) -> dict[str, int]:
+        """Affected files per fault kind (zeros included)."""
+        return {kind: len(hits) for kind, hits in self.faults.items()}
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        counts = ", ".join(f"{k}={v}" for k, v in self.fault_counts().items() if v) or "none"
+        return (
+            f"wrote {self.files_written} files to {self.out_dir} (+{self.late_written} late, "
+            f"+{self.redelivered} re-delivered) for {self.start:%Y-%m-%d %H:%M}..{self.end:%Y-%m-%d %H:%M} UTC, "
+            f"source_tz={self.source_tz}; faults: {counts}; counter resets: {len(self.counter_resets)}"
+        )
+
+
+def _to_utc(value: date | datetime, zone: ZoneInfo | None) -> datetime:
+    """A date is midnight of the source clock; a naive datetime is source-clock time; aware is kept."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone or UTC)
+    return value.astimezone(UTC)
+
+
+def _write_file(path: str, data: bytes, mtime: int) -> None:
+    """Plain write plus mtime set on the open descriptor: one path lookup per file, the hot path's I/O."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.utime(fd, (mtime, mtime))
+    finally:
+        os.close(fd)
+
+
+def write_range(
+    out_dir: str | os.PathLike[str],
+    start: date | datetime,
+    end: date | datetime,
+    faults: Faults | None = None,
+    late_dir: str | os.PathLike[str] | None = None,
+    redelivery_dir: str | os.PathLike[str] | None = None,
+    *,
+    seed: int = 0,
+    history_start: date | str | None = None,
+    source_tz: str = "UTC",
+    simulator: SensorSimulator | None = None,
+) -> Report:
+    """Write every apartment-minute file in [start, end) and return a :class:`Report`.
+
+    ``start``/``end`` are dates (midnight of ``source_tz``, the clock of the file names) or datetimes (naive =
+    source clock). The simulation runs from ``history_start`` (default: the start date), writing nothing before
+    ``start``: keep ``history_start`` fixed and any sub-range gives the same bytes as a longer run. Pass
+    ``simulator`` to reuse one (its seed, history start and source time zone then apply).
+
+    Files get mtime = end of their minute + 5–15 s, as on the share; re-deliveries one hour later. Late files
+    keep the on-time mtime (a pipeline keyed on mtimes would miss them, which is the point).
+    """
+    faults = faults or Faults()
+    if simulator is None:
+        zone = _zone(source_tz)
+        history = (
+            _as_date(history_start)
+            if history_start is not None
+            else _to_utc(start, zone).astimezone(zone or UTC).date()
+        )
+        simulator = SensorSimulator(seed, history, source_tz)
+    sim = simulator
+    zone = sim._tz
+    start_utc, end_utc = _to_utc(start, zone), _to_utc(end, zone)
+    if end_utc <= start_utc:
+        raise ValueError(f"empty range: end {end_utc} is not after start {start_utc}")
+    if faults.late_files > 0 and late_dir is None:
+        raise ValueError("late_files > 0 needs a late_dir to write the late files into")
+    if (faults.duplicate_delivery > 0 or faults.changed_redelivery > 0) and redelivery_dir is None:
+        raise ValueError("duplicate_delivery/changed_redelivery > 0 need a redelivery_dir")
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    late = Path(late_dir) if late_dir is not None else None
+    redo = Path(redelivery_dir) if redelivery_dir is not None else None
+    for extra in (late, redo):
+        if extra is not None:
+            extra.mkdir(parents=True, exist_ok=True)
+    report = Report(out, late, redo, start_utc, end_utc, sim.seed, sim.source_tz, sim.history_start)
+    hits = report.faults
+    out_s, late_s, redo_s = str(out) + os.sep, str(late) + os.sep, str(redo) + os.sep
+
+    m_lo, m_hi = to_abs_minute(start_utc), to_abs_minute(end_utc)
+    payload_rates = [(k, getattr(faults, k)) for k in PAYLOAD_FAULTS]
+    redelivery_rates = [(k, getattr(faults, k)) for k in REDELIVERY_FAULTS]
+    any_fault = bool(faults.active())
+    handles = [inv.handle for inv in APARTMENTS.values()]
+    seen: set[str] = set()
+    dumps, indent = orjson.dumps, orjson.OPT_INDENT_2
+    current_day = -1
+    chunk: _Chunk | None = None
+    draws = np.zeros((len(handles), _MINUTES, 4))
+
+    def pick(u: float, rates: list[tuple[str, float]]) -> str | None:
+        acc = 0.0
+        for kind, rate in rates:
+            acc += rate
+            if u < acc:
+                return kind
+        return None
+
+    for m in range(m_lo, m_hi):
+        day, i = divmod(m, _MINUTES)
+        if day != current_day:
+            chunk = sim._advance_to(day)
+            current_day = day
+            draws = _rng(sim.seed, _S_FAULT, day).random((len(handles), _MINUTES, 4))
+            for apt in chunk.apts:
+                for r_i, plug in apt.resets:
+                    if m_lo <= day * _MINUTES + r_i < m_hi:
+                        name = f"{chunk.ctx.names[r_i]}_{apt.inventory.handle}_received.json"
+                        report.counter_resets.append((name, plug))
+        assert chunk is not None
+        prefix, label = chunk.ctx.names[i], chunk.ctx.labels[i]
+        mtime = (m + 1) * 60 + 5 + (m * 7919) % 11
+        for k, apt in enumerate(chunk.apts):
+            handle = handles[k]
+            name = f"{prefix}_{handle}_received.json"
+            if (
+                name in seen
+            ):  # the source clock repeats an hour (DST fall-back): the share keeps the first file
+                report.repeated.append(name)
+                continue
+            seen.add(name)
+            if not any_fault:
+                _write_file(out_s + name, dumps(apt.payload(i, label), option=indent), mtime)
+                report.files_written += 1
+                report.file_names.append(name)
+                continue
+            u_missing, u_payload, u_redo, u_late = draws[k, i].tolist()
+            if u_missing < faults.missing_minutes:
+                hits["missing_minutes"][name] = ()
+                continue
+            report.file_names.append(name)
+            payload = apt.payload(i, label)
+            payload_kind = pick(u_payload, payload_rates)
+            redo_kind = pick(u_redo, redelivery_rates)
+            detail_rng = _rng(sim.seed, _S_FAULT_DETAIL, m, k) if payload_kind or redo_kind else None
+            if payload_kind and payload_kind != "corrupt_json":
+                assert detail_rng is not None
+                hits[payload_kind][name] = _apply_payload_fault(payload_kind, payload, handle, detail_rng)
+            data = dumps(payload, option=indent)
+            if payload_kind == "corrupt_json":
+                assert detail_rng is not None
+                cut = int(detail_rng.integers(len(data) // 10, len(data) * 9 // 10))
+                full, data = data, data[:cut]
+                hits["corrupt_json"][name] = (f"bytes={cut}",)
+            else:
+                full = data
+            if u_late < faults.late_files:
+                _write_file(late_s + name, data, mtime)
+                hits["late_files"][name] = ()
+                report.late_written += 1
+            else:
+                _write_file(out_s + name, data, mtime)
+                report.files_written += 1
+            if redo_kind == "duplicate_delivery":
+                _write_file(redo_s + name, data, mtime + 3600)
+                hits["duplicate_delivery"][name] = ()
+                report.redelivered += 1
+            elif redo_kind == "changed_redelivery":
+                assert detail_rng is not None
+                if payload_kind == "corrupt_json":
+                    payload = orjson.loads(full)  # the sender's fixed re-send of a truncated file
+                hits["changed_redelivery"][name] = _changed_copy(payload, handle, detail_rng)
+                _write_file(redo_s + name, dumps(payload, option=indent), mtime + 3600)
+                report.redelivered += 1
+    return report
