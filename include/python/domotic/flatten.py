@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -179,3 +180,139 @@ def parse_payload_minute(text: object) -> datetime | None:
         return datetime(int(text[6:10]), int(text[3:5]), int(text[0:2]), int(text[11:13]), int(text[14:16]))
     except ValueError:
         return None
+
+
+# ------------------------------------------------------------------------------------------- fast path
+#
+# The loader does not call flatten_payload: it runs this fused version, which walks the payload the same way
+# but formats COPY lines directly, looking series up through nested dicts (no tuple per reading). It must
+# produce exactly the readings of flatten_payload, in the same order; tests/unit/test_flatten_fast.py checks
+# that on generated files with every fault kind. flatten_payload stays the readable specification.
+
+# (sensor_type, room, index) -> {field: (low, high, line suffix when in bounds, line suffix when outlier)}
+SeriesCache = dict[tuple[str, str, int], dict[str, tuple[float, float, str, str]]]
+# Called for a series not in the cache: (sensor_type, room, index, field, unit) -> the new cache entry.
+CreateSeries = Callable[[str, str, int, str, str], tuple[float, float, str, str]]
+
+
+def _emit(out: list[str], skipped: Counter[str], prefix: str, obj: dict, fields: tuple,
+          fields_cache: dict, create: CreateSeries, sensor_type: str, room: str, index: int) -> None:
+    get = obj.get
+    for key, name, unit in fields:
+        raw = get(key)
+        if raw is None:
+            continue
+        kind = type(raw)
+        if kind is float:
+            if raw - raw != 0.0:
+                skipped[f"non-numeric {sensor_type}.{name}"] += 1
+                continue
+            value = raw
+        elif kind is int:
+            value = float(raw)
+        elif kind is bool:
+            value = 1.0 if raw else 0.0
+        else:
+            skipped[f"non-numeric {sensor_type}.{name}"] += 1
+            continue
+        entry = fields_cache.get(name) or create(sensor_type, room, index, name, unit)
+        out.append(f"{prefix}{value!r}{entry[2] if entry[0] <= value <= entry[1] else entry[3]}")
+
+
+def payload_copy_lines(payload: dict, prefix: str, cache: SeriesCache, create: CreateSeries,
+                       out: list[str], skipped: Counter[str]) -> None:
+    """Append one COPY line per reading of ``payload`` to ``out`` (see the note above)."""
+
+    def fields_of(sensor_type: str, room: str, index: int = 0) -> dict:
+        key = (sensor_type, room, index)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = {}
+        return found
+
+    rooms = ROOM_NAMES.get
+    section = payload.get("plugs")
+    if section is not None:
+        if not isinstance(section, dict):
+            skipped["malformed plugs"] += 1
+        else:
+            for raw_room, obj in section.items():
+                if type(obj) is dict:
+                    room = rooms(raw_room, raw_room)
+                    _emit(out, skipped, prefix, obj, PLUG_FIELDS, fields_of("plug", room), create, "plug", room, 0)
+                elif obj is not None:
+                    skipped["malformed plug"] += 1
+
+    section = payload.get("doorsWindows")
+    if section is not None:
+        if not isinstance(section, dict):
+            skipped["malformed doorsWindows"] += 1
+        else:
+            for raw_room, contacts in section.items():
+                room = rooms(raw_room, raw_room)
+                if isinstance(contacts, dict):
+                    contacts = [contacts]
+                if not isinstance(contacts, list):
+                    if contacts is not None:
+                        skipped["malformed contact"] += 1
+                    continue
+                seen: dict[str, int] = {}
+                for contact in contacts:
+                    if not isinstance(contact, dict):
+                        skipped["malformed contact"] += 1
+                        continue
+                    raw_type = contact.get("type")
+                    sensor_type = CONTACT_TYPES.get(raw_type.lower()) if isinstance(raw_type, str) else None
+                    if sensor_type is None:
+                        skipped["contact without known type"] += sum(
+                            1 for key in ("switch", "battery") if contact.get(key) is not None)
+                        continue
+                    index = seen.get(sensor_type, 0)
+                    seen[sensor_type] = index + 1
+                    cached = fields_of(sensor_type, room, index)
+                    switch = contact.get("switch")
+                    if switch is not None:
+                        state = SWITCH_STATES.get(switch.lower()) if isinstance(switch, str) else _number(switch)
+                        if state is None:
+                            skipped[f"non-numeric {sensor_type}.open"] += 1
+                        else:
+                            entry = cached.get("open") or create(sensor_type, room, index, "open", "bool")
+                            out.append(f"{prefix}{state!r}{entry[2] if entry[0] <= state <= entry[1] else entry[3]}")
+                    _emit(out, skipped, prefix, contact, (("battery", "battery", "%"),), cached, create,
+                          sensor_type, room, index)
+
+    section = payload.get("motions")
+    if section is not None:
+        if not isinstance(section, dict):
+            skipped["malformed motions"] += 1
+        else:
+            for raw_room, obj in section.items():
+                if type(obj) is not dict:
+                    if obj is not None:
+                        skipped["malformed motion"] += 1
+                    continue
+                room = rooms(raw_room, raw_room)
+                _emit(out, skipped, prefix, obj, _MOTION_ALL, fields_of("motion", room), create, "motion", room, 0)
+
+    meteos = payload.get("meteos")
+    if isinstance(meteos, dict) and isinstance(meteos.get("meteo"), dict):
+        meteos = meteos["meteo"]
+    for category, section, sensor_type, fields in (
+        ("meteos", meteos, "meteo", METEO_FIELDS),
+        ("humidities", payload.get("humidities"), "humidity", HUMIDITY_FIELDS),
+        ("consumptions", payload.get("consumptions"), "consumption", CONSUMPTION_FIELDS),
+    ):
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            skipped[f"malformed {category}"] += 1
+            continue
+        for raw_room, obj in section.items():
+            if type(obj) is dict:
+                room = rooms(raw_room, raw_room)
+                _emit(out, skipped, prefix, obj, fields, fields_of(sensor_type, room), create, sensor_type, room, 0)
+            elif obj is not None:
+                skipped[f"malformed {sensor_type}"] += 1
+
+
+_MOTION_ALL = (("motion", "motion", "bool"), *MOTION_FIELDS)

@@ -38,7 +38,7 @@ from domotic.filenames import (
     to_utc,
     versioned_name,
 )
-from domotic.flatten import flatten_payload, parse_payload_minute
+from domotic.flatten import CreateSeries, SeriesCache, parse_payload_minute, payload_copy_lines
 from domotic.outliers import DEFAULT_BOUNDS, Bounds, bounds_for
 
 log = logging.getLogger(__name__)
@@ -208,8 +208,8 @@ class SeriesRegistry:
         self._connect = connect
         self._conn: psycopg.Connection | None = None
         self._bounds = bounds or DEFAULT_BOUNDS
-        # apartment -> key -> (low, high, suffix when inside bounds, suffix when outlier)
-        self.by_apartment: dict[str, dict[tuple, tuple[float, float, str, str]]] = {}
+        # apartment -> (sensor_type, room, index) -> field -> (low, high, suffix in bounds, suffix outlier)
+        self.by_apartment: dict[str, SeriesCache] = {}
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -222,16 +222,24 @@ class SeriesRegistry:
             "SELECT series_id, apartment, room, sensor_type, field, sensor_index FROM silver.sensor_series"
         ).fetchall()
         for series_id, apartment, room, sensor_type, fld, index in rows:
-            self._remember(apartment, (room, sensor_type, fld, index), series_id)
+            self._remember(apartment, sensor_type, room, index, fld, series_id)
 
-    def _remember(self, apartment: str, key: tuple, series_id: int) -> tuple[float, float, str, str]:
-        low, high = bounds_for(key[1], key[2], self._bounds) or (float("-inf"), float("inf"))
+    def _remember(self, apartment: str, sensor_type: str, room: str, index: int, fld: str,
+                  series_id: int) -> tuple[float, float, str, str]:
+        low, high = bounds_for(sensor_type, fld, self._bounds) or (float("-inf"), float("inf"))
         entry = (low, high, f"\t{series_id}\tf\n", f"\t{series_id}\tt\n")
-        self.by_apartment.setdefault(apartment, {})[key] = entry
+        cache = self.by_apartment.setdefault(apartment, {})
+        cache.setdefault((sensor_type, room, index), {})[fld] = entry
         return entry
 
+    def creator(self, apartment: str):
+        """The ``create`` callback of ``payload_copy_lines`` for one apartment."""
+        def create(sensor_type: str, room: str, index: int, fld: str, unit: str) -> tuple[float, float, str, str]:
+            return self.create(apartment, (room, sensor_type, fld, index), unit)
+        return create
+
     def create(self, apartment: str, key: tuple, unit: str) -> tuple[float, float, str, str]:
-        """Insert (or find) a series first seen in this load."""
+        """Insert (or find) a series first seen in this load; ``key`` is (room, sensor_type, field, index)."""
         params = (apartment, *key)
         row = self._connection().execute(
             """
@@ -248,7 +256,8 @@ class SeriesRegistry:
             (*params, unit, *params),
         ).fetchone()
         assert row is not None
-        return self._remember(apartment, key, row[0])
+        room, sensor_type, fld, index = key
+        return self._remember(apartment, sensor_type, room, index, fld, row[0])
 
     def close(self) -> None:
         if self._conn is not None:
@@ -323,6 +332,7 @@ class _Batch:
     def __init__(self, registry: SeriesRegistry, source_tz: str, stats: LoadStats) -> None:
         self.registry, self.source_tz, self.stats = registry, source_tz, stats
         self.manifest: list[tuple] = []
+        self._creators: dict[str, CreateSeries] = {}
 
     def _quarantine(self, item: _Pending, file_id: int, reason: str, apartment: str | None = None,
                     file_ts: datetime | None = None) -> None:
@@ -334,7 +344,7 @@ class _Batch:
 
     def chunks(self, items: Sequence[_Pending], file_ids: Sequence[int]) -> Iterator[str]:
         """COPY text per file, in order; manifest rows accumulate in ``self.manifest``."""
-        by_apartment, create, stats = self.registry.by_apartment, self.registry.create, self.stats
+        by_apartment, stats = self.registry.by_apartment, self.stats
         for item, file_id in zip(items, file_ids, strict=True):
             try:
                 parsed = parse_sensor_name(item.name, self.source_tz)
@@ -358,18 +368,20 @@ class _Batch:
                 stats.ts_fallbacks += 1
                 reason = f"payload datetime {payload.get('datetime')!r} unparsable: file-name minute used"
                 log.warning("%s: %s", item.name, reason)
-            flat = flatten_payload(payload)
             # COPY columns (ts, file_id, value, series_id, is_outlier): the per-file prefix and the per-series
-            # suffix are prebuilt, so each reading costs one float repr and one concatenation.
+            # suffixes are prebuilt, so each reading costs one float repr and one concatenation.
             prefix = reading_ts.strftime("%Y-%m-%d %H:%M:00+00\t") + f"{file_id}\t"
             apartment = parsed.apartment
-            series = by_apartment.get(apartment) or by_apartment.setdefault(apartment, {})
-            lines = []
-            append = lines.append
-            for key, unit, value in flat.readings:
-                entry = series.get(key) or create(apartment, key, unit)
-                append(f"{prefix}{value!r}{entry[2] if entry[0] <= value <= entry[1] else entry[3]}")
-            skipped = sum(flat.skipped.values())
+            cache = by_apartment.get(apartment)
+            if cache is None:
+                cache = by_apartment.setdefault(apartment, {})
+            creators = self._creators
+            if apartment not in creators:
+                creators[apartment] = self.registry.creator(apartment)
+            lines: list[str] = []
+            skipped_by_reason: Counter[str] = Counter()
+            payload_copy_lines(payload, prefix, cache, creators[apartment], lines, skipped_by_reason)
+            skipped = sum(skipped_by_reason.values())
             stats.rows += len(lines)
             stats.readings_skipped += skipped
             stats.files_loaded += 1
@@ -377,7 +389,7 @@ class _Batch:
             gap = None if payload_ts is None else int((payload_ts - parsed.minute_utc).total_seconds() // 60)
             self.manifest.append((file_id, item.name, apartment, parsed.minute_utc, item.digest, len(item.data),
                                   "loaded", reason, len(lines), skipped,
-                                  Jsonb(dict(flat.skipped)) if skipped else None, payload_ts, reading_ts,
+                                  Jsonb(dict(skipped_by_reason)) if skipped else None, payload_ts, reading_ts,
                                   payload_ts is None, gap, item.path))
             yield "".join(lines)
 
@@ -473,7 +485,8 @@ def _retire(conn: psycopg.Connection, superseded: list[tuple[str, int, datetime 
 def _merge_batch(conn: psycopg.Connection, batch: _Batch, items: list[_Pending], file_ids: list[int]) -> None:
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS sensor_readings_stage "
-        "(LIKE silver.sensor_readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        "(LIKE silver.sensor_readings INCLUDING DEFAULTS, ord bigint GENERATED ALWAYS AS IDENTITY) "
+        "ON COMMIT DELETE ROWS"
     )
     with conn.cursor() as cur, cur.copy(
         "COPY sensor_readings_stage (ts, file_id, value, series_id, is_outlier) FROM STDIN"
@@ -486,7 +499,7 @@ def _merge_batch(conn: psycopg.Connection, batch: _Batch, items: list[_Pending],
         INSERT INTO silver.sensor_readings AS r (ts, value, series_id, file_id, is_outlier)
         SELECT DISTINCT ON (ts, series_id) ts, value, series_id, file_id, is_outlier
         FROM sensor_readings_stage
-        ORDER BY ts, series_id, file_id DESC
+        ORDER BY ts, series_id, file_id DESC, ord DESC  -- the later file, and within a file the later value
         ON CONFLICT ON CONSTRAINT sensor_readings_pkey DO UPDATE
         SET value = EXCLUDED.value, file_id = EXCLUDED.file_id, is_outlier = EXCLUDED.is_outlier
         """
