@@ -20,7 +20,6 @@ import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
