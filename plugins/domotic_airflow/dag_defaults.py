@@ -46,7 +46,7 @@ RETRY_POLICY = ExceptionRetryPolicy(
 
 def default_args(**overrides: object) -> dict:
     """Task defaults: retries with exponential backoff, the retry policy and the failure alert."""
-    from domotic_airflow.alerts import on_task_failure
+    from domotic_airflow.alerts import AlertNotifier
 
     args: dict = {
         "owner": OWNER,
@@ -55,7 +55,8 @@ def default_args(**overrides: object) -> dict:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
         "retry_policy": RETRY_POLICY,
-        "on_failure_callback": on_task_failure,
+        # Called by Airflow only when the task has no retry left: log, ops.alerts and e-mail.
+        "on_failure_callback": AlertNotifier(kind="task_failure"),
     }
     args.update(overrides)
     return args
@@ -66,11 +67,13 @@ def deadlines_enabled() -> bool:
     return os.environ.get("DOMOTIC_DEADLINES_ENABLED", "true").lower() not in {"0", "false", "no", "off"}
 
 
-def run_deadline(dag_id: str, minutes_after_queued: float) -> list[DeadlineAlert]:
+def run_deadline(dag_id: str, minutes_after_queued: float, rule: str | None = None) -> list[DeadlineAlert]:
     """A Deadline Alert: the run must finish within N minutes of being queued (env-overridable).
 
     ``DOMOTIC_DEADLINE_<DAG_ID>_MINUTES`` overrides the interval per DAG; environment variables are read at
-    parse time on purpose (cheap, unlike Variables).
+    parse time on purpose (cheap, unlike Variables). Queued-at (not the logical date) is the reference so that
+    backfill runs of past dates get the same allowance instead of all missing their deadline at creation.
+    The callback runs in the triggerer (``AsyncCallback``) and raises an ``AlertNotifier`` alert.
     """
     if not deadlines_enabled():
         return []
@@ -79,7 +82,11 @@ def run_deadline(dag_id: str, minutes_after_queued: float) -> list[DeadlineAlert
         DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
             interval=timedelta(minutes=minutes),
-            callback=AsyncCallback("domotic_airflow.alerts.on_deadline_missed", kwargs={"dag_id": dag_id}),
+            callback=AsyncCallback(
+                "domotic_airflow.alerts.AlertNotifier",
+                kwargs={"kind": "deadline_missed", "dag_id": dag_id,
+                        "rule": rule or f"must finish within {minutes:g} min of being queued"},
+            ),
             name=f"{dag_id}_late",
         )
     ]
