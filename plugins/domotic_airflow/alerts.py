@@ -52,7 +52,11 @@ def describe(kind: str, context: dict[str, Any], extra: dict[str, Any]) -> dict[
     dag_id = extra.get("dag_id") or _field(ti, "dag_id") or _field(dag_run, "dag_id")
     task_id = _field(ti, "task_id")
     run_id = _field(ti, "run_id") or _field(dag_run, "dag_run_id") or _field(dag_run, "run_id")
-    if kind == "task_failure":
+    if kind == "task_failure" and type(context.get("exception")).__name__ == "StaleDataError":
+        kind = "stale_data"  # the freshness check fails its task on purpose: say what it means
+        subject = f"[domotic] stale data: {dag_id}"
+        message = str(context.get("exception"))
+    elif kind == "task_failure":
         error = context.get("exception")
         subject = f"[domotic] task failed: {dag_id}.{task_id}"
         message = (f"Task {dag_id}.{task_id} failed in run {run_id} after try {_field(ti, 'try_number')}: "
