@@ -179,3 +179,57 @@ class LocalAirflow:
                 raise TimeoutError(f"runs not finished after {seconds:.0f}s: {states}")
             self.check_alive()
             time.sleep(1)
+
+
+def main() -> int:
+    """``make airflow``: Airflow with the UI on http://127.0.0.1:8080 (admin/admin) and live sensor files."""
+    import argparse
+    import threading
+
+    from domotic.devtools.demo import _pg_conn_json
+    from domotic.devtools.services import create_database, ensure_postgres
+    from domotic.generator.live import run_live
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    root = REPO_ROOT / "var" / "live"
+    share, bronze = root / "share", root / "bronze"
+    share.mkdir(parents=True, exist_ok=True)
+    pg = ensure_postgres(private=True, name="live-postgres")
+    create_database(pg, "domotic")
+    airflow = LocalAirflow(home=root / "airflow", meta=pg, api_port=args.port, extra_env={
+        "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "domotic"),
+        "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share), "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(bronze),
+        "AIRFLOW_VAR_SENSOR_WAIT_SECONDS": "60", "DOMOTIC_CATCHUP": "false",
+        "DOMOTIC_HISTORY_START": datetime_today_iso(),
+    })
+    try:
+        if not (root / "airflow" / "migrated").exists():
+            airflow.reset_metadata()
+            (root / "airflow" / "migrated").touch()
+        airflow.start()
+        airflow.wait_dags_parsed(["sensors_minutely"])
+        for dag_id in ("sensors_minutely", "data_freshness"):
+            airflow.cli("dags", "unpause", dag_id)
+        threading.Thread(target=run_live, args=(share,), kwargs={"seed": 1}, daemon=True).start()
+        print(f"Airflow UI: {airflow.api_url}  (login admin / admin). Live sensor files -> {share}. "
+              "Ctrl+C stops everything.", flush=True)
+        while True:
+            airflow.check_alive()
+            time.sleep(5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        airflow.stop()
+        pg.stop()
+
+
+def datetime_today_iso() -> str:
+    from datetime import date
+
+    return date.today().isoformat()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

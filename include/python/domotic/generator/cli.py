@@ -108,7 +108,13 @@ def add_sensors_command(subparsers: argparse._SubParsersAction[argparse.Argument
     p.set_defaults(handler=_run_sensors)
 
 
-SUBCOMMANDS: list[Registrar] = [add_sensors_command]
+def _add_live(subparsers: argparse._SubParsersAction) -> None:
+    from domotic.generator.live import add_live_command
+
+    add_live_command(subparsers)
+
+
+SUBCOMMANDS: list[Registrar] = [add_sensors_command, _add_live]
 
 
 def build_parser() -> argparse.ArgumentParser:
