@@ -54,7 +54,7 @@ HISTORY_START = history_start()
 )
 def sensors_daily():
     create_silver_tables = SQLExecuteQueryOperator(
-        task_id="create_silver_tables", conn_id=POSTGRES_CONN_ID, sql=SILVER_SENSOR_DDL, split_statements=True
+        task_id="create_silver_tables", conn_id=POSTGRES_CONN_ID, sql=list(SILVER_SENSOR_DDL), split_statements=True
     )
 
     @task

@@ -49,7 +49,7 @@ from domotic_airflow.sensors import PredictedFileSensor
 )
 def sensors_minutely():
     create_silver_tables = SQLExecuteQueryOperator(
-        task_id="create_silver_tables", conn_id=POSTGRES_CONN_ID, sql=SILVER_SENSOR_DDL, split_statements=True
+        task_id="create_silver_tables", conn_id=POSTGRES_CONN_ID, sql=list(SILVER_SENSOR_DDL), split_statements=True
     )
     found = PredictedFileSensor(
         task_id="wait_for_minute_files",
