@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = airflow.query("SELECT dag_id, run_id FROM dag_run WHERE state = 'failed' AND dag_id = ANY(%s)",
                                (list(SENSOR_DAGS),))
         _print_landed(_landed(pg, "domotic"))
+        _browser_check(airflow, SENSOR_DAGS)
         _say(f"== done in {time.monotonic() - started:.0f}s; Airflow home: {airflow.home}")
         if failed:
             _say(f"!! failed runs: {failed} (task logs under {airflow.home / 'logs'})")
@@ -155,6 +156,20 @@ def main(argv: list[str] | None = None) -> int:
         if airflow is not None:
             airflow.stop()
         pg.stop()
+
+
+def _browser_check(airflow: LocalAirflow, dag_ids: tuple[str, ...]) -> None:
+    """Log in to the UI in headless Chromium and keep a screenshot of the DAG list in docs/."""
+    from domotic.devtools.ui_check import capture
+
+    target = REPO_ROOT / "docs" / "airflow-ui-dags.png"
+    try:
+        checked = capture(airflow.api_url, target, list(dag_ids))
+        _say(f"== UI check in headless Chromium: no import errors, DAGs listed; screenshot {target}")
+    except Exception as exc:  # the pipeline's figures above stand; the browser check is reported, not fatal
+        _say(f"!! UI check failed: {type(exc).__name__}: {exc}")
+        return
+    del checked
 
 
 def _print_landed(rows: list[tuple]) -> None:
