@@ -1,0 +1,401 @@
+"""Static checks of docker-compose.yaml and the Dockerfile it builds (there is no Docker engine to run them).
+
+What the stack must provide is read from the code, not restated here: the connection ids from
+``include/python/domotic/config.py`` and every ``conn_id="..."`` literal of the DAGs, plugins and pipeline code;
+the Variables from every ``DEFAULTS`` dict of the ``domotic`` package; the Airflow version from requirements.txt.
+``${NAME:-default}`` is resolved to its default, which is what ``docker compose`` uses in a fresh clone.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yaml"
+DOCKERFILE = REPO / "Dockerfile"
+PACKAGE_DIR = REPO / "include" / "python" / "domotic"
+CODE_DIRS = (REPO / "dags", REPO / "plugins", REPO / "include" / "python")
+# Local developer tooling (make demo/bench) builds its own connections; it never runs in the stack.
+NOT_DEPLOYED = ("devtools",)
+
+# The official Airflow 3.3 CeleryExecutor services and the command each one runs.
+OFFICIAL_SERVICES = {
+    "postgres": None,
+    "redis": None,
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-worker": "celery worker",
+    "airflow-triggerer": "triggerer",
+    "airflow-init": None,
+}
+LONG_RUNNING_AIRFLOW = [name for name, command in OFFICIAL_SERVICES.items() if command]
+# Health checks of the official file, by the text each must contain.
+HEALTH_CHECKS = {
+    "postgres": "pg_isready",
+    "redis": "redis-cli",
+    "airflow-apiserver": "/api/v2/version",
+    "airflow-scheduler": ":8974/health",
+    "airflow-dag-processor": "DagProcessorJob",
+    "airflow-worker": "inspect ping",
+    "airflow-triggerer": "TriggererJob",
+}
+# Connection id -> the connection types its hook accepts.
+CONN_TYPES = {
+    "domotic_postgres": {"postgres"},
+    "pidb_mysql": {"mysql"},
+    "meteo_sftp": {"sftp", "ssh"},
+    "alerts_smtp": {"smtp"},
+}
+# Variables whose value depends on the deployment: they must be set explicitly.
+DEPLOYMENT_VARIABLES = {"domotic_smb_path", "domotic_bronze_root", "domotic_source_tz", "meteo_sftp_path"}
+# Bind-mounted folders that docker / airflow-init create at start (the official guide: mkdir -p logs config).
+RUNTIME_DIRS = {"logs", "config"}
+LEFT_TO_DEFAULT_KEY = "x-domotic-variables-left-to-default"
+
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")
+
+
+def resolve(text: str) -> str:
+    """``${NAME:-default}`` -> default, ``${NAME}`` -> '' (nothing set), ``$$`` -> ``$``."""
+    escaped = text.replace("$$", "\0")
+    return _INTERPOLATION.sub(lambda m: m.group(2) or "", escaped).replace("\0", "$")
+
+
+@functools.cache
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return compose()["services"]
+
+
+def env(service: str) -> dict[str, str]:
+    raw = services()[service].get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    return {key: resolve(str(value)) for key, value in raw.items()}
+
+
+def mounts(service: str) -> list[tuple[str, str, bool]]:
+    """(source, target, read_only) of a service's volumes, short or long syntax, defaults resolved."""
+    result = []
+    for entry in services()[service].get("volumes") or []:
+        if isinstance(entry, dict):
+            result.append((resolve(str(entry.get("source", ""))), entry["target"], bool(entry.get("read_only"))))
+            continue
+        parts = resolve(entry).split(":")
+        result.append((parts[0], parts[1], len(parts) > 2 and "ro" in parts[2].split(",")))
+    return result
+
+
+def mount_at(service: str, target: str) -> tuple[str, bool] | None:
+    for source, path, read_only in mounts(service):
+        if path.rstrip("/") == target.rstrip("/"):
+            return source, read_only
+    return None
+
+
+def is_bind(source: str) -> bool:
+    return source.startswith((".", "/", "~"))
+
+
+def command_text(service: str) -> str:
+    command = services()[service].get("command", "")
+    return resolve(" ".join(command) if isinstance(command, list) else str(command))
+
+
+def image_tag(image: str) -> str:
+    return resolve(image).rsplit(":", 1)[1]
+
+
+def airflow_pin() -> str:
+    pins = re.findall(r"^apache-airflow==([\w.]+)\s*$", (REPO / "requirements.txt").read_text(), re.MULTILINE)
+    assert len(pins) == 1, "requirements.txt must pin apache-airflow exactly once"
+    return pins[0]
+
+
+def _code_files() -> list[Path]:
+    files = []
+    for folder in CODE_DIRS:
+        files += [p for p in folder.rglob("*.py") if not any(part in NOT_DEPLOYED for part in p.parts)]
+    return files
+
+
+@functools.cache
+def connection_ids_in_code() -> dict[str, str]:
+    """conn id -> a file using it: ``*_CONN_ID = "..."`` constants and ``*conn_id="..."`` literals."""
+    constant = re.compile(r"^\s*[A-Z][A-Z0-9_]*_CONN_ID\s*(?::\s*str\s*)?=\s*[\"']([\w.-]+)[\"']", re.MULTILINE)
+    keyword = re.compile(r"\b\w*conn_id\s*(?::\s*[\w|\[\] ]+)?=\s*[\"']([\w.-]+)[\"']")
+    found: dict[str, str] = {}
+    for path in _code_files():
+        text = path.read_text(encoding="utf-8")
+        for conn_id in constant.findall(text) + keyword.findall(text):
+            found.setdefault(conn_id, str(path.relative_to(REPO)))
+    return found
+
+
+@functools.cache
+def variable_defaults() -> dict[str, str]:
+    """Every key of a module-level ``DEFAULTS = {...}`` dict in the domotic package -> its module."""
+    keys: dict[str, str] = {}
+    for path in PACKAGE_DIR.rglob("*.py"):
+        if any(part in NOT_DEPLOYED for part in path.parts):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.target if isinstance(node, ast.AnnAssign) else (
+                node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+            if isinstance(target, ast.Name) and target.id == "DEFAULTS" and isinstance(node.value, ast.Dict):
+                for key in node.value.keys:
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                        keys[key.value] = str(path.relative_to(REPO))
+    return keys
+
+
+def parse_connection(value: str) -> tuple[str, str | None, dict[str, Any]]:
+    """(conn_type, host, extra) of an ``AIRFLOW_CONN_*`` value, JSON or URI."""
+    if value.lstrip().startswith("{"):
+        data = json.loads(value)
+        extra = data.get("extra") or {}
+        return data["conn_type"], data.get("host"), json.loads(extra) if isinstance(extra, str) else extra
+    parts = urlsplit(value)
+    extra = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return parts.scheme.replace("postgresql", "postgres").replace("-", "_"), parts.hostname, extra
+
+
+# ------------------------------------------------------------------------------------------------ structure
+
+
+def test_yaml_is_valid_with_the_shared_airflow_anchor():
+    data = compose()
+    assert isinstance(data, dict) and isinstance(data.get("services"), dict)
+    common = data["x-airflow-common"]
+    assert resolve(common["environment"]["AIRFLOW__CORE__EXECUTOR"]) == "CeleryExecutor"
+    assert resolve(common["environment"]["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]).startswith(
+        "http://airflow-apiserver:8080/")
+    # The anchor is merged into every Airflow service (YAML `<<: *airflow-common`).
+    for name in LONG_RUNNING_AIRFLOW:
+        assert services()[name]["image"] == common["image"], name
+
+
+@pytest.mark.parametrize("name", list(OFFICIAL_SERVICES))
+def test_official_airflow_service_present(name):
+    assert name in services(), f"service {name!r} of the official Airflow 3.3 stack is missing"
+    if OFFICIAL_SERVICES[name]:
+        assert command_text(name) == OFFICIAL_SERVICES[name]
+    if name in HEALTH_CHECKS:
+        test = services()[name].get("healthcheck", {}).get("test")
+        assert test, f"{name} has no health check"
+        assert HEALTH_CHECKS[name] in " ".join(test if isinstance(test, list) else [test])
+
+
+def test_airflow_init_migrates_the_metadata_database():
+    init = services()["airflow-init"]
+    assert env("airflow-init")["_AIRFLOW_DB_MIGRATE"] == "true"
+    assert str(init["user"]) == "0:0"
+    for name in LONG_RUNNING_AIRFLOW:
+        depends = services()[name]["depends_on"]
+        assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
+
+
+def test_warehouse_service():
+    warehouse = services()["warehouse"]
+    assert resolve(warehouse["image"]) == "postgres:15"
+    assert env("warehouse")["POSTGRES_DB"] == "domotic"
+    assert "healthcheck" in warehouse
+
+
+def test_pidb_service_is_loaded_from_the_fixture():
+    pidb = services()["pidb"]
+    assert resolve(pidb["image"]).split(":")[0].split("/")[-1] in {"mysql", "mariadb"}
+    fixtures = [(source, target) for source, target, _ in mounts("pidb") if target.startswith("/docker-entrypoint-initdb.d/")]
+    assert fixtures, "pidb must mount the fixture dump into /docker-entrypoint-initdb.d/"
+    for source, target in fixtures:
+        assert (REPO / source).resolve() == (REPO / "include" / "fixtures" / "pidb.sql").resolve()
+        assert (REPO / source).is_file() and target.endswith(".sql")
+    # The fixture creates the database the connection reads.
+    assert "CREATE DATABASE IF NOT EXISTS `pidb`" in (REPO / "include" / "fixtures" / "pidb.sql").read_text()
+
+
+def test_smtp_catcher_service():
+    smtp = [name for name, svc in services().items()
+            if any(kind in resolve(str(svc.get("image", ""))) for kind in ("mailpit", "mailhog"))]
+    assert smtp, "an SMTP catcher (mailpit or mailhog) must receive the alert e-mails"
+
+
+@pytest.mark.parametrize("name", ["simulator", "generate-weather"])
+def test_source_simulators_run_in_profile_live(name):
+    svc = services()[name]
+    assert "live" in svc.get("profiles", []), f"{name} must only start with --profile live"
+    assert "domotic.generator" in command_text(name)
+
+
+@pytest.mark.parametrize("name", ["simulator", "generate-sensors"])
+def test_sensor_generators_write_into_the_share_airflow_reads(name):
+    command = command_text(name)
+    out = re.search(r"--out\s+(\S+)", command).group(1)
+    share = env("airflow-worker")["AIRFLOW_VAR_DOMOTIC_SMB_PATH"]
+    written, worker = mount_at(name, out), mount_at("airflow-worker", share)
+    assert written is not None and not written[1], f"{name} must write into a writable share volume"
+    assert worker is not None and written[0] == worker[0], f"{name} writes {written[0]}, Airflow reads {worker}"
+    # File names carry the source clock: the generator must write in the zone Airflow parses them in.
+    tz = re.search(r"--source-tz\s+(\S+)", command)
+    assert tz is not None and tz.group(1) == env("airflow-worker")["AIRFLOW_VAR_DOMOTIC_SOURCE_TZ"], name
+
+
+def test_simulator_runs_the_live_mode():
+    assert "domotic.generator live" in command_text("simulator")
+
+
+def test_generated_forecasts_are_served_by_the_sftp_server():
+    out = re.search(r"--out\s+(\S+)", command_text("generate-weather")).group(1)
+    forecast_volume = mount_at("generate-weather", out)[0]
+    served = [target for source, target, _ in mounts("meteo-sftp") if source == forecast_volume]
+    assert served, "meteo-sftp must serve the volume generate-weather writes"
+    # atmoz/sftp chroots user <u> to /home/<u>: the volume at /home/<u>/X is the remote folder /X.
+    user = command_text("meteo-sftp").split(":")[0]
+    remote = env("airflow-worker")["AIRFLOW_VAR_METEO_SFTP_PATH"]
+    assert f"/home/{user}{remote}" in served
+
+
+def test_depends_on_and_named_volumes_are_declared():
+    declared = set((compose().get("volumes") or {}).keys())
+    for name, svc in services().items():
+        depends = svc.get("depends_on") or {}
+        for target in depends:
+            assert target in services(), f"{name} depends on unknown service {target}"
+            # A dependency must be started whenever its dependant is: no profile, or the same one.
+            target_profiles = set(services()[target].get("profiles", []))
+            assert not target_profiles or target_profiles & set(svc.get("profiles", [])), (name, target)
+        for source, _, _ in mounts(name):
+            if not is_bind(source):
+                assert source in declared, f"{name} mounts undeclared volume {source}"
+
+
+# ------------------------------------------------------------------------------------------------- mounts
+
+
+@pytest.mark.parametrize("folder", ["dags", "plugins", "include"])
+def test_airflow_common_mounts_repo_folder(folder):
+    common_volumes = [resolve(v).split(":") for v in compose()["x-airflow-common"]["volumes"]]
+    assert [f"./{folder}", f"/opt/airflow/{folder}"] in [v[:2] for v in common_volumes]
+    for name in [*LONG_RUNNING_AIRFLOW, "airflow-init"]:
+        source = mount_at(name, f"/opt/airflow/{folder}")
+        assert source is not None and source[0] == f"./{folder}", name
+
+
+def test_bind_mounted_host_paths_exist_in_the_repo():
+    for name in services():
+        for source, target, _ in mounts(name):
+            if not is_bind(source):
+                continue
+            relative = Path(source).relative_to(".") if source.startswith(".") else None
+            assert relative is not None, f"{name}: bind mount {source} must be relative to the repository"
+            if relative.parts and relative.parts[0] in RUNTIME_DIRS:
+                continue
+            assert (REPO / relative).exists(), f"{name}: {source} (mounted at {target}) is not in the repository"
+
+
+@pytest.mark.parametrize("service", ["airflow-worker", "airflow-triggerer"])
+def test_share_is_mounted_where_the_variable_points(service):
+    share = env(service)["AIRFLOW_VAR_DOMOTIC_SMB_PATH"]
+    assert mount_at(service, share) is not None, f"{service}: nothing mounted at domotic_smb_path {share}"
+
+
+def test_bronze_and_backups_are_writable_volumes_in_the_worker():
+    for variable in ("AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT", "AIRFLOW_VAR_BACKUP_DIR"):
+        path = env("airflow-worker")[variable]
+        mounted = mount_at("airflow-worker", path)
+        assert mounted is not None and not mounted[1], f"{variable}={path} must be a writable mount"
+        assert not is_bind(mounted[0]), f"{variable} should be a named volume"
+
+
+# ------------------------------------------------------------------------------ connections and variables
+
+
+def test_connection_scan_finds_the_contract_ids():
+    assert set(CONN_TYPES) <= set(connection_ids_in_code())
+
+
+@pytest.mark.parametrize("conn_id", sorted(set(connection_ids_in_code()) | set(CONN_TYPES)))
+def test_connection_is_defined_for_every_airflow_service(conn_id):
+    key = f"AIRFLOW_CONN_{conn_id.upper()}"
+    for name in [*LONG_RUNNING_AIRFLOW, "airflow-init"]:
+        assert key in env(name), f"{key} (used in {connection_ids_in_code().get(conn_id)}) missing from {name}"
+    conn_type, host, extra = parse_connection(env("airflow-worker")[key])
+    if conn_id in CONN_TYPES:
+        assert conn_type in CONN_TYPES[conn_id], f"{key}: conn_type {conn_type}"
+    # The dev defaults point at the bundled services.
+    assert host in services(), f"{key}: host {host!r} is not a service of the stack"
+    if conn_type in {"sftp", "ssh"}:
+        assert "host_key" in extra or str(extra.get("no_host_key_check")).lower() == "true"
+
+
+def test_sftp_host_key_pinning_is_documented_in_the_compose_file():
+    text = COMPOSE_FILE.read_text()
+    assert "host_key" in text and "ssh-keyscan" in text
+
+
+def test_every_variable_is_set_or_deliberately_left_to_its_default():
+    defaults = variable_defaults()
+    assert set(defaults) >= DEPLOYMENT_VARIABLES, "domotic.config.DEFAULTS lost a deployment Variable"
+    common = {key.removeprefix("AIRFLOW_VAR_").lower() for key in env("airflow-worker") if key.startswith("AIRFLOW_VAR_")}
+    left = set(compose().get(LEFT_TO_DEFAULT_KEY) or [])
+    missing = sorted(key for key in defaults if key not in common | left)
+    assert not missing, (f"Variables neither set (AIRFLOW_VAR_<KEY>) nor listed in {LEFT_TO_DEFAULT_KEY} of "
+                         f"docker-compose.yaml: {[(k, defaults[k]) for k in missing]}")
+    assert common >= DEPLOYMENT_VARIABLES, "the deployment Variables must be set explicitly"
+    assert not common & left, f"both set and left to default: {sorted(common & left)}"
+    assert left <= set(defaults), f"{LEFT_TO_DEFAULT_KEY} names unknown Variables: {sorted(left - set(defaults))}"
+
+
+def test_history_start_is_deployment_configuration():
+    value = env("airflow-scheduler")["DOMOTIC_HISTORY_START"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)
+    assert env("airflow-worker")["DOMOTIC_HISTORY_START"] == value
+
+
+# -------------------------------------------------------------------------------------------------- image
+
+
+def test_image_tag_matches_the_pinned_airflow():
+    version = airflow_pin()
+    tag = image_tag(compose()["x-airflow-common"]["image"])
+    assert tag.split("-python")[0] == version, f"compose image tag {tag} vs apache-airflow=={version}"
+
+
+def test_dockerfile_extends_the_official_image_of_the_pinned_version():
+    froms = re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
+    assert len(froms) == 1, froms
+    base = froms[0]
+    assert base.split(":")[0] == "apache/airflow"
+    tag = image_tag(base)
+    assert tag == f"{airflow_pin()}-python{project_python()}", base
+    assert tag == image_tag(compose()["x-airflow-common"]["image"]), "compose image and Dockerfile FROM differ"
+    assert compose()["x-airflow-common"]["build"]["context"] == "."
+
+
+def project_python() -> str:
+    floor = re.search(r'requires-python\s*=\s*">=\s*(\d+\.\d+)', (REPO / "pyproject.toml").read_text())
+    return floor.group(1)
+
+
+def test_dockerfile_installs_the_pinned_requirements_and_the_repo():
+    text = DOCKERFILE.read_text()
+    assert re.search(r"pip install .*-r \S*requirements\.txt -c \S*constraints\.txt", text.replace("\\\n", " "))
+    assert re.search(r"pip install .*-e /opt/airflow\b", text)
+    for package in ("default-libmysqlclient-dev", "pkg-config", "build-essential"):
+        assert package in text, f"mysqlclient needs {package} to build"
+    for source in re.findall(r"^COPY(?:\s+--\S+)*\s+(.+)\s+\S+$", text, re.MULTILINE):
+        for path in source.split():
+            assert (REPO / path).exists(), f"Dockerfile copies {path}, which is not in the repository"
