@@ -72,8 +72,9 @@ def run_deadline(dag_id: str, minutes_after_queued: float, rule: str | None = No
 
     ``DOMOTIC_DEADLINE_<DAG_ID>_MINUTES`` overrides the interval per DAG; environment variables are read at
     parse time on purpose (cheap, unlike Variables). Queued-at (not the logical date) is the reference so that
-    backfill runs of past dates get the same allowance instead of all missing their deadline at creation.
-    The callback runs in the triggerer (``AsyncCallback``) and raises an ``AlertNotifier`` alert.
+    backfill runs of past dates do not all miss their deadline at creation; a long backfill still queues runs
+    that wait their turn, so missed deadlines of ``backfill__`` runs are logged and recorded in ops.alerts but
+    not e-mailed. The callback runs in the triggerer (``AsyncCallback``) and raises an ``AlertNotifier`` alert.
     """
     if not deadlines_enabled():
         return []

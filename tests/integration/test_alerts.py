@@ -136,3 +136,27 @@ def test_backoff_grows_exponentially():
     args = default_args()
     assert args["retries"] >= 2 and args["retry_exponential_backoff"] >= 2
     assert args["max_retry_delay"] >= timedelta(minutes=10)
+
+
+def test_backfill_deadline_misses_are_recorded_not_mailed(warehouse, smtp_server):
+    from domotic_airflow.alerts import raise_alert
+
+    context = {"dag_run": {"dag_id": "sensors_daily", "dag_run_id": "backfill__2023-09-14T00:00:00+00:00"},
+               "deadline": {"deadline_time": "2026-11-28T01:00:00+00:00"}}
+    result = raise_alert("deadline_missed", context, dag_id="sensors_daily")
+    assert result["email_sent"] is False and smtp_server.messages == []
+    assert alerts(warehouse["conninfo"])[0][:2] == ("deadline_missed", "sensors_daily")
+
+
+def test_empty_share_fails_as_not_mounted(tmp_path, monkeypatch, warehouse):
+    from datetime import date
+
+    from domotic.errors import SourceMissingError
+    from domotic.sensor_pipeline import copy_day
+
+    monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_SMB_PATH", str(tmp_path))
+    with pytest.raises(SourceMissingError, match="is empty: is the SMB share mounted"):
+        copy_day(date(2023, 9, 14))
+    monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_SMB_PATH", str(tmp_path / "missing"))
+    with pytest.raises(SourceMissingError, match="does not exist or is not mounted"):
+        copy_day(date(2023, 9, 14))

@@ -67,6 +67,7 @@ def checksum(data: bytes) -> str:
 class ShareListing:
     names: list[str]  # well-formed names of the day, sorted by minute then apartment
     bad_names: list[str]  # names that do not parse (quarantined on load)
+    entries: int = 0  # everything in the folder (0 usually means the share is not mounted)
 
 
 def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListing:
@@ -76,8 +77,10 @@ def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListi
     end = start + timedelta(days=1)
     keyed: list[tuple[datetime, str]] = []
     bad: list[str] = []
+    seen = 0
     with os.scandir(share) as entries:
         for entry in entries:
+            seen += 1
             name = entry.name
             if name.startswith(prefixes):
                 try:
@@ -90,7 +93,7 @@ def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListi
             elif name.endswith(".json") and not SENSOR_NAME_RE.match(name) and entry.is_file():
                 bad.append(name)
     keyed.sort()
-    return ShareListing([name for _, name in keyed], sorted(bad))
+    return ShareListing([name for _, name in keyed], sorted(bad), seen)
 
 
 # ----------------------------------------------------------------------------------------------- bronze

@@ -44,13 +44,17 @@ def copy_names(names: Sequence[str]) -> list[str]:
 
 def copy_day(day: date) -> list[str]:
     """List the share once for a UTC day (plus unparsable names) and copy what Bronze lacks."""
+    from domotic.errors import SourceMissingError
+
     share, bronze_root, source_tz = _paths()
     if not share.is_dir():
-        from domotic.errors import SourceMissingError
-
         raise SourceMissingError(f"sensor share folder {share} does not exist or is not mounted "
                                  "(Variable domotic_smb_path)")
     listing = list_share_day(share, day, source_tz)
+    if listing.entries == 0:
+        # An empty mount point is what an unmounted SMB share looks like: fail loudly instead of
+        # "successfully" loading nothing (the original's watcher silently did that).
+        raise SourceMissingError(f"sensor share folder {share} is empty: is the SMB share mounted?")
     log.info("Share %s: %d files for %s, %d unparsable names", share, len(listing.names), day,
              len(listing.bad_names))
     return _copy(share, listing.names + listing.bad_names, bronze_root, source_tz).bronze_paths
