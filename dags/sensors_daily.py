@@ -10,11 +10,14 @@ missed) and the backfill engine:
         --from-date 2023-08-18 --to-date 2023-10-27                 # loads every day from 08-18 to 10-27 inclusive
     (add --reprocess-behavior completed to redo days that already ran)
 
-1. **copy_day_to_bronze** lists the share once, keeps that day's names (and quarantines names that do not
-   parse), and copies to Bronze what it lacks; content the manifest already holds is skipped at once.
-2. **load_day_to_silver** loads every file whose content the manifest has not loaded (same name, new content
-   is reloaded; same content is skipped), in batches of one transaction each, and emits the
-   `silver_sensor_readings` asset with the loaded window.
+1. **list_day_on_share** lists the share once and keeps that day's names (plus names that do not parse, to be
+   quarantined), split into chunks of `sensor_chunk_hours` hours (Variable, default 6).
+2. **ingest_chunk** (dynamically mapped, one task per chunk, in the `DOMOTIC_LOAD_POOL` pool) copies to
+   Bronze what it lacks (content the manifest already holds is skipped at once) and loads every file whose
+   content the manifest has not loaded (same name, new content is reloaded), in batches of one transaction
+   each. Chunks run in parallel on as many workers as the deployment has.
+3. **publish_silver_window** adds the chunks up and emits the `silver_sensor_readings` asset with the loaded
+   window (skipped when nothing new was loaded, so Gold is not woken for nothing).
 
 Re-running a day changes nothing. The first day comes from the `DOMOTIC_HISTORY_START` environment variable
 (default 2023-08-18), so a deployment whose sources begin later does not queue years of empty days.
@@ -22,6 +25,7 @@ Re-running a day changes nothing. The first day comes from the `DOMOTIC_HISTORY_
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -37,6 +41,9 @@ from domotic_airflow.assets import SILVER_SENSOR_READINGS
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
 HISTORY_START = history_start()
+# Pool of the loading tasks: create one (e.g. `airflow pools set warehouse 4 "Silver loads"`) to cap the
+# concurrent loads a warehouse takes, and set DOMOTIC_LOAD_POOL=warehouse.
+LOAD_POOL = os.environ.get("DOMOTIC_LOAD_POOL", "default_pool")
 
 
 @dag(
@@ -58,22 +65,26 @@ def sensors_daily():
     )
 
     @task
-    def copy_day_to_bronze(logical_date=None) -> list[str]:
+    def list_day_on_share(logical_date=None) -> list[list[str]]:
         # The logical date names the day (scheduled runs, `dags test D` and backfills alike); a manual
         # `dags test` infers a different data interval, so it is not used here.
-        return sensor_pipeline.copy_day(logical_date.date())
+        return sensor_pipeline.list_day(logical_date.date())
+
+    @task(pool=LOAD_POOL)
+    def ingest_chunk(names: list[str]) -> dict:
+        return sensor_pipeline.ingest_chunk(names)
 
     @task(outlets=[SILVER_SENSOR_READINGS])
-    def load_day_to_silver(bronze_paths: list[str], outlet_events=None) -> dict:
-        stats = sensor_pipeline.load_paths(bronze_paths)
-        if stats.window_start is None:
-            raise AirflowSkipException("nothing new to load for this day")
-        outlet_events[SILVER_SENSOR_READINGS].extra = sensor_pipeline.asset_extra(stats)
-        return stats.summary()
+    def publish_silver_window(summaries: list[dict], outlet_events=None) -> dict:
+        total = sensor_pipeline.merge_summaries(summaries)
+        if total["window_start"] is None:
+            raise AirflowSkipException("nothing new was loaded for this day")
+        outlet_events[SILVER_SENSOR_READINGS].extra = sensor_pipeline.asset_extra(total)
+        return total
 
-    copied = copy_day_to_bronze()
-    create_silver_tables >> copied
-    load_day_to_silver(copied)
+    chunks = list_day_on_share()
+    create_silver_tables >> chunks
+    publish_silver_window(ingest_chunk.expand(names=chunks))
 
 
 sensors_daily()

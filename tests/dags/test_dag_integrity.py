@@ -130,5 +130,7 @@ def test_sensor_dag_structure(dagbag):
     assert minutely.task_dict["copy_to_bronze"].downstream_task_ids == {"load_to_silver"}
     assert [a.name for a in minutely.task_dict["load_to_silver"].outlets] == ["silver_sensor_readings"]
     daily = dagbag.dags["sensors_daily"]
-    assert daily.task_dict["copy_day_to_bronze"].downstream_task_ids == {"load_day_to_silver"}
-    assert daily.task_dict["create_silver_tables"].downstream_task_ids == {"copy_day_to_bronze"}
+    assert daily.task_dict["create_silver_tables"].downstream_task_ids == {"list_day_on_share"}
+    assert daily.task_dict["list_day_on_share"].downstream_task_ids == {"ingest_chunk"}
+    assert daily.task_dict["ingest_chunk"].downstream_task_ids == {"publish_silver_window"}
+    assert [a.name for a in daily.task_dict["publish_silver_window"].outlets] == ["silver_sensor_readings"]

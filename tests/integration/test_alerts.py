@@ -152,7 +152,7 @@ def test_empty_share_fails_as_not_mounted(tmp_path, monkeypatch, warehouse):
     from datetime import date
 
     from domotic.errors import SourceMissingError
-    from domotic.sensor_pipeline import copy_day
+    from domotic.sensor_pipeline import list_day as copy_day
 
     monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_SMB_PATH", str(tmp_path))
     with pytest.raises(SourceMissingError, match="is empty: is the SMB share mounted"):

@@ -28,6 +28,8 @@ DEFAULTS: dict[str, str] = {
     "sensor_wait_seconds": "180",
     # Files per COPY batch (one transaction each) when loading sensor files into Silver.
     "sensor_batch_files": "5000",
+    # sensors_daily splits a day into chunks of this many hours, one mapped task each (scale-out).
+    "sensor_chunk_hours": "6",
     # Data freshness: alert when the newest Silver reading is older than this while sources deliver.
     "freshness_max_lag_minutes": "20",
 }

@@ -42,11 +42,16 @@ def copy_names(names: Sequence[str]) -> list[str]:
     return _copy(share, list(names), bronze_root, source_tz).bronze_paths
 
 
-def copy_day(day: date) -> list[str]:
-    """List the share once for a UTC day (plus unparsable names) and copy what Bronze lacks."""
-    from domotic.errors import SourceMissingError
+def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
+    """List the share once for a UTC day (plus unparsable names), split into chunks of whole hours.
 
-    share, bronze_root, source_tz = _paths()
+    Each chunk becomes one mapped ``ingest_chunk`` task, so one day (or a range of days) spreads over as many
+    workers as the deployment has; unparsable names ride with the first chunk, to be quarantined.
+    """
+    from domotic.errors import SourceMissingError
+    from domotic.filenames import parse_sensor_name
+
+    share, _, source_tz = _paths()
     if not share.is_dir():
         raise SourceMissingError(f"sensor share folder {share} does not exist or is not mounted "
                                  "(Variable domotic_smb_path)")
@@ -57,7 +62,40 @@ def copy_day(day: date) -> list[str]:
         raise SourceMissingError(f"sensor share folder {share} is empty: is the SMB share mounted?")
     log.info("Share %s: %d files for %s, %d unparsable names", share, len(listing.names), day,
              len(listing.bad_names))
-    return _copy(share, listing.names + listing.bad_names, bronze_root, source_tz).bronze_paths
+    hours = chunk_hours or int(setting("sensor_chunk_hours"))
+    chunks: dict[int, list[str]] = {}
+    for name in listing.names:
+        chunks.setdefault(parse_sensor_name(name, source_tz).minute_utc.hour // hours, []).append(name)
+    ordered = [chunks[key] for key in sorted(chunks)]
+    if listing.bad_names:
+        if not ordered:
+            ordered.append([])
+        ordered[0].extend(listing.bad_names)
+    return ordered
+
+
+def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
+    """Copy a chunk of share files to Bronze and load what is new into Silver; returns the load summary."""
+    share, bronze_root, source_tz = _paths()
+    copied = _copy(share, list(names), bronze_root, source_tz)
+    return load_paths(copied.bronze_paths).summary()
+
+
+def merge_summaries(summaries: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """One summary for a day from its chunks: counts added up, windows united (for the asset event)."""
+    total: dict[str, Any] = {}
+    starts, ends = [], []
+    for summary in filter(None, summaries):
+        for key, value in summary.items():
+            if key == "window_start" and value:
+                starts.append(value)
+            elif key == "window_end" and value:
+                ends.append(value)
+            elif isinstance(value, int):
+                total[key] = total.get(key, 0) + value
+    total["window_start"] = min(starts) if starts else None
+    total["window_end"] = max(ends) if ends else None
+    return total
 
 
 def _copy(share: Path, names: list[str], bronze_root: Path, source_tz: str) -> CopyResult:
@@ -92,10 +130,11 @@ def load_paths(paths: Sequence[str]) -> LoadStats:
     return stats
 
 
-def asset_extra(stats: LoadStats) -> dict[str, Any]:
+def asset_extra(stats: LoadStats | dict[str, Any]) -> dict[str, Any]:
     """What Gold needs from the asset event: the changed time window (half-open, UTC) and counts."""
-    summary = stats.summary()
-    return {key: summary[key] for key in ("window_start", "window_end", "files_loaded", "rows", "files_quarantined")}
+    summary = stats.summary() if isinstance(stats, LoadStats) else stats
+    return {key: summary.get(key) for key in ("window_start", "window_end", "files_loaded", "rows",
+                                              "files_quarantined")}
 
 
 def _optional_variable(key: str) -> str | None:
