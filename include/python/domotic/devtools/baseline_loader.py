@@ -1,0 +1,151 @@
+"""The benchmark's baseline: a straightforward loader written the way the original worked.
+
+legacy-system.md sections 4.1 and 6.3: per-file ``json.load`` into row dicts (8 worker processes, batches of
+5,000 files), CSV ``COPY`` into a temporary table, then one ``INSERT ... SELECT DISTINCT ON ... ON CONFLICT``
+into the original ``sensor_events`` schema with its five-column unique constraint and three indexes. It reads
+the files straight from the share (the original first copied them to Bronze with 16 threads: leaving that out
+flatters the baseline). Only ``make bench`` uses it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS baseline;
+DROP TABLE IF EXISTS baseline.sensor_events;
+CREATE TABLE baseline.sensor_events (
+    id          BIGSERIAL PRIMARY KEY,
+    apartment   VARCHAR(20) NOT NULL,
+    room        VARCHAR(50) NOT NULL,
+    sensor_type VARCHAR(20) NOT NULL,
+    field       VARCHAR(50) NOT NULL,
+    value       FLOAT,
+    unit        VARCHAR(10),
+    "timestamp" TIMESTAMPTZ NOT NULL,
+    is_outlier  BOOLEAN DEFAULT FALSE,
+    UNIQUE (apartment, room, sensor_type, field, "timestamp")
+);
+CREATE INDEX idx_sensor_events_timestamp ON baseline.sensor_events ("timestamp");
+CREATE INDEX idx_sensor_events_apartment ON baseline.sensor_events (apartment);
+CREATE INDEX idx_sensor_events_sensor_type ON baseline.sensor_events (sensor_type);
+"""
+ROOMS = {"Bhroom": "Bathroom", "Bdroom": "Bedroom", "Livingroom": "Living Room"}
+BOUNDS = {"temperature_c": (-20, 60), "humidity_pct": (0, 100), "co2_ppm": (300, 5000), "noise_db": (0, 140),
+          "pressure_hpa": (870, 1085), "power": (0, 10000), "battery": (0, 100)}
+METEO = {"Temperature": ("temperature_c", "C"), "CO2": ("co2_ppm", "ppm"), "Humidity": ("humidity_pct", "%"),
+         "Noise": ("noise_db", "dB"), "Pressure": ("pressure_hpa", "hPa"),
+         "AbsolutePressure": ("abs_pressure_hpa", "hPa"), "battery_percent": ("battery", "%")}
+COLUMNS = ("apartment", "room", "sensor_type", "field", "value", "unit", "timestamp", "is_outlier")
+COPY_SQL = ("COPY _tmp_sensor_events (apartment, room, sensor_type, field, value, unit, \"timestamp\", is_outlier)"
+            " FROM STDIN WITH (FORMAT csv)")
+
+
+def _row(apartment, room, sensor_type, field, value, unit, ts) -> dict:
+    low, high = BOUNDS.get(field, (None, None))
+    value = float(value)
+    return {"apartment": apartment, "room": ROOMS.get(room, room), "sensor_type": sensor_type, "field": field,
+            "value": value, "unit": unit, "timestamp": ts,
+            "is_outlier": low is not None and not (low <= value <= high)}
+
+
+def flatten(path: str) -> list[dict]:
+    """The original's per-file flatten: one dict per reading (errors skip the whole file)."""
+    name = os.path.basename(path)
+    apartment = "jimmy" if "jimmyloup" in name.lower() else "jeremie"
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    ts = datetime.strptime(data["datetime"], "%d.%m.%Y %H:%M").replace(tzinfo=UTC).isoformat()
+    rows = []
+    for room, plug in (data.get("plugs") or {}).items():
+        for key, unit in (("power", "W"), ("total", "Wh"), ("temperature", "C")):
+            if plug.get(key) is not None:
+                rows.append(_row(apartment, room, "plug", key, plug[key], unit, ts))
+    for room, contacts in (data.get("doorsWindows") or {}).items():
+        for contact in contacts if isinstance(contacts, list) else [contacts]:
+            kind = str(contact.get("type", "door")).lower()
+            rows.append(_row(apartment, room, kind, "open", 1.0 if str(contact.get("switch")).lower() == "on" else 0.0,
+                             "bool", ts))
+            if contact.get("battery") is not None:
+                rows.append(_row(apartment, room, kind, "battery", contact["battery"], "%", ts))
+    for room, motion in (data.get("motions") or {}).items():
+        for key, unit in (("motion", "bool"), ("light", "lux"), ("temperature", "C")):
+            if motion.get(key) is not None:
+                rows.append(_row(apartment, room, "motion", key, motion[key], unit, ts))
+    meteos = data.get("meteos") or {}
+    for room, station in (meteos.get("meteo", meteos) or {}).items():
+        for key, (field, unit) in METEO.items():
+            if station.get(key) is not None:
+                rows.append(_row(apartment, room, "meteo", field, station[key], unit, ts))
+    for room, sensor in (data.get("humidities") or {}).items():
+        for key, field, unit in (("temperature", "temperature", "C"), ("humidity", "humidity", "%"),
+                                 ("devicePower", "battery", "%")):
+            if sensor.get(key) is not None:
+                rows.append(_row(apartment, room, "humidity", field, sensor[key], unit, ts))
+    for room, meter in (data.get("consumptions") or {}).items():
+        for key in ("total_power", "power1", "power2", "power3", "current1", "current2", "current3",
+                    "voltage1", "voltage2", "voltage3"):
+            if meter.get(key) is not None:
+                unit = "W" if "power" in key else "A" if "current" in key else "V"
+                rows.append(_row(apartment, room, "consumption", key, meter[key], unit, ts))
+    return rows
+
+
+def _flatten_batch(paths: list[str]) -> list[dict]:
+    rows: list[dict] = []
+    for path in paths:
+        try:
+            rows.extend(flatten(path))
+        except Exception:  # the original counted and skipped failed files
+            continue
+    return rows
+
+
+def _batches(paths: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(paths), size):
+        yield paths[start:start + size]
+
+
+def load(conninfo: str, paths: list[str], workers: int = 8, batch: int = 5000) -> int:
+    """Load files the original's way; returns the rows upserted."""
+    total = 0
+    with psycopg.connect(conninfo) as conn, ProcessPoolExecutor(max_workers=workers) as pool:
+        # Each batch is split over the workers, as the original's pool did, then upserted by the parent.
+        for chunk in _batches(paths, batch):
+            parts = [chunk[i::workers] for i in range(workers)]
+            rows = [row for part in pool.map(_flatten_batch, parts) for row in part]
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+            writer.writerows(rows)
+            buffer.seek(0)
+            with conn.transaction():
+                conn.execute("CREATE TEMP TABLE _tmp_sensor_events (LIKE baseline.sensor_events "
+                             "INCLUDING DEFAULTS) ON COMMIT DROP")
+                with conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
+                    copy.write(buffer.getvalue())
+                conn.execute(
+                    'INSERT INTO baseline.sensor_events (apartment, room, sensor_type, field, value, unit, "timestamp",'
+                    " is_outlier) SELECT DISTINCT ON (apartment, room, sensor_type, field, \"timestamp\") apartment,"
+                    ' room, sensor_type, field, value, unit, "timestamp", is_outlier FROM _tmp_sensor_events'
+                    " ON CONFLICT (apartment, room, sensor_type, field, \"timestamp\") DO UPDATE SET"
+                    " value = EXCLUDED.value, unit = EXCLUDED.unit, is_outlier = EXCLUDED.is_outlier")
+            total += len(rows)
+    return total
+
+
+def prepare(conninfo: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(DDL)
+
+
+def share_paths(share: Path, names: list[str]) -> list[str]:
+    return [str(share / name) for name in names]
