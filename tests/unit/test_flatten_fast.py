@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -23,21 +24,23 @@ def fast_readings(payload: dict):
         series_id = ids.setdefault(key, len(ids) + 1)
         by_id[series_id] = (key, unit)
         low, high = bounds_for(sensor_type, field) or (float("-inf"), float("inf"))
-        return (low, high, f"\t{series_id}\tf\n", f"\t{series_id}\tt\n")
+        return (low, high, struct.pack(">iiib", 4, series_id, 1, 0), struct.pack(">iiib", 4, series_id, 1, 1))
 
     cache: dict = {}
-    lines: list[str] = []
+    rows: list[bytes] = []
     skipped: Counter[str] = Counter()
-    payload_copy_lines(payload, "TS\tFID\t", cache, create, lines, skipped)
+    prefix = struct.pack(">hiqii", 5, 8, 747_000_000_000_000, 4, 77)
+    payload_copy_lines(payload, prefix, cache, create, rows, skipped)
     readings = []
-    for line in lines:
-        ts, fid, value, series_id, outlier = line.rstrip("\n").split("\t")
-        assert (ts, fid) == ("TS", "FID")
-        key, unit = by_id[int(series_id)]
+    for row in rows:
+        assert row[:22] == prefix and len(row) == 22 + 12 + 13
+        value_len, value, series_len, series_id, flag_len, outlier = struct.unpack(">idiiib", row[22:])
+        assert (value_len, series_len, flag_len) == (8, 4, 1)
+        key, unit = by_id[series_id]
         room, sensor_type, field, index = key
         low, high = bounds_for(sensor_type, field) or (float("-inf"), float("inf"))
-        assert outlier == ("f" if low <= float(value) <= high else "t")
-        readings.append(((room, sensor_type, field, index), unit, float(value)))
+        assert outlier == (0 if low <= value <= high else 1)
+        readings.append(((room, sensor_type, field, index), unit, value))
     return readings, skipped
 
 

@@ -42,8 +42,8 @@ RESULTS = BENCH_DIR / "results.json"
 def history_share(days: int = HISTORY_DAYS) -> Path:
     """The cached generated share with ``days`` days of both apartments' files (generated once)."""
     share = BENCH_DIR / "share"
-    stamp = BENCH_DIR / f"share.{days}d.done"
-    if not stamp.exists():
+    stamp = BENCH_DIR / "share.days"  # how many days the cached share holds
+    if not stamp.exists() or int(stamp.read_text()) < days:
         from domotic.generator.sensors import write_range
 
         shutil.rmtree(share, ignore_errors=True)
@@ -52,7 +52,7 @@ def history_share(days: int = HISTORY_DAYS) -> Path:
         report = write_range(share, HISTORY_START, HISTORY_START + timedelta(days=days), seed=SEED,
                              history_start=HISTORY_START)
         print(f"generated {report.files_written} sensor files in {time.monotonic() - started:.0f}s", flush=True)
-        stamp.touch()
+        stamp.write_text(str(days))
     return share
 
 
