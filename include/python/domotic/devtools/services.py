@@ -43,12 +43,20 @@ class Service:
     private: bool = False
     stop_cmds: list[list[str]] = field(default_factory=list)
     pid: int | None = None
+    process: subprocess.Popen | None = field(default=None, repr=False)
     extra: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
         for cmd in self.stop_cmds:
             subprocess.run(cmd, check=False, capture_output=True, timeout=60)
-        if self.pid:
+        if self.process is not None:  # our child: terminate and reap it (no zombie, no waiting on one)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        elif self.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
             for _ in range(100):
@@ -229,7 +237,7 @@ def _start_private_mariadb(folder: Path) -> Service:
         if _mysql_accepts(port):
             break
         time.sleep(0.2)
-    return Service("mariadb", "127.0.0.1", port, "root", private=True, pid=proc.pid)
+    return Service("mariadb", "127.0.0.1", port, "root", private=True, pid=proc.pid, process=proc)
 
 
 # ------------------------------------------------------------------------------------------------- SFTP
@@ -260,5 +268,5 @@ def start_sftp(root: Path, user: str = "meteo", password: str = "meteo-pass", po
         proc.kill()
         raise
     public = (host_key.with_suffix(".pub")).read_text().split()
-    return Service("sftp", "127.0.0.1", port, user, password, private=True, pid=proc.pid,
+    return Service("sftp", "127.0.0.1", port, user, password, private=True, pid=proc.pid, process=proc,
                    extra={"host_key_type": public[0], "host_key": public[1], "root": str(root)})

@@ -114,7 +114,16 @@ def _add_live(subparsers: argparse._SubParsersAction) -> None:
     add_live_command(subparsers)
 
 
-SUBCOMMANDS: list[Registrar] = [add_sensors_command, _add_live]
+def _add_weather(subparsers: argparse._SubParsersAction) -> None:
+    from domotic.generator.weather import add_weather_subcommand
+
+    add_weather_subcommand(subparsers)
+    # The weather registrar names its handler ``func``; this CLI calls ``handler``.
+    parser = subparsers.choices["weather"]
+    parser.set_defaults(handler=lambda args: args.func(args))
+
+
+SUBCOMMANDS: list[Registrar] = [add_sensors_command, _add_weather, _add_live]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,132 @@
+"""
+### weather_daily: MeteoSwiss forecast files from the sFTP server to Bronze and Silver
+
+Every day at 07:30 Europe/Zurich. The run with logical date **D** (its Europe/Zurich calendar day) brings Silver
+up to date with the server **for every forecast issued up to D**:
+
+1. **create_weather_tables**: the Silver tables (idempotent DDL, `include/sql/silver/weather/`).
+2. **fetch_new_files**: one SSH session on connection `meteo_sftp` lists the folder `meteo_sftp_path`
+   (default `/Meteo2`) and downloads the `Pred_YYYY-MM-DD.csv` files issued on or before D that are new or
+   changed since the manifest `silver.weather_file_manifest` last saw them (size, modification time, then
+   content checksum) into `<domotic_bronze_root>/weather/YYYY/MM/DD/`. Later files are left to their own run.
+   Bronze is never consulted, so cleaning it up never triggers downloads again.
+3. **load_new_files**: cleans every downloaded, not yet loaded file issued up to D into
+   `silver.weather_forecasts` (every revision) and `silver.weather_clean` (latest forecast per hour and site),
+   and emits the `silver_weather` asset with the forecast hours it changed. Skipped when nothing was new.
+
+So D's own file is loaded by D's run, and a late or corrected delivery of an earlier day is picked up by the
+next run. Runs are idempotent: re-running any day loads nothing twice.
+
+    airflow dags test weather_daily 2023-09-01          # everything issued up to 2023-09-01 that is new
+    airflow backfill create --dag-id weather_daily \\
+        --from-date 2023-08-18 --to-date 2023-10-27T12:00  # 08-18 ... 10-27; the first also takes older files
+
+The schedule is a `CronTriggerTimetable` (no data interval: logical date = trigger time, 07:30 Zurich), so the
+day a run names is the day it runs, as the original's 07:30 job. Backfill picks the runs whose logical date
+lies in `[--from-date, --to-date]`; a bare `--to-date 2023-10-27` means midnight UTC, before that day's 07:30
+trigger, so it stops at the 10-26 run: give a time after 07:30 (as above) to include the last day.
+
+Retries of the sFTP step: refused, timed-out or reset connections retry 3 times,
+`DOMOTIC_SFTP_RETRY_DELAY_SECONDS` apart (default 600); a rejected login, an unknown host key or a missing
+remote folder fail at once. See `docs/weather.md`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import CronTriggerTimetable, ExceptionRetryPolicy, RetryAction, RetryRule, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from domotic.config import POSTGRES_CONN_ID, catchup_enabled, history_start
+from domotic.paths import SQL_DIR
+from domotic_airflow.assets import SILVER_WEATHER
+from domotic_airflow.dag_defaults import default_args, run_deadline
+
+HISTORY_START = history_start()
+
+# The same list as domotic.weather.WEATHER_DDL (a unit test keeps them equal); repeated here so that parsing
+# this file does not import pandas.
+WEATHER_DDL = (  # a tuple: the operator renders a list of .sql names in place
+    "silver/00_schema.sql",
+    "silver/weather/weather_file_manifest.sql",
+    "silver/weather/weather_file_stats.sql",
+    "silver/weather/weather_forecasts.sql",
+    "silver/weather/weather_clean.sql",
+)
+
+# Deployment setting (environment, cheap at parse time): how long to wait before retrying an unreachable server.
+SFTP_RETRY_DELAY = timedelta(seconds=float(os.environ.get("DOMOTIC_SFTP_RETRY_DELAY_SECONDS", "600")))
+
+# First matching rule wins. The weather module turns paramiko's errors into these classes: PermanentError
+# (login rejected, host key unknown, remote folder missing) and ConnectionError (refused, timed out, reset).
+SFTP_RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="domotic.errors.PermanentError",
+            action=RetryAction.FAIL,
+            reason="sFTP: permanent error (login, host key or missing folder): not retried",
+        ),
+        RetryRule(
+            exception="paramiko.ssh_exception.AuthenticationException",
+            action=RetryAction.FAIL,
+            reason="sFTP authentication failed: fix the meteo_sftp connection",
+        ),
+        RetryRule(
+            exception=[ConnectionError, TimeoutError, "paramiko.ssh_exception.NoValidConnectionsError"],
+            action=RetryAction.RETRY,
+            retry_delay=SFTP_RETRY_DELAY,
+            reason="sFTP server unreachable (refused, timed out or reset): retry later",
+        ),
+    ]
+)
+
+
+@dag(
+    dag_id="weather_daily",
+    schedule=CronTriggerTimetable("30 7 * * *", timezone="Europe/Zurich"),
+    start_date=pendulum.datetime(HISTORY_START.year, HISTORY_START.month, HISTORY_START.day, tz="UTC"),
+    catchup=catchup_enabled(),
+    max_active_runs=1,
+    # A first run on a fresh deployment downloads and loads the whole archive (~300 files).
+    dagrun_timeout=timedelta(hours=6),
+    tags=["weather", "sftp", "bronze", "silver"],
+    default_args=default_args(),
+    deadline=run_deadline("weather_daily", 90),
+    template_searchpath=[str(SQL_DIR)],
+    doc_md=__doc__,
+)
+def weather_daily():
+    create_weather_tables = SQLExecuteQueryOperator(
+        task_id="create_weather_tables", conn_id=POSTGRES_CONN_ID, sql=list(WEATHER_DDL), split_statements=True
+    )
+
+    # Refused/timed-out/reset connections retry every SFTP_RETRY_DELAY (the policy's delay wins over the
+    # backoff); errors no rule matches keep the default exponential backoff from that base.
+    # Backfill runs do not count against max_active_runs: one fetch and one load at a time across all runs.
+    @task(retries=3, retry_delay=SFTP_RETRY_DELAY, retry_policy=SFTP_RETRY_POLICY, max_active_tis_per_dag=1)
+    def fetch_new_files(logical_date=None, dag_run=None) -> dict:
+        from domotic import weather
+
+        return weather.fetch_new_files(weather.run_day(logical_date, dag_run.run_after)).summary()
+
+    @task(outlets=[SILVER_WEATHER], max_active_tis_per_dag=1)
+    def load_new_files(logical_date=None, dag_run=None, outlet_events=None) -> dict:
+        from domotic import weather
+
+        report = weather.load_pending_files(weather.run_day(logical_date, dag_run.run_after))
+        extra = weather.asset_extra(report)
+        if extra is None:
+            raise AirflowSkipException(
+                f"no forecast rows loaded (quarantined: {report.quarantined or 'none'})"
+            )
+        outlet_events[SILVER_WEATHER].extra = extra
+        return report.summary()
+
+    create_weather_tables >> fetch_new_files() >> load_new_files()
+
+
+weather_daily()
