@@ -1,12 +1,15 @@
 """``make demo``: the whole pipeline on embedded defaults, through a real Airflow scheduler.
 
-1. starts private services under ``.services/demo-*`` (Postgres for the warehouse and Airflow's metadata;
-   more as the pipeline grows) on free ports;
-2. generates a few days of sensor files (deterministic seed) into ``var/demo/share``;
-3. starts Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor), triggers
-   ``sensors_minutely`` for the last generated minute and ``airflow backfill create``s ``sensors_daily``
-   over the generated days, and waits for the runs with a progress line;
-4. prints what landed per apartment and day, and stops everything it started.
+1. starts private services on free ports: Postgres (warehouse and Airflow metadata) and MariaDB (loaded from
+   ``include/fixtures/pidb.sql``) from the Debian packages under ``.services/demo-*``, and an SFTP server
+   serving generated forecast files;
+2. generates 3 days of sensor files (deterministic seed) into ``var/demo/share``;
+3. starts Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor), runs
+   ``mysql_snapshot_weekly`` once, ``sensors_minutely`` for the last generated minute, and
+   ``airflow backfill create`` of ``sensors_daily`` and ``weather_daily`` over the days; the Silver asset
+   events trigger ``gold_build``; it waits for all of them with a progress line;
+4. prints what landed in Silver and a Gold summary per apartment and day, checks the UI in headless Chromium
+   (screenshot in docs/), and stops everything it started.
 
 Each run starts from empty Bronze/Silver and a fresh metadata database, so running it twice prints the same
 figures.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +32,8 @@ from domotic.devtools.airflow_local import LocalAirflow
 from domotic.devtools.services import REPO_ROOT, Service, create_database, ensure_postgres
 
 DEMO_START = date(2023, 10, 28)  # includes the 2023-10-29 change from summer to winter time in Zurich
-SENSOR_DAGS = ("sensors_daily", "sensors_minutely")
+SILVER_DAGS = ("sensors_daily", "sensors_minutely", "weather_daily", "mysql_snapshot_weekly")
+PIPELINE_DAGS = (*SILVER_DAGS, "gold_build")
 
 
 def _say(text: str) -> None:
@@ -82,6 +87,44 @@ def _landed(pg: Service, dbname: str) -> list[tuple]:
         ).fetchall()
 
 
+def _start_pidb() -> Service:
+    """A private MariaDB loaded from include/fixtures/pidb.sql with the real client."""
+    from domotic.devtools.services import ensure_mariadb
+    from domotic.paths import FIXTURES_DIR
+
+    mariadb = ensure_mariadb(private=True, name="demo-mariadb")
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    if client is None:
+        raise RuntimeError("the mariadb client is missing: run make install")
+    done = subprocess.run([client, "--protocol=TCP", "-h", mariadb.host, "-P", str(mariadb.port), "-u", "root"],
+                          input=(FIXTURES_DIR / "pidb.sql").read_text(encoding="utf-8"), text=True,
+                          capture_output=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"loading pidb.sql into MariaDB failed: {done.stderr[-2000:]}")
+    return mariadb
+
+
+def _start_meteo_sftp(root: Path, start: date, days: int) -> Service:
+    """Forecast files for the demo days on a real SFTP server (asyncssh) on loopback."""
+    from domotic.devtools.services import start_sftp
+    from domotic.generator.weather import write_forecast_files
+
+    write_forecast_files(root / "Meteo2", start, days, seed=7, rows_scale=0.05)
+    return start_sftp(root)
+
+
+def _connections(pg: Service, mariadb: Service, sftp: Service) -> dict[str, str]:
+    return {
+        "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "domotic"),
+        "AIRFLOW_CONN_PIDB_MYSQL": json.dumps({"conn_type": "mysql", "host": mariadb.host, "port": mariadb.port,
+                                               "login": mariadb.user, "password": "", "schema": "pidb"}),
+        # Host keys are verified: the demo pins the key its own SFTP server generated.
+        "AIRFLOW_CONN_METEO_SFTP": json.dumps({
+            "conn_type": "sftp", "host": sftp.host, "port": sftp.port, "login": sftp.user, "password": sftp.password,
+            "extra": {"host_key": f"{sftp.extra['host_key_type']} {sftp.extra['host_key']}"}}),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=3)
@@ -95,58 +138,75 @@ def main(argv: list[str] | None = None) -> int:
     share.mkdir(parents=True)
     end_day = args.start + timedelta(days=args.days - 1)
     started = time.monotonic()
-
-    _say("== starting a private PostgreSQL (warehouse + Airflow metadata)")
-    pg = ensure_postgres(private=True, name="demo-postgres")
+    stoppable: list[Service] = []
     airflow = None
     try:
+        _say("== starting private services: PostgreSQL (warehouse + Airflow metadata), MariaDB (pidb), SFTP")
+        pg = ensure_postgres(private=True, name="demo-postgres")
+        stoppable.append(pg)
         create_database(pg, "domotic", drop=True)
+        mariadb = _start_pidb()
+        stoppable.append(mariadb)
+        sftp = _start_meteo_sftp(root / "sftp", args.start, args.days)
+        stoppable.append(sftp)
         _say(f"== generating {args.days} days of sensor files from {args.start} into {share}")
-        files = _generate(share, args.start, args.days)
-        _say(f"   {files} files written")
+        _say(f"   {_generate(share, args.start, args.days)} sensor files; forecast files on sftp://127.0.0.1:"
+             f"{sftp.port}/Meteo2")
 
         airflow = LocalAirflow(
             home=root / "airflow",
             meta=pg,
             extra_env={
-                "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "domotic"),
+                **_connections(pg, mariadb, sftp),
                 "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share),
                 "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(bronze),
                 "AIRFLOW_VAR_SENSOR_WAIT_SECONDS": "10",
                 "DOMOTIC_HISTORY_START": args.start.isoformat(),
                 "DOMOTIC_CATCHUP": "false",
+                "DOMOTIC_SFTP_RETRY_DELAY_SECONDS": "10",
             },
         )
-        _say("== starting Airflow (api-server, scheduler, dag-processor, triggerer)")
+        _say("== starting Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor)")
         airflow.reset_metadata()
         airflow.start()
-        airflow.wait_dags_parsed(SENSOR_DAGS)
-        for dag_id in SENSOR_DAGS:
+        wanted = [dag for dag in PIPELINE_DAGS if (REPO_ROOT / "dags" / f"{dag}.py").exists()]
+        airflow.wait_dags_parsed(wanted)
+        for dag_id in wanted:
             airflow.cli("dags", "unpause", dag_id)
 
+        _say("== mysql_snapshot_weekly (manual run, as for a fresh install)")
+        airflow.cli("dags", "trigger", "mysql_snapshot_weekly", "--run-id", "demo_first_snapshot")
         last_minute = datetime(end_day.year, end_day.month, end_day.day, 23, 59, tzinfo=UTC)
         _say(f"== sensors_minutely for the minute {last_minute:%Y-%m-%d %H:%M} UTC")
         airflow.cli("dags", "trigger", "sensors_minutely", "--run-id", "demo_last_minute",
                     "--logical-date", (last_minute + timedelta(minutes=1)).isoformat())
-        airflow.wait_runs(
-            lambda s: any(r[0] in ("success", "failed") for r in airflow.query(
-                "SELECT state FROM dag_run WHERE run_id = 'demo_last_minute'")),
-            ["sensors_minutely"], args.timeout, _progress)
-        _say("")
         _say(f"== airflow backfill create --dag-id sensors_daily --from-date {args.start} --to-date {end_day}")
         airflow.cli("backfill", "create", "--dag-id", "sensors_daily", "--from-date", args.start.isoformat(),
                     "--to-date", end_day.isoformat(), "--max-active-runs", "2")
+        # weather_daily runs at 07:30 Zurich: the run of the last day is at 07:30 that day, after the bare date.
+        weather_to = f"{end_day.isoformat()}T12:00:00"
+        _say(f"== airflow backfill create --dag-id weather_daily --from-date {args.start} --to-date {weather_to}")
+        airflow.cli("backfill", "create", "--dag-id", "weather_daily", "--from-date", args.start.isoformat(),
+                    "--to-date", weather_to, "--max-active-runs", "1")
 
-        def backfill_done(states: dict[str, dict[str, int]]) -> bool:
-            rows = airflow.query("SELECT state FROM dag_run WHERE dag_id = 'sensors_daily' AND run_type = 'backfill'")
-            return len(rows) == args.days and all(r[0] in ("success", "failed") for r in rows)
+        def silver_done(_states: dict[str, dict[str, int]]) -> bool:
+            rows = airflow.query(
+                "SELECT dag_id, run_type, run_id, state FROM dag_run WHERE dag_id = ANY(%s)", (list(SILVER_DAGS),))
+            backfills = [r for r in rows if r[1] == "backfill"]
+            manual = [r for r in rows if r[2] in ("demo_first_snapshot", "demo_last_minute")]
+            finished = ("success", "failed")
+            return (len(backfills) == 2 * args.days and len(manual) == 2
+                    and all(r[3] in finished for r in backfills + manual))
 
-        airflow.wait_runs(backfill_done, ["sensors_daily"], args.timeout, _progress)
-        _say("")
+        airflow.wait_runs(silver_done, wanted, args.timeout, _progress)
+        if "gold_build" in wanted:
+            _say("== waiting for the asset-triggered gold_build runs")
+            _wait_quiet(airflow, "gold_build", args.timeout)
         failed = airflow.query("SELECT dag_id, run_id FROM dag_run WHERE state = 'failed' AND dag_id = ANY(%s)",
-                               (list(SENSOR_DAGS),))
+                               (wanted,))
         _print_landed(_landed(pg, "domotic"))
-        _browser_check(airflow, SENSOR_DAGS)
+        _print_gold_summary(pg, "domotic")
+        _browser_check(airflow, tuple(wanted))
         _say(f"== done in {time.monotonic() - started:.0f}s; Airflow home: {airflow.home}")
         if failed:
             _say(f"!! failed runs: {failed} (task logs under {airflow.home / 'logs'})")
@@ -155,7 +215,49 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if airflow is not None:
             airflow.stop()
-        pg.stop()
+        for service in reversed(stoppable):
+            service.stop()
+
+
+def _wait_quiet(airflow: LocalAirflow, dag_id: str, timeout: float, settle: float = 20) -> None:
+    """Wait until the DAG has runs and none has been queued or running for ``settle`` seconds."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        busy = airflow.query("SELECT count(*) FROM dag_run WHERE dag_id = %s AND state IN ('queued', 'running')",
+                             (dag_id,))[0][0]
+        states = airflow.run_states([dag_id])
+        _progress(states, time.monotonic() - (deadline - timeout))
+        if busy == 0 and states.get(dag_id):
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= settle:
+                return
+        else:
+            quiet_since = None
+        airflow.check_alive()
+        time.sleep(1)
+    raise TimeoutError(f"{dag_id} still busy after {timeout:.0f}s")
+
+
+def _print_gold_summary(pg: Service, dbname: str) -> None:
+    from domotic.devtools.demo_summary import gold_summary
+
+    rows = gold_summary(pg, dbname)
+    if rows is None:
+        return
+    _say("\nGold summary per apartment and day (UTC days):")
+    header = (f"{'day':<12}{'apartment':<10}{'kWh':>8}{'CHF':>8}{'presence h':>12}{'indoor °C':>11}"
+              f"{'CO2 ppm':>9}{'uptime %':>10}{'forecast °C':>13}")
+    _say(header)
+    _say("-" * len(header))
+    for r in rows:
+        _say(f"{r['day']!s:<12}{r['apartment']:<10}{_num(r['kwh'], 2):>8}{_num(r['chf'], 2):>8}"
+             f"{_num(r['presence_hours'], 1):>12}{_num(r['indoor_c'], 1):>11}{_num(r['co2_ppm'], 0):>9}"
+             f"{_num(r['uptime_pct'], 1):>10}{_num(r['forecast_c'], 1):>13}")
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def _browser_check(airflow: LocalAirflow, dag_ids: tuple[str, ...]) -> None:
