@@ -104,12 +104,12 @@ def _start_pidb() -> Service:
     return mariadb
 
 
-def _start_meteo_sftp(root: Path, start: date, days: int) -> Service:
-    """Forecast files for the demo days on a real SFTP server (asyncssh) on loopback."""
+def _start_meteo_sftp(root: Path, start: date, days: int, rows_scale: float = 0.05) -> Service:
+    """Forecast files for the given days on a real SFTP server (asyncssh) on loopback."""
     from domotic.devtools.services import start_sftp
     from domotic.generator.weather import write_forecast_files
 
-    write_forecast_files(root / "Meteo2", start, days, seed=7, rows_scale=0.05)
+    write_forecast_files(root / "Meteo2", start, days, seed=7, rows_scale=rows_scale)
     return start_sftp(root)
 
 
