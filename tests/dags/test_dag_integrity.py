@@ -10,7 +10,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
-EXPECTED_DAGS = {"sensors_minutely", "sensors_daily", "weather_daily", "mysql_snapshot_weekly", "data_freshness"}
+EXPECTED_DAGS = {
+    "sensors_minutely", "sensors_daily", "weather_daily", "mysql_snapshot_weekly", "data_freshness",
+    "maintenance_backup", "maintenance_bronze_compaction", "maintenance_vacuum", "maintenance_disk_report",
+}
 
 
 class ParseTimeLookup(AssertionError):

@@ -6,6 +6,7 @@ DAG files stay thin (schedule and wiring); everything here is plain Python that 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -63,6 +64,14 @@ def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
     log.info("Share %s: %d files for %s, %d unparsable names", share, len(listing.names), day,
              len(listing.bad_names))
     hours = chunk_hours or int(setting("sensor_chunk_hours"))
+    if not listing.names:
+        # The share no longer holds the day (e.g. it was cleaned): replay it from Bronze's compacted archive.
+        from domotic.maintenance import restore_archived_day
+
+        restored = restore_archived_day(Path(setting("domotic_bronze_root")), day, _connect_factory())
+        if restored:
+            log.info("Day %s is not on the share: %d archived Bronze files restored for replay", day, len(restored))
+            return [list(restored)]
     chunks: dict[int, list[str]] = {}
     for name in listing.names:
         chunks.setdefault(parse_sensor_name(name, source_tz).minute_utc.hour // hours, []).append(name)
@@ -75,10 +84,22 @@ def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
 
 
 def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
-    """Copy a chunk of share files to Bronze and load what is new into Silver; returns the load summary."""
+    """Copy a chunk of share files to Bronze and load what is new into Silver; returns the load summary.
+
+    Absolute paths in ``names`` are Bronze files restored from a compacted archive: loaded as they are.
+    """
     share, bronze_root, source_tz = _paths()
-    copied = _copy(share, list(names), bronze_root, source_tz)
-    return load_paths(copied.bronze_paths).summary()
+    restored = [name for name in names if os.path.isabs(name)]
+    share_names = [name for name in names if not os.path.isabs(name)]
+    summaries = []
+    if restored:
+        from domotic.maintenance import replay_generations
+
+        # First versions, then each later re-delivery, as they were loaded originally (same manifest history).
+        summaries += [load_paths(generation).summary() for generation in replay_generations(restored)]
+    if share_names:
+        summaries.append(load_paths(_copy(share, share_names, bronze_root, source_tz).bronze_paths).summary())
+    return merge_summaries(summaries)
 
 
 def merge_summaries(summaries: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
