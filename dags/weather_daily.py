@@ -95,7 +95,8 @@ SFTP_RETRY_POLICY = ExceptionRetryPolicy(
     dagrun_timeout=timedelta(hours=6),
     tags=["weather", "sftp", "bronze", "silver"],
     default_args=default_args(),
-    deadline=run_deadline("weather_daily", 90),
+    # Scheduled at 07:30 Zurich: 90 min after the logical date is "not finished by 09:00 Europe/Zurich".
+    deadline=run_deadline("weather_daily", 90, rule="must finish by 09:00 Europe/Zurich", after_logical_date=True),
     template_searchpath=[str(SQL_DIR)],
     doc_md=__doc__,
 )

@@ -67,7 +67,8 @@ def deadlines_enabled() -> bool:
     return os.environ.get("DOMOTIC_DEADLINES_ENABLED", "true").lower() not in {"0", "false", "no", "off"}
 
 
-def run_deadline(dag_id: str, minutes_after_queued: float, rule: str | None = None) -> list[DeadlineAlert]:
+def run_deadline(dag_id: str, minutes_after_queued: float, rule: str | None = None,
+                 after_logical_date: bool = False) -> list[DeadlineAlert]:
     """A Deadline Alert: the run must finish within N minutes of being queued (env-overridable).
 
     ``DOMOTIC_DEADLINE_<DAG_ID>_MINUTES`` overrides the interval per DAG; environment variables are read at
@@ -81,7 +82,7 @@ def run_deadline(dag_id: str, minutes_after_queued: float, rule: str | None = No
     minutes = float(os.environ.get(f"DOMOTIC_DEADLINE_{dag_id.upper()}_MINUTES", minutes_after_queued))
     return [
         DeadlineAlert(
-            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            reference=DeadlineReference.DAGRUN_LOGICAL_DATE if after_logical_date else DeadlineReference.DAGRUN_QUEUED_AT,
             interval=timedelta(minutes=minutes),
             callback=AsyncCallback(
                 "domotic_airflow.alerts.AlertNotifier",

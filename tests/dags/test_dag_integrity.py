@@ -137,3 +137,16 @@ def test_sensor_dag_structure(dagbag):
     assert daily.task_dict["list_day_on_share"].downstream_task_ids == {"ingest_chunk"}
     assert daily.task_dict["ingest_chunk"].downstream_task_ids == {"publish_silver_window"}
     assert [a.name for a in daily.task_dict["publish_silver_window"].outlets] == ["silver_sensor_readings"]
+
+
+def test_deadlines_match_the_operations_contract(dagbag):
+    from airflow.sdk import DeadlineReference
+
+    expected = {"sensors_minutely": 5, "weather_daily": 90, "gold_build": 15, "mysql_snapshot_weekly": 60}
+    for dag_id, minutes in expected.items():
+        if dag_id not in dagbag.dags:
+            continue
+        (alert,) = dagbag.dags[dag_id].deadline
+        assert alert.interval.total_seconds() == minutes * 60, dag_id
+    (weather,) = dagbag.dags["weather_daily"].deadline
+    assert weather.reference == DeadlineReference.DAGRUN_LOGICAL_DATE  # 07:30 Zurich + 90 min = by 09:00
