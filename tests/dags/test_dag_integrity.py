@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
 EXPECTED_DAGS = {
-    "sensors_minutely", "sensors_daily", "weather_daily", "mysql_snapshot_weekly", "data_freshness",
+    "sensors_minutely", "sensors_daily", "weather_daily", "mysql_snapshot_weekly", "gold_build", "data_freshness",
     "maintenance_backup", "maintenance_bronze_compaction", "maintenance_vacuum", "maintenance_disk_report",
 }
 

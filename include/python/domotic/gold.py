@@ -1,0 +1,423 @@
+"""Gold build: which time windows to rebuild, the parameters the Gold SQL binds, and running it.
+
+``gold_build`` (dags/gold_build.py) calls these functions; so do the tests and the benchmark. Nothing here
+imports Airflow: the planner takes plain values (asset names and event extras, a logical date, a run conf).
+
+Windows. A window is a half-open UTC interval ``[start, end)`` of whole minutes. Two scopes:
+
+* ``sensor``: sensor facts (energy, environment, presence) of its minutes, device health of the whole UTC days
+  it touches, and the calendar of those days;
+* ``weather``: weather facts of the hours it touches, and the calendar of those days.
+
+An asset-triggered run rebuilds exactly the windows in its triggering events' ``extra``
+(``{"window_start", "window_end"}``, ISO-8601): ``silver_sensor_readings`` -> sensor scope, ``silver_weather`` ->
+weather scope, merged per scope (overlapping or adjacent windows become one; nothing is added between
+separate windows). A ``silver_reference`` event (the weekly MySQL snapshot) carries no window: it refreshes the
+dimensions and the error counts of every health row. A time-triggered or manual run with logical date ``D``
+rebuilds the whole UTC day ``[D, D+1)`` in both scopes (and refreshes the reference data too). A manual run may
+name its own window in the run conf: ``{"window_start": ..., "window_end": ...}``.
+
+Every build runs ``BUILD_SQL`` in one transaction (``build`` here, one ``SQLExecuteQueryOperator`` in the DAG):
+the dimensions, then each fact rebuilds the window's rows (upsert of what Silver yields, delete of what it no
+longer yields), so a re-run changes nothing and readers never see a half-built Gold. See docs/gold.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from domotic.paths import SQL_DIR
+
+log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------------------------- SQL files
+
+# Silver tables Gold reads, created empty (their owners' own idempotent DDL) so Gold and its quality gates
+# run on a fresh install before the Silver DAGs ever ran (not the sensor_events view: Gold does not read it,
+# and re-creating a view would wait for the BI queries reading it). The MySQL mirrors (silver.dim_buildings & co.) are
+# created from MySQL's shapes by the snapshot itself: run/05_reference.sql reads them only when present.
+SILVER_INPUT_DDL: tuple[str, ...] = (
+    "silver/00_schema.sql",
+    "silver/sensor_series.sql",
+    "silver/file_manifest.sql",
+    "silver/sensor_readings.sql",
+    "silver/weather/weather_forecasts.sql",
+    "silver/mysql/di_errors_clean.sql",
+)
+
+GOLD_DDL: tuple[str, ...] = (
+    "gold/ddl/00_schema.sql",
+    "gold/ddl/dim_date.sql",
+    "gold/ddl/dim_datetime.sql",
+    "gold/ddl/dim_weather_site.sql",
+    "gold/ddl/dim_apartment.sql",
+    "gold/ddl/dim_room.sql",
+    "gold/ddl/dim_device.sql",
+    "gold/ddl/dim_tariff.sql",
+    "gold/ddl/dim_tariff_seed.sql",
+    "gold/ddl/fact_energy_minute.sql",
+    "gold/ddl/fact_environment_minute.sql",
+    "gold/ddl/fact_presence_minute.sql",
+    "gold/ddl/fact_device_health_day.sql",
+    "gold/ddl/fact_weather_hour.sql",
+    "gold/ddl/build_window.sql",
+    "gold/security/tenants.sql",
+    "gold/security/rls.sql",
+)
+
+# All files of one build, in order; each holds exactly one statement (bound parameters allow no more).
+BUILD_SQL: tuple[str, ...] = (
+    "gold/run/00_lock.sql",
+    "gold/run/01_windows.sql",
+    "gold/run/02_minutes.sql",
+    "gold/run/03_segments.sql",
+    "gold/run/04_days.sql",
+    "gold/run/05_reference.sql",
+    "gold/dim_date.sql",
+    "gold/dim_datetime.sql",
+    "gold/dim_weather_site.sql",
+    "gold/dim_apartment.sql",
+    "gold/dim_room.sql",
+    "gold/dim_device.sql",
+    "gold/run/06_series.sql",
+    "gold/run/07_analyze.sql",
+    "gold/fact_energy_minute.sql",
+    "gold/fact_environment_minute.sql",
+    "gold/fact_presence_minute.sql",
+    "gold/fact_device_health_day.sql",
+    "gold/fact_weather_hour_revision.sql",
+    "gold/fact_weather_hour.sql",
+    "gold/run/99_record_windows.sql",
+)
+
+# Gold tables with BI data (build_window is build metadata, tenant_role security configuration).
+GOLD_TABLES: tuple[str, ...] = (
+    "dim_date",
+    "dim_datetime",
+    "dim_weather_site",
+    "dim_apartment",
+    "dim_room",
+    "dim_device",
+    "dim_tariff",
+    "fact_energy_minute",
+    "fact_environment_minute",
+    "fact_presence_minute",
+    "fact_device_health_day",
+    "fact_weather_hour",
+    "fact_weather_hour_revision",
+)
+# Tables holding one apartment's data: every one carries the natural key apartment_id under RLS.
+TENANT_TABLES: tuple[str, ...] = (
+    "dim_apartment",
+    "dim_room",
+    "dim_device",
+    "fact_energy_minute",
+    "fact_environment_minute",
+    "fact_presence_minute",
+    "fact_device_health_day",
+)
+
+# ------------------------------------------------------------------------------------------- settings
+
+LOCAL_TZ = "Europe/Zurich"
+HOLIDAY_COUNTRY, HOLIDAY_SUBDIVISION = "CH", "VS"  # Valais
+# How far back the previous reading of a counter or door contact is looked for (and how far after a window
+# its next reading is re-measured). Longer gaps leave no baseline: energy NULL, no transition.
+LOOKBACK_MINUTES = 7 * 24 * 60
+WORK_MEM = "256MB"
+OUTDOOR_ROOMS: tuple[str, ...] = ("Outdoor", "Outside")
+METER_ROOMS: tuple[str, ...] = ("House",)
+APPLIANCE_ROOMS: tuple[str, ...] = ("Dishwasher", "Dryer", "WashingMachine")
+
+ASSET_SCOPES: dict[str, str] = {
+    "silver_sensor_readings": "sensor",
+    "silver_weather": "weather",
+    "silver_reference": "reference",
+}
+
+# ------------------------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """A half-open UTC interval ``[start, end)`` of whole minutes."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for value in (self.start, self.end):
+            if value.tzinfo is None:
+                raise ValueError(f"window bounds must be timezone-aware, got {value!r}")
+        if self.end <= self.start:
+            raise ValueError(f"empty window: end {self.end.isoformat()} is not after start {self.start.isoformat()}")
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime) -> Window:
+        """The smallest whole-minute UTC window containing ``[start, end)``."""
+        return cls(floor_minute(start), ceil_minute(end))
+
+    def as_json(self) -> list[str]:
+        return [self.start.isoformat(), self.end.isoformat()]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp must be timezone-aware, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def floor_minute(value: datetime) -> datetime:
+    return _utc(value).replace(second=0, microsecond=0)
+
+
+def ceil_minute(value: datetime) -> datetime:
+    floored = floor_minute(value)
+    return floored if floored == _utc(value) else floored + timedelta(minutes=1)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An aware UTC datetime from an ISO-8601 string or a datetime; naive values are refused."""
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, str):
+        return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+def merge_windows(windows: Iterable[Window]) -> list[Window]:
+    """Sorted, with overlapping or touching windows merged; a gap between two windows is never filled."""
+    merged: list[Window] = []
+    for window in sorted(windows):
+        if merged and window.start <= merged[-1].end:
+            if window.end > merged[-1].end:
+                merged[-1] = Window(merged[-1].start, window.end)
+        else:
+            merged.append(window)
+    return merged
+
+
+def day_window(day: date) -> Window:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return Window(start, start + timedelta(days=1))
+
+
+def window_from_extra(extra: Mapping[str, Any] | None) -> Window | None:
+    """The window of an asset event's extra, rounded out to whole minutes; None when it names none."""
+    if not extra or extra.get("window_start") in (None, "") or extra.get("window_end") in (None, ""):
+        return None
+    start, end = parse_timestamp(extra["window_start"]), parse_timestamp(extra["window_end"])
+    if end <= start:
+        raise ValueError(f"asset event window ends before it starts: {dict(extra)!r}")
+    return Window.of(start, end)
+
+
+# ------------------------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class BuildPlan:
+    """What one build rebuilds."""
+
+    sensor: list[Window] = field(default_factory=list)
+    weather: list[Window] = field(default_factory=list)
+    refresh_reference: bool = False
+    reason: str = ""
+    ignored: list[str] = field(default_factory=list)  # events that could not be used, and why
+
+    def __post_init__(self) -> None:
+        self.sensor = merge_windows(self.sensor)
+        self.weather = merge_windows(self.weather)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.sensor and not self.weather and not self.refresh_reference
+
+    def days(self) -> list[date]:
+        """The UTC days the windows touch (what the calendar dimensions get)."""
+        days: set[date] = set()
+        for window in (*self.sensor, *self.weather):
+            day = window.start.date()
+            last = (window.end - timedelta(minutes=1)).date()
+            while day <= last:
+                days.add(day)
+                day += timedelta(days=1)
+        return sorted(days)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "sensor_windows": [w.as_json() for w in self.sensor],
+            "weather_windows": [w.as_json() for w in self.weather],
+            "refresh_reference": self.refresh_reference,
+            "ignored": list(self.ignored),
+        }
+
+    def parameters(self, weather_sites: Sequence[str] = ("Sion",), *, local_tz: str = LOCAL_TZ,
+                   lookback_minutes: int = LOOKBACK_MINUTES, work_mem: str = WORK_MEM) -> dict[str, Any]:
+        """The parameters every Gold SQL file binds (JSON-serialisable: they travel through XCom)."""
+        from domotic.flatten import ROOM_NAMES
+
+        days = self.days()
+        holidays = holiday_rows(days[0] - timedelta(days=1), days[-1] + timedelta(days=1)) if days else []
+        return {
+            "sensor_starts": [w.start.isoformat() for w in self.sensor],
+            "sensor_ends": [w.end.isoformat() for w in self.sensor],
+            "weather_starts": [w.start.isoformat() for w in self.weather],
+            "weather_ends": [w.end.isoformat() for w in self.weather],
+            "refresh_reference": self.refresh_reference,
+            "holiday_dates": [d.isoformat() for d, _ in holidays],
+            "holiday_names": [name for _, name in holidays],
+            "weather_sites": [s.strip() for s in weather_sites if s.strip()],
+            "local_tz": local_tz,
+            "lookback_minutes": int(lookback_minutes),
+            "work_mem": work_mem,
+            "room_alias_from": list(ROOM_NAMES),
+            "room_alias_to": list(ROOM_NAMES.values()),
+            "outdoor_rooms": list(OUTDOOR_ROOMS),
+            "meter_rooms": list(METER_ROOMS),
+            "appliance_rooms": list(APPLIANCE_ROOMS),
+        }
+
+
+def plan_from_events(events: Iterable[tuple[str, Mapping[str, Any] | None]]) -> BuildPlan:
+    """The plan of an asset-triggered run from its (asset name, event extra) pairs."""
+    sensor: list[Window] = []
+    weather: list[Window] = []
+    refresh = False
+    ignored: list[str] = []
+    for name, extra in events:
+        scope = ASSET_SCOPES.get(name)
+        if scope is None:
+            ignored.append(f"{name}: not an asset gold_build rebuilds from")
+            continue
+        if scope == "reference":
+            refresh = True
+            continue
+        try:
+            window = window_from_extra(extra)
+        except ValueError as exc:
+            ignored.append(f"{name}: {exc}")
+            continue
+        if window is None:
+            ignored.append(f"{name}: event names no window_start/window_end, nothing to rebuild")
+            continue
+        (sensor if scope == "sensor" else weather).append(window)
+    return BuildPlan(sensor, weather, refresh, reason="asset events", ignored=ignored)
+
+
+def plan_for_day(day: date) -> BuildPlan:
+    """A time-triggered or manual run for logical date ``day``: the whole UTC day, both scopes."""
+    window = day_window(day)
+    return BuildPlan([window], [window], refresh_reference=True, reason=f"UTC day {day.isoformat()}")
+
+
+def plan_from_conf(conf: Mapping[str, Any] | None) -> BuildPlan | None:
+    """A manual run's own window (``{"window_start": ..., "window_end": ...}`` in the run conf), if any."""
+    window = window_from_extra(conf) if conf else None
+    if window is None:
+        return None
+    return BuildPlan([window], [window], refresh_reference=True, reason="run conf window")
+
+
+def plan_from_context(triggering_asset_events: Any, logical_date: datetime | None,
+                      conf: Mapping[str, Any] | None) -> BuildPlan:
+    """The plan of a run of gold_build, from what Airflow puts in the task context.
+
+    ``triggering_asset_events`` maps each asset (or alias) to its events, each with ``.asset.name`` and
+    ``.extra``. Asset-triggered runs have no logical date (airflow3-notes 1.3); they use the events. Other
+    runs use the conf's window when it names one, else the UTC day of their logical date.
+    """
+    pairs: list[tuple[str, Mapping[str, Any] | None]] = []
+    seen: set[int] = set()
+    for key in triggering_asset_events or {}:
+        for event in triggering_asset_events[key]:
+            if id(event) in seen:  # an event reached through an alias as well
+                continue
+            seen.add(id(event))
+            pairs.append((event.asset.name, event.extra))
+    if pairs:
+        return plan_from_events(pairs)
+    from_conf = plan_from_conf(conf)
+    if from_conf is not None:
+        return from_conf
+    if logical_date is None:
+        return BuildPlan(reason="no triggering event, conf window or logical date: nothing to rebuild")
+    return plan_for_day(_utc(logical_date).date())
+
+
+def log_plan(plan: BuildPlan) -> None:
+    for reason in plan.ignored:
+        log.warning("Ignored asset event: %s", reason)
+    log.info("Gold build plan: %s", plan.summary())
+
+
+# ------------------------------------------------------------------------------------------- holidays
+
+
+def holiday_rows(first: date, last: date) -> list[tuple[date, str]]:
+    """Public holidays of the canton of Valais between two dates (inclusive), from the `holidays` library."""
+    import holidays
+
+    calendar = holidays.country_holidays(HOLIDAY_COUNTRY, subdiv=HOLIDAY_SUBDIVISION,
+                                         years=range(first.year, last.year + 1), language="en_US")
+    return sorted((day, name) for day, name in calendar.items() if first <= day <= last)
+
+
+# ------------------------------------------------------------------------------------------- running
+
+
+def read_sql(name: str) -> str:
+    return (SQL_DIR / name).read_text()
+
+
+def ensure_schema(conn: Any, *, with_silver: bool = True) -> None:
+    """Create the Silver inputs (if missing) and the Gold tables, tariff seed and row-level security; commit."""
+    names = (*SILVER_INPUT_DDL, *GOLD_DDL) if with_silver else GOLD_DDL
+    with conn.cursor() as cur:
+        for name in names:
+            cur.execute(read_sql(name))
+    conn.commit()
+
+
+def build(conn: Any, parameters: Mapping[str, Any], statements: Sequence[str] = BUILD_SQL) -> list[tuple[str, float]]:
+    """Run one Gold build on ``conn`` in one transaction (as the DAG's build task does); returns timings.
+
+    Committed only when every statement succeeded; on any error the transaction is rolled back and the
+    exception propagates, leaving Gold exactly as it was.
+    """
+    timings: list[tuple[str, float]] = []
+    try:
+        with conn.cursor() as cur:
+            for name in statements:
+                started = time.perf_counter()
+                try:
+                    cur.execute(read_sql(name), dict(parameters))
+                except Exception as exc:
+                    exc.add_note(f"in Gold build statement include/sql/{name} (the build was rolled back)")
+                    raise
+                timings.append((name, time.perf_counter() - started))
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return timings
+
+
+def asset_extra(plan: BuildPlan) -> dict[str, Any]:
+    """The GOLD_STAR_SCHEMA event extra: the windows rebuilt (overall bounds first, for simple consumers)."""
+    windows = [*plan.sensor, *plan.weather]
+    extra: dict[str, Any] = {
+        "sensor_windows": [w.as_json() for w in plan.sensor],
+        "weather_windows": [w.as_json() for w in plan.weather],
+        "refresh_reference": plan.refresh_reference,
+    }
+    if windows:
+        extra["window_start"] = min(w.start for w in windows).isoformat()
+        extra["window_end"] = max(w.end for w in windows).isoformat()
+    return extra
