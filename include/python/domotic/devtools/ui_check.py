@@ -40,7 +40,7 @@ def capture(api_url: str, out_png: Path, dag_ids: list[str], user: str = "admin"
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 2200})
+            page = browser.new_page(viewport={"width": 1500, "height": 950})
             page.goto(f"{api_url}/dags", wait_until="networkidle")
             sign_in = page.get_by_role("button", name="Sign in")
             sign_in.wait_for(timeout=30000)
@@ -60,7 +60,7 @@ def capture(api_url: str, out_png: Path, dag_ids: list[str], user: str = "admin"
                 table_view.first.click()
                 page.wait_for_load_state("networkidle")
             out_png.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(out_png), full_page=True)
+            page.screenshot(path=str(out_png))
         finally:
             browser.close()
     return {"import_errors": 0, "dags_visible": dag_ids, "screenshot": str(out_png)}
