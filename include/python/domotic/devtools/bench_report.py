@@ -114,9 +114,13 @@ def write_report(results: Any) -> Path:
             "triggerer and LocalExecutor running; latency is from the file write to its manifest rows being",
             "committed in Silver.",
             "",
-            f"- median **{results.minutely.get('median_s', 0):.1f} s** (samples: {samples} s)",
-            "",
+            f"- to Silver: median **{results.minutely.get('median_s', 0):.1f} s** (samples: {samples} s)",
         ]
+        if results.minutely.get("gold_samples"):
+            gold = ", ".join(f"{s:.1f}" for s in results.minutely["gold_samples"])
+            lines.append(f"- to Gold (`gold_build` triggered by the Silver asset event): median "
+                         f"**{results.minutely['gold_median_s']:.1f} s** (samples: {gold} s)")
+        lines.append("")
     for name, section in results.extra.items():
         if name == "baseline" or not isinstance(section, dict) or "text" not in section:
             continue
