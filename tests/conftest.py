@@ -64,15 +64,7 @@ def warehouse(pg_service: services.Service, monkeypatch: pytest.MonkeyPatch) -> 
     info = {"host": pg_service.host, "port": pg_service.port, "user": pg_service.user, "dbname": dbname,
             "conninfo": f"host={pg_service.host} port={pg_service.port} user={pg_service.user} dbname={dbname}"}
     yield info
-    _drop(pg_service, dbname)
-
-
-def _drop(svc: services.Service, dbname: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(host=svc.host, port=svc.port, user=svc.user, dbname="postgres", autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+    services.drop_database(pg_service, dbname)
 
 
 @pytest.fixture(scope="session")

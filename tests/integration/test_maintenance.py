@@ -59,9 +59,9 @@ def new_database(pg_service, dbname: str) -> str:
 
 
 def drop_database(pg_service, dbname: str) -> None:
-    with psycopg.connect(host=pg_service.host, port=pg_service.port, user=pg_service.user, dbname="postgres",
-                         autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    from domotic.devtools import services
+
+    services.drop_database(pg_service, dbname)
 
 
 @pytest.fixture

@@ -278,9 +278,7 @@ def test_killed_half_way_then_rerun_equals_uninterrupted(env, warehouse, pg_serv
         load_bronze_files(lambda: psycopg.connect(ref_info), copied.bronze_paths, batch_files=40)
         assert snapshot({"connect": lambda: psycopg.connect(ref_info)}) == interrupted
     finally:
-        services.create_database(pg_service, other, drop=True)
-        with psycopg.connect(warehouse["conninfo"].replace(warehouse["dbname"], "postgres"), autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+        services.drop_database(pg_service, other)
 
 
 def test_connection_cut_mid_load_then_rerun_loses_nothing(env):

@@ -435,11 +435,7 @@ def _read_pending(paths: Sequence[str], conn: psycopg.Connection, stats: LoadSta
         batch_keys.add((name, digest))
         pending.append(_Pending(path, name, data, digest, current.get(name)))
     # The same name twice in one batch with different content: the last one listed is the current version.
-    by_name: dict[str, _Pending] = {}
-    for item in pending:
-        if item.name in by_name:
-            item.supersedes = None  # handled by keeping only the last version of a name in this batch
-        by_name[item.name] = item
+    by_name = {item.name: item for item in pending}
     dropped = len(pending) - len(by_name)
     if dropped:
         stats.files_unchanged += dropped
@@ -551,6 +547,3 @@ def load_bronze_files(
         log.warning("Quarantined file %s: %s", name, reason)
     return stats
 
-
-def count_by_reason(stats: LoadStats) -> Counter[str]:
-    return Counter(reason.split(":")[0] for reason in stats.quarantined.values())

@@ -132,7 +132,7 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3,
         info = fresh_warehouse(pg, "bench_silver")
         bronze = BENCH_DIR / "bronze"
         shutil.rmtree(bronze, ignore_errors=True)
-        _drop_caches_hint()
+        # Cold means empty Bronze and Silver; the share's files stay in the page cache, as on a busy file server.
         seconds, out = run_silver_load(info, share, bronze, days)
         runs.append(SilverRun(days, "cold", seconds, out["files"], out["rows"], out["peak_rss_mb"]))
         print(f"silver cold {days:>2}d: {out['files']} files {out['rows']} rows in {seconds:.1f}s "
@@ -152,10 +152,6 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3,
             print(f"gold on {days}d: full {gold['full']['seconds']}s, day {gold['day']['seconds']}s, "
                   f"minute {gold['minute_middle']['seconds']}s", flush=True)
     return runs
-
-
-def _drop_caches_hint() -> None:
-    """Cold means empty Bronze and Silver; the share's files stay in the page cache, as on a busy file server."""
 
 
 # ---------------------------------------------------------------------------------------------- minutely

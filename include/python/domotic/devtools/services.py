@@ -176,13 +176,21 @@ def _start_private_postgres(folder: Path) -> Service:
     )
 
 
-def create_database(pg: Service, dbname: str, drop: bool = False) -> None:
+def drop_database(pg: Service, dbname: str) -> None:
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, dbname="postgres", autocommit=True) as conn:
-        if drop:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def create_database(pg: Service, dbname: str, drop: bool = False) -> None:
+    import psycopg
+    from psycopg import sql
+
+    if drop:
+        drop_database(pg, dbname)
+    with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, dbname="postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
