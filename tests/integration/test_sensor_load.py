@@ -19,7 +19,9 @@ from domotic.db import run_sql_files
 from domotic.filenames import sensor_name
 from domotic.sensor_load import (
     SILVER_SENSOR_DDL,
+    SeriesRegistry,
     copy_to_bronze,
+    ingest_share_files,
     known_checksums,
     list_share_day,
     load_bronze_files,
@@ -300,6 +302,97 @@ def test_connection_cut_mid_load_then_rerun_loses_nothing(env):
     assert stats.files_unchanged == 40 and stats.files_loaded == 80
     events, manifest = snapshot(env)
     assert events[1] == 120 * 49 and manifest[1] == 120
+
+
+def _ingest_in_child(conninfo: str, share: str, names: list[str], bronze: str) -> None:
+    ingest_share_files(lambda: psycopg.connect(conninfo), Path(share), names, Path(bronze), batch_files=40)
+
+
+def test_one_pass_ingest_equals_copy_then_load_and_reruns_change_nothing(env, warehouse, pg_service):
+    """``ingest_share_files`` (what sensors_daily runs) gives Silver and Bronze identical to copy-then-load."""
+    fill_share(env["share"], minutes=30)
+    write(env["share"], "14.09.2023 0810_Intruder_received.json", payload("Intruder", T0))
+    listing = list_share_day(env["share"], DAY)
+    names = listing.names + listing.bad_names
+    result = ingest_share_files(env["connect"], env["share"], names, env["bronze"], batch_files=25)
+    assert result.bronze.copied == 61 and result.silver.files_loaded == 60 and result.silver.files_quarantined == 1
+    assert result.silver.rows == 60 * 49
+    one_pass = snapshot(env)
+    assert sorted(p.name for p in env["bronze"].rglob("*") if p.is_file()) == sorted(names)  # no temporaries left
+    # Re-run: nothing read twice, nothing copied, nothing loaded.
+    again = ingest_share_files(env["connect"], env["share"], names, env["bronze"], batch_files=25)
+    assert again.bronze.copied == 0 and again.bronze.unchanged == 61 and again.silver.files_loaded == 0
+    assert snapshot(env) == one_pass
+    # The two-step path into a second database gives the same Silver.
+    from domotic.devtools import services
+
+    other = warehouse["dbname"] + "_two_step"
+    services.create_database(pg_service, other)
+    try:
+        ref_info = warehouse["conninfo"].replace(warehouse["dbname"], other)
+        ref_env = {**env, "connect": lambda: psycopg.connect(ref_info), "bronze": env["bronze"].parent / "bronze2"}
+        with ref_env["connect"]() as conn:
+            run_sql_files(conn, SILVER_SENSOR_DDL)
+        ingest_day(ref_env)
+        events, manifest = snapshot(ref_env)
+        assert events == one_pass[0] and manifest[1] == one_pass[1][1]
+    finally:
+        services.drop_database(pg_service, other)
+
+
+def test_one_pass_ingest_killed_after_bronze_copy_then_rerun_loads_everything(env, tmp_path):
+    """Killed between writing Bronze and committing Silver: the re-run finds the files in Bronze and loads them."""
+    fill_share(env["share"], minutes=240)  # 480 files in batches of 40
+    names = list_share_day(env["share"], DAY).names
+    with env["connect"]() as conn:
+        conn.execute(
+            "CREATE FUNCTION silver._slow() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$;"
+            "CREATE TRIGGER slow AFTER INSERT ON silver.file_manifest FOR EACH STATEMENT EXECUTE FUNCTION silver._slow()")
+    child = multiprocessing.get_context("spawn").Process(
+        target=_ingest_in_child, args=(env["conninfo"], str(env["share"]), names, str(env["bronze"])))
+    child.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with env["connect"]() as conn:
+            done = conn.execute("SELECT count(*) FROM silver.file_manifest").fetchone()[0]
+        if done >= 120:
+            break
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    with env["connect"]() as conn:
+        partial = conn.execute("SELECT count(*) FROM silver.file_manifest").fetchone()[0]
+        conn.execute("DROP TRIGGER slow ON silver.file_manifest")
+    in_bronze = sum(1 for p in env["bronze"].rglob("*.json"))
+    assert 0 < partial < 480 and partial % 40 == 0 and in_bronze > partial  # a batch copied, not committed
+    result = ingest_share_files(env["connect"], env["share"], names, env["bronze"], batch_files=40)
+    assert result.bronze.unchanged == partial and result.silver.files_loaded == 480 - partial
+    assert result.bronze.already_in_bronze == in_bronze - partial
+    events, manifest = snapshot(env)
+    assert events[1] == 480 * 49 and manifest[1] == 480
+
+
+def test_a_series_another_loader_just_created_is_found(env):
+    """Two loaders meeting a new series at once: the one whose insert loses the race still gets the id."""
+    registry = SeriesRegistry(env["connect"])
+    key = ("Kitchen", "plug", "power", 0)
+    with env["connect"]() as other:
+        other.execute("INSERT INTO silver.sensor_series (apartment, room, sensor_type, field, sensor_index, unit) "
+                      "VALUES ('jimmy', 'Kitchen', 'plug', 'power', 0, 'W')")
+        import threading
+
+        found = {}
+        worker = threading.Thread(target=lambda: found.update(entry=registry.create("jimmy", key, "W")))
+        worker.start()
+        time.sleep(0.5)  # the registry's insert now waits for the other transaction
+        other.commit()
+        worker.join(10)
+    with env["connect"]() as conn:
+        series_id = conn.execute("SELECT series_id FROM silver.sensor_series").fetchone()[0]
+    registry.close()
+    assert found["entry"] == registry.by_apartment["jimmy"][("plug", "Kitchen", 0)]["power"]
+    assert found["entry"][2][4:8] == series_id.to_bytes(4, "big")
 
 
 def test_api_token_and_user_never_reach_postgres(env, warehouse):

@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import filterfalse
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from domotic.filenames import (
-    SENSOR_NAME_RE,
     BadFileName,
+    SensorFileName,
     canonical_name,
     day_prefixes,
     parse_sensor_name,
@@ -72,29 +74,36 @@ class ShareListing:
 
 
 def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListing:
-    """List the share once; keep that UTC day's files and the names that cannot be parsed at all."""
+    """List the share once; keep that UTC day's files and the JSON names that cannot be parsed at all.
+
+    The share holds every day ever delivered (hundreds of thousands of names), so the per-name work is done
+    in C: ``os.listdir``, a prefix test, and one regular-expression pass over all names for the bad ones.
+    """
     prefixes = tuple(day_prefixes(day, source_tz))
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     end = start + timedelta(days=1)
+    entries = os.listdir(share)
     keyed: list[tuple[datetime, str]] = []
     bad: list[str] = []
-    seen = 0
-    with os.scandir(share) as entries:
-        for entry in entries:
-            seen += 1
-            name = entry.name
-            if name.startswith(prefixes):
-                try:
-                    parsed = parse_sensor_name(name, source_tz)
-                except BadFileName:
-                    bad.append(name)
-                    continue
-                if start <= parsed.minute_utc < end:
-                    keyed.append((parsed.minute_utc, name))
-            elif name.endswith(".json") and not SENSOR_NAME_RE.match(name) and entry.is_file():
-                bad.append(name)
+    for name in [entry for entry in entries if entry.startswith(prefixes)]:
+        try:
+            parsed = parse_sensor_name(name, source_tz)
+        except BadFileName:
+            bad.append(name)
+            continue
+        if start <= parsed.minute_utc < end:
+            keyed.append((parsed.minute_utc, name))
+    # JSON files whose name does not follow the pattern at all belong to no day: every day reports them (they
+    # are quarantined once, then known to the manifest). Writers' temporary and hidden files are ignored.
+    for name in filterfalse(_FULL_SENSOR_NAME, entries):
+        if name.endswith(".json") and not name.startswith(prefixes) and os.path.isfile(os.path.join(share, name)):
+            bad.append(name)
     keyed.sort()
-    return ShareListing([name for _, name in keyed], sorted(bad), seen)
+    return ShareListing([name for _, name in keyed], sorted(bad), len(entries))
+
+
+# SENSOR_NAME_RE without its groups (this runs once per name on the share, hundreds of thousands of times).
+_FULL_SENSOR_NAME = re.compile(r"\d{2}\.\d{2}\.\d{4} \d{4}_[^_/]+_received\.json").fullmatch
 
 
 # ----------------------------------------------------------------------------------------------- bronze
@@ -137,17 +146,69 @@ def _read_file(path: str) -> tuple[bytes, float]:
         os.close(fd)
 
 
-def _write_atomically(target: str, data: bytes, mtime: float) -> None:
-    """Write via a temporary name and rename, so Bronze never holds a half-written file under its real name."""
-    folder, name = os.path.split(target)
-    tmp = os.path.join(folder, f".{name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def parse_or_error(name: str, source_tz: str) -> SensorFileName | BadFileName:
+    """The parsed name, or the BadFileName saying why not (parsed once per file, used by copy and load)."""
     try:
-        os.write(fd, data)
-        os.utime(fd, (mtime, mtime))  # keep the share's timestamp, like the original's copy2
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
+        return parse_sensor_name(name, source_tz)
+    except BadFileName as exc:
+        return exc
+
+
+class BronzeWriter:
+    """Stores share files in Bronze, never overwriting: a re-delivery with new content goes beside the first.
+
+    A file is written under a temporary name and then hard-linked to its real name, so Bronze never holds a
+    half-written file under a real name, and the link fails (instead of replacing) if that name exists, even
+    when another run stored it a moment ago.
+    """
+
+    def __init__(self, bronze_root: Path, source_tz: str = "UTC") -> None:
+        self.root, self.source_tz = str(bronze_root), source_tz
+        self._folders: dict[tuple | None, str] = {}
+        self._tmp_suffix = f".{os.getpid()}.tmp"
+
+    def folder(self, parsed: SensorFileName | BadFileName) -> str:
+        """``<root>/<apartment>/YYYY/MM/DD/HH`` from the file-name minute; ``<root>/_quarantine`` for bad names."""
+        key = None if isinstance(parsed, BadFileName) else (parsed.apartment, parsed.minute_utc.timetuple()[:4])
+        folder = self._folders.get(key)
+        if folder is None:
+            if key is None:
+                folder = os.path.join(self.root, QUARANTINE_DIR)
+            else:
+                folder = os.path.join(self.root, parsed.apartment, parsed.minute_utc.strftime("%Y/%m/%d/%H"))
+            os.makedirs(folder, exist_ok=True)
+            self._folders[key] = folder
+        return folder
+
+    def store(self, name: str, data: bytes, mtime: float, digest: str, result: CopyResult,
+              parsed: SensorFileName | BadFileName | None = None) -> str:
+        """Put one file's content in Bronze (or find it there); returns its Bronze path."""
+        folder = self.folder(parse_or_error(name, self.source_tz) if parsed is None else parsed)
+        tmp = None
+        try:
+            for candidate in (os.path.join(folder, name), os.path.join(folder, versioned_name(name, digest))):
+                if tmp is None:
+                    tmp = os.path.join(folder, f".{name}{self._tmp_suffix}")
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                    try:
+                        os.write(fd, data)
+                        os.utime(fd, (mtime, mtime))  # keep the share's timestamp (replay orders versions by it)
+                    finally:
+                        os.close(fd)
+                try:
+                    os.link(tmp, candidate)
+                except FileExistsError:
+                    if _read_file(candidate)[0] == data:
+                        result.already_in_bronze += 1
+                        return candidate
+                    continue  # same name, different content: a re-delivery; keep both
+                result.copied += 1
+                return candidate
+        finally:
+            if tmp is not None:
+                os.unlink(tmp)
+        # pragma: no cover - a sha256 prefix collision between two versions of one file
+        raise RuntimeError(f"Bronze holds conflicting versions of {name} in {folder}")
 
 
 def copy_to_bronze(
@@ -159,8 +220,8 @@ def copy_to_bronze(
 ) -> CopyResult:
     """Copy share files into Bronze unless their content is already known; never modify Bronze in place."""
     result = CopyResult()
-    share_dir, root = str(share), str(bronze_root)
-    made_dirs: set[str] = set()
+    writer = BronzeWriter(bronze_root, source_tz)
+    share_dir = str(share)
     for name in names:
         try:
             data, mtime = _read_file(os.path.join(share_dir, name))
@@ -171,30 +232,7 @@ def copy_to_bronze(
         if (name, digest) in known:
             result.unchanged += 1
             continue
-        try:
-            parsed = parse_sensor_name(name, source_tz)
-            folder = os.path.join(root, parsed.apartment, parsed.minute_utc.strftime("%Y/%m/%d/%H"))
-        except BadFileName:
-            folder = os.path.join(root, QUARANTINE_DIR)
-        if folder not in made_dirs:
-            os.makedirs(folder, exist_ok=True)
-            made_dirs.add(folder)
-        target = os.path.join(folder, name)
-        for candidate in (target, os.path.join(folder, versioned_name(name, digest))):
-            try:
-                existing, _ = _read_file(candidate)
-            except FileNotFoundError:
-                _write_atomically(candidate, data, mtime)
-                result.copied += 1
-                result.bronze_paths.append(candidate)
-                break
-            if existing == data:
-                result.already_in_bronze += 1
-                result.bronze_paths.append(candidate)
-                break
-            # Same name, different content: a re-delivery; keep both (the new one gets a versioned name).
-        else:  # pragma: no cover - a sha256 prefix collision between two versions of one file
-            raise RuntimeError(f"Bronze holds conflicting versions of {name} in {folder}")
+        result.bronze_paths.append(writer.store(name, data, mtime, digest, result))
     return result
 
 
@@ -260,7 +298,14 @@ class SeriesRegistry:
             """,
             (*params, unit, *params),
         ).fetchone()
-        assert row is not None
+        if row is None:
+            # Another loader inserted it after this statement's snapshot was taken (ON CONFLICT saw its
+            # commit, the SELECT did not): a new statement sees it.
+            row = self._connection().execute(
+                "SELECT series_id FROM silver.sensor_series WHERE apartment = %s AND room = %s "
+                "AND sensor_type = %s AND field = %s AND sensor_index = %s", params).fetchone()
+        if row is None:  # pragma: no cover - the row is committed by now
+            raise RuntimeError(f"series {params} neither inserted nor found")
         room, sensor_type, fld, index = key
         return self._remember(apartment, sensor_type, room, index, fld, row[0])
 
@@ -321,6 +366,7 @@ class _Pending:
     data: bytes
     digest: str
     supersedes: tuple[int, datetime | None] | None  # (file_id, reading_ts) of the current older version
+    parsed: SensorFileName | BadFileName | None = None  # None: not parsed yet
 
 
 _MANIFEST_COLUMNS = (
@@ -359,10 +405,9 @@ class _Batch:
         """Binary COPY rows per file, in order; manifest rows accumulate in ``self.manifest``."""
         by_apartment, stats = self.registry.by_apartment, self.stats
         for item, file_id in zip(items, file_ids, strict=True):
-            try:
-                parsed = parse_sensor_name(item.name, self.source_tz)
-            except BadFileName as exc:
-                self._quarantine(item, file_id, str(exc))
+            parsed = item.parsed if item.parsed is not None else parse_or_error(item.name, self.source_tz)
+            if isinstance(parsed, BadFileName):
+                self._quarantine(item, file_id, str(parsed))
                 continue
             try:
                 payload = orjson.loads(item.data)
@@ -407,8 +452,27 @@ class _Batch:
             yield b"".join(lines)
 
 
+def _manifest_state(conn: psycopg.Connection, names: list[str]) -> tuple[set[tuple[str, str]], dict]:
+    """(name, checksum) pairs the manifest holds, and the current version's (file_id, reading_ts) by name."""
+    rows = conn.execute(
+        "SELECT source_name, checksum, file_id, reading_ts, is_current FROM silver.file_manifest "
+        "WHERE source_name = ANY(%s)",
+        (names,),
+    ).fetchall()
+    seen = {(name, digest) for name, digest, _, _, _ in rows}
+    current = {name: (file_id, reading_ts) for name, _, file_id, reading_ts, is_current in rows if is_current}
+    return seen, current
+
+
+def _one_version_per_name(pending: list[_Pending], stats: LoadStats) -> list[_Pending]:
+    """The same name twice in one batch with different content: the last one listed is the current version."""
+    by_name = {item.name: item for item in pending}
+    stats.files_unchanged += len(pending) - len(by_name)
+    return list(by_name.values())
+
+
 def _read_pending(paths: Sequence[str], conn: psycopg.Connection, stats: LoadStats) -> list[_Pending]:
-    """Read and hash a batch; drop content already in the manifest; note which current rows it supersedes."""
+    """Read and hash a batch of Bronze files; drop content already in the manifest; note what it supersedes."""
     items = []
     for path in paths:
         try:
@@ -418,28 +482,16 @@ def _read_pending(paths: Sequence[str], conn: psycopg.Connection, stats: LoadSta
             continue
         items.append((path, canonical_name(os.path.basename(path)), data))
     stats.files_seen += len(items)
-    rows = conn.execute(
-        "SELECT source_name, checksum, file_id, reading_ts, is_current FROM silver.file_manifest "
-        "WHERE source_name = ANY(%s)",
-        ([name for _, name, _ in items],),
-    ).fetchall()
-    seen = {(name, digest) for name, digest, _, _, _ in rows}
-    current = {name: (file_id, reading_ts) for name, _, file_id, reading_ts, is_current in rows if is_current}
+    seen, current = _manifest_state(conn, [name for _, name, _ in items])
     pending: list[_Pending] = []
-    batch_keys: set[tuple[str, str]] = set()
     for path, name, data in items:
         digest = checksum(data)
-        if (name, digest) in seen or (name, digest) in batch_keys:
+        if (name, digest) in seen:
             stats.files_unchanged += 1
             continue
-        batch_keys.add((name, digest))
+        seen.add((name, digest))
         pending.append(_Pending(path, name, data, digest, current.get(name)))
-    # The same name twice in one batch with different content: the last one listed is the current version.
-    by_name = {item.name: item for item in pending}
-    dropped = len(pending) - len(by_name)
-    if dropped:
-        stats.files_unchanged += dropped
-    return list(by_name.values())
+    return _one_version_per_name(pending, stats)
 
 
 def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[_Pending], source_tz: str,
@@ -459,11 +511,7 @@ def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[
         batch = _Batch(registry, source_tz, batch_stats)
         try:
             with conn.transaction(), conn.cursor() as cur, cur.copy(_COPY_READINGS) as copy:
-                copy.write(_COPY_HEADER)
-                for rows in batch.chunks(items, file_ids):
-                    if rows:
-                        copy.write(rows)
-                copy.write(_COPY_TRAILER)
+                _stream(copy, batch.chunks(items, file_ids))
         except psycopg.errors.UniqueViolation:
             # Two files claim the same (minute, series): merge through staging; the later file wins.
             batch_stats = LoadStats(merge_fallbacks=1)
@@ -479,6 +527,22 @@ def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[
                 copy.write_row(row)
     batch_stats.files_reloaded = len(superseded)
     stats.merge(batch_stats)
+
+
+def _stream(copy: psycopg.Copy, chunks: Iterator[bytes], flush_bytes: int = 1 << 18) -> None:
+    """Write a binary COPY: header, the rows in writes of ~256 kB (one write per file costs more), trailer."""
+    copy.write(_COPY_HEADER)
+    pending: list[bytes] = []
+    size = 0
+    for rows in chunks:
+        pending.append(rows)
+        size += len(rows)
+        if size >= flush_bytes:
+            copy.write(b"".join(pending))
+            pending.clear()
+            size = 0
+    pending.append(_COPY_TRAILER)
+    copy.write(b"".join(pending))
 
 
 def _retire(conn: psycopg.Connection, superseded: list[tuple[str, int, datetime | None]]) -> None:
@@ -502,11 +566,7 @@ def _merge_batch(conn: psycopg.Connection, batch: _Batch, items: list[_Pending],
     with conn.cursor() as cur, cur.copy(
         "COPY sensor_readings_stage (ts, file_id, value, series_id, is_outlier) FROM STDIN (FORMAT BINARY)"
     ) as copy:
-        copy.write(_COPY_HEADER)
-        for rows in batch.chunks(items, file_ids):
-            if rows:
-                copy.write(rows)
-        copy.write(_COPY_TRAILER)
+        _stream(copy, batch.chunks(items, file_ids))
     conn.execute(
         """
         INSERT INTO silver.sensor_readings AS r (ts, value, series_id, file_id, is_outlier)
@@ -547,3 +607,72 @@ def load_bronze_files(
         log.warning("Quarantined file %s: %s", name, reason)
     return stats
 
+
+
+@dataclass
+class IngestResult:
+    bronze: CopyResult  # counts only: its bronze_paths stay empty (memory must not grow with the input)
+    silver: LoadStats
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.silver.summary(), "copied_to_bronze": self.bronze.copied,
+                "already_in_bronze": self.bronze.already_in_bronze, "vanished": len(self.bronze.vanished)}
+
+
+def ingest_share_files(
+    connect: Connect,
+    share: Path,
+    names: Sequence[str],
+    bronze_root: Path,
+    source_tz: str = "UTC",
+    batch_files: int = 5000,
+    bounds: dict[tuple[str, str], Bounds] | None = None,
+    on_batch: Callable[[LoadStats], None] | None = None,
+) -> IngestResult:
+    """Share -> Bronze -> Silver in one pass per batch: each file is read and hashed once.
+
+    Per batch: read the share files, ask the manifest which contents it already holds (those are skipped, not
+    even copied), store the rest in Bronze, then load them in one transaction (``_load_batch``). A kill
+    between the Bronze copy and the commit leaves files in Bronze that the manifest lacks: the re-run finds
+    them there (same content), loads them, and changes nothing else.
+    """
+    stats, copied = LoadStats(), CopyResult()
+    writer = BronzeWriter(bronze_root, source_tz)
+    registry = SeriesRegistry(connect, bounds)
+    share_dir = str(share)
+    conn = connect()
+    conn.autocommit = True  # each batch is one explicit transaction (conn.transaction())
+    try:
+        registry.preload()
+        for start in range(0, len(names), batch_files):
+            read: list[tuple[str, bytes, float, str]] = []
+            for name in names[start:start + batch_files]:
+                try:
+                    data, mtime = _read_file(os.path.join(share_dir, name))
+                except FileNotFoundError:
+                    copied.vanished.append(name)
+                    continue
+                read.append((name, data, mtime, checksum(data)))
+            stats.files_seen += len(read)
+            seen, current = _manifest_state(conn, [name for name, _, _, _ in read])
+            pending: list[_Pending] = []
+            for name, data, mtime, digest in read:
+                if (name, digest) in seen:
+                    copied.unchanged += 1
+                    stats.files_unchanged += 1
+                    continue
+                seen.add((name, digest))
+                parsed = parse_or_error(name, source_tz)
+                path = writer.store(name, data, mtime, digest, copied, parsed)
+                pending.append(_Pending(path, name, data, digest, current.get(name), parsed))
+            items = _one_version_per_name(pending, stats)
+            if items:
+                _load_batch(conn, registry, items, source_tz, stats)
+            if on_batch:
+                on_batch(stats)
+    finally:
+        conn.close()
+        registry.close()
+    if copied.vanished:
+        log.warning("Files listed but gone when read: %s", copied.vanished)
+    return IngestResult(copied, stats)

@@ -18,6 +18,7 @@ from domotic.sensor_load import (
     CopyResult,
     LoadStats,
     copy_to_bronze,
+    ingest_share_files,
     known_checksums,
     list_share_day,
     load_bronze_files,
@@ -98,7 +99,16 @@ def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
         # First versions, then each later re-delivery, as they were loaded originally (same manifest history).
         summaries += [load_paths(generation).summary() for generation in replay_generations(restored)]
     if share_names:
-        summaries.append(load_paths(_copy(share, share_names, bronze_root, source_tz).bronze_paths).summary())
+        result = ingest_share_files(
+            _connect_factory(), share, share_names, bronze_root, source_tz=source_tz,
+            batch_files=int(setting("sensor_batch_files")), bounds=_bounds(),
+            on_batch=lambda s: log.info("progress: %d/%d files, %d rows", s.files_seen, len(share_names), s.rows),
+        )
+        log.info("Bronze %s: %d copied, %d already in Bronze, %d unchanged (already loaded), %d vanished",
+                 bronze_root, result.bronze.copied, result.bronze.already_in_bronze, result.bronze.unchanged,
+                 len(result.bronze.vanished))
+        _log_summary(result.silver)
+        summaries.append(result.silver.summary())
     return merge_summaries(summaries)
 
 
@@ -136,19 +146,26 @@ def _copy(share: Path, names: list[str], bronze_root: Path, source_tz: str) -> C
 
 def load_paths(paths: Sequence[str]) -> LoadStats:
     """Load Bronze files into Silver; logs per-file quarantine reasons and a summary."""
-    bounds = {**DEFAULT_BOUNDS, **parse_overrides(_optional_variable("sensor_outlier_bounds"))}
     stats = load_bronze_files(
         _connect_factory(),
         list(paths),
         source_tz=setting("domotic_source_tz"),
         batch_files=int(setting("sensor_batch_files")),
-        bounds=bounds,
+        bounds=_bounds(),
         on_batch=lambda s: log.info("progress: %d/%d files, %d rows", s.files_seen, len(paths), s.rows),
     )
+    _log_summary(stats)
+    return stats
+
+
+def _bounds() -> dict:
+    return {**DEFAULT_BOUNDS, **parse_overrides(_optional_variable("sensor_outlier_bounds"))}
+
+
+def _log_summary(stats: LoadStats) -> None:
     log.info("Silver load summary: %s", stats.summary())
     for name, reason in stats.quarantined.items():
         log.warning("QUARANTINED %s: %s", name, reason)
-    return stats
 
 
 def asset_extra(stats: LoadStats | dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 -- Schema of the business-ready star schema, and the helpers every Gold template shares.
 -- Run by gold_build's create_gold_tables task before each build; every statement is idempotent.
+-- Every DDL run (each DAG's create_*_tables task, tests, tools) takes this lock first, for the rest of its
+-- transaction: concurrent CREATE ... IF NOT EXISTS of one object can otherwise fail on a fresh database
+-- (e.g. backfill runs of several DAGs starting together).
+SELECT pg_advisory_xact_lock(hashtext('domotic_ddl'));
 CREATE SCHEMA IF NOT EXISTS gold;
 
 -- Surrogate keys are derived from natural keys, never from a sequence: the same natural key gives the same
