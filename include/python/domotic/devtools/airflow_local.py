@@ -91,7 +91,8 @@ class LocalAirflow:
         (self.home / "passwords.json").write_text(json.dumps({"admin": "admin"}))
         self.cli("db", "migrate", timeout=600)
 
-    def start(self, components: Iterable[str] = COMPONENTS) -> None:
+    def start(self, components: Iterable[str] = COMPONENTS, env_for: dict[str, dict[str, str]] | None = None) -> None:
+        """Start the components (``airflow <name>``); ``env_for`` adds variables for some of them."""
         logs = self.home / "component-logs"
         logs.mkdir(exist_ok=True)
         for name in components:
@@ -99,7 +100,7 @@ class LocalAirflow:
             if name == "api-server":
                 args += ["--port", str(self.api_port), "--host", "127.0.0.1"]
             out = open(logs / f"{name.replace(' ', '-')}.log", "ab")  # noqa: SIM115 - owned by the process
-            self.procs[name] = subprocess.Popen(args, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+            self.procs[name] = subprocess.Popen(args, env={**self.env(), **(env_for or {}).get(name, {})}, stdout=out, stderr=subprocess.STDOUT,
                                                 cwd=self.home, start_new_session=True)
         if "api-server" in self.procs:
             self.wait_api()

@@ -155,6 +155,10 @@ def _start_private_postgres(folder: Path) -> Service:
             check=True,
             capture_output=True,
         )
+    if (data / "postmaster.pid").exists():
+        # left running by an interrupted run (e.g. a killed bench): stop it, its port is not ours to know
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], check=False,
+                       capture_output=True)
     port = free_port()
     opts = (
         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
