@@ -737,3 +737,39 @@ def test_row_level_security_both_ways(make_db, pg_service):
     finally:
         with psycopg.connect(info, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
+
+
+def _analyze_count(info: str, table: str) -> int:
+    with psycopg.connect(info) as conn:
+        return conn.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE schemaname = 'silver' "
+                            "AND relname = %s", (table,)).fetchone()[0]
+
+
+def _wait_for(predicate, what: str, seconds: float = 15) -> None:
+    """Cumulative statistics reach pg_stat_* asynchronously (a backend flushes them when it goes idle)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_build_analyzes_silver_tables_a_large_load_left_without_statistics(make_db):
+    """A history backfill fills Silver minutes before the first build: the build must not plan on stale
+    statistics (it once took 5 minutes instead of one); a build after small changes analyzes nothing."""
+    info = make_db()
+    with psycopg.connect(info) as conn:
+        conn.execute("UPDATE silver.sensor_readings SET value = value")  # every row changed: a large load
+    with psycopg.connect(info) as conn:
+        _wait_for(lambda: conn.execute(
+            "SELECT n_mod_since_analyze > 0.1 * n_live_tup FROM pg_stat_user_tables WHERE schemaname = 'silver' "
+            "AND relname = 'sensor_readings'").fetchone()[0], "the update to show in pg_stat_user_tables")
+    before = _analyze_count(info, "sensor_readings")
+    run(info, full_plan())
+    _wait_for(lambda: _analyze_count(info, "sensor_readings") == before + 1, "the build's ANALYZE")
+    run(info, full_plan())  # nothing changed since: no second ANALYZE
+    import time
+
+    time.sleep(1.5)  # long enough for the second build's statistics to be flushed, had it analyzed
+    assert _analyze_count(info, "sensor_readings") == before + 1

@@ -73,6 +73,7 @@ GOLD_DDL: tuple[str, ...] = (
 # All files of one build, in order; each holds exactly one statement (bound parameters allow no more).
 BUILD_SQL: tuple[str, ...] = (
     "gold/run/00_lock.sql",
+    "gold/run/00_statistics.sql",
     "gold/run/01_windows.sql",
     "gold/run/02_minutes.sql",
     "gold/run/03_segments.sql",
