@@ -46,7 +46,8 @@ def discard(path: Path) -> None:
 
     Deleting tens of thousands of files makes this VM's ext4 (mounted with ``discard``) slow at creating
     files for many seconds afterwards, which would be charged to the next timed run. The trash is emptied
-    when the bench ends (``empty_trash``).
+    when the next bench starts, followed by a pause before anything is timed (``empty_trash``), or by
+    ``make clean``.
     """
     if path.exists():
         TRASH.mkdir(parents=True, exist_ok=True)
@@ -136,13 +137,17 @@ def fresh_warehouse(pg: Service, dbname: str) -> str:
 # ------------------------------------------------------------------------------------------------ silver
 
 
-CHUNK_HOURS = 6  # sensors_daily's default sensor_chunk_hours: 4 mapped ingest_chunk tasks a day
+def chunk_hours_for(days: int) -> int:
+    """``sensor_chunk_hours`` as docs/runbook.md sets it: 6 for a single day (four mapped ``ingest_chunk`` tasks
+    share it), 24 for a range (the runs of a backfill already go side by side, and two loaders writing the
+    same day interleave their inserts into one region of the primary key, which is slower)."""
+    return 6 if days == 1 else 24
 
 
-def _load_chunk(info: str, share: str, bronze: str, day_text: str, chunk: int) -> dict:
-    """One ``ingest_chunk`` task's work: the names of one day's ``chunk`` (hours chunk*6 to chunk*6+5, plus the
-    day's unparsable names in chunk 0), copied and loaded exactly as ``sensors_daily`` does. Runs in a worker
-    process; the day's listing is kept per process, like the DAG's one ``list_day_on_share`` per day."""
+def _load_chunk(info: str, share: str, bronze: str, day_text: str, chunk: int, hours: int) -> dict:
+    """One ``ingest_chunk`` task's work: the names of one day's ``chunk`` (hours chunk*hours to
+    (chunk+1)*hours - 1, plus the day's unparsable names in chunk 0), copied and loaded exactly as
+    ``sensors_daily`` does. Runs in a worker process; the day's listing is kept per process."""
     from domotic.filenames import parse_sensor_name
     from domotic.sensor_load import ingest_share_files, list_share_day
 
@@ -150,7 +155,7 @@ def _load_chunk(info: str, share: str, bronze: str, day_text: str, chunk: int) -
         listing = list_share_day(Path(share), date.fromisoformat(day_text))
         chunks: dict[int, list[str]] = {}
         for name in listing.names:
-            chunks.setdefault(parse_sensor_name(name).minute_utc.hour // CHUNK_HOURS, []).append(name)
+            chunks.setdefault(parse_sensor_name(name).minute_utc.hour // hours, []).append(name)
         chunks.setdefault(0, []).extend(listing.bad_names)
         _LISTINGS[day_text] = chunks
     names = _LISTINGS[day_text].get(chunk, [])
@@ -181,13 +186,15 @@ class SilverRun:
 
 
 def run_silver_load(info: str, share: Path, bronze: Path, days: int, workers: int = 2) -> tuple[float, dict]:
-    # The mapped ingest_chunk tasks of sensors_daily's runs, in date order, taken by whichever worker is free.
+    # The ingest_chunk tasks of sensors_daily's runs, in date order, taken by whichever worker is free.
+    hours = chunk_hours_for(days)
     units = [((HISTORY_START + timedelta(days=i)).isoformat(), chunk)
-             for i in range(days) for chunk in range(24 // CHUNK_HOURS)]
+             for i in range(days) for chunk in range(24 // hours)]
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(_load_chunk, [info] * len(units), [str(share)] * len(units),
-                                [str(bronze)] * len(units), [u[0] for u in units], [u[1] for u in units]))
+                                [str(bronze)] * len(units), [u[0] for u in units], [u[1] for u in units],
+                                [hours] * len(units)))
     elapsed = time.perf_counter() - started
     return elapsed, {"files": sum(r["files"] for r in results), "rows": sum(r["rows"] for r in results),
                      "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
@@ -698,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     # A stopped bench (kill, CI timeout) must still stop the Airflow components and services it started: they
     # run in their own sessions and would otherwise live on (stale Celery workers take the next run's tasks).
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
-    empty_trash(settle_s=30)  # what an interrupted bench left behind, before anything is timed
+    empty_trash(settle_s=30)  # what the last bench left behind, before anything is timed
     pg = ensure_postgres(private=True, name="bench-postgres")
     try:
         results = Results.load()
@@ -715,7 +722,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _drop_bench_databases(pg)
         pg.stop()
-        empty_trash()
     return 0
 
 
