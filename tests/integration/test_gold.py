@@ -18,6 +18,7 @@ import itertools
 import random
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -747,8 +748,6 @@ def _analyze_count(info: str, table: str) -> int:
 
 def _wait_for(predicate, what: str, seconds: float = 15) -> None:
     """Cumulative statistics reach pg_stat_* asynchronously (a backend flushes them when it goes idle)."""
-    import time
-
     deadline = time.monotonic() + seconds
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -769,7 +768,5 @@ def test_build_analyzes_silver_tables_a_large_load_left_without_statistics(make_
     run(info, full_plan())
     _wait_for(lambda: _analyze_count(info, "sensor_readings") == before + 1, "the build's ANALYZE")
     run(info, full_plan())  # nothing changed since: no second ANALYZE
-    import time
-
     time.sleep(1.5)  # long enough for the second build's statistics to be flushed, had it analyzed
     assert _analyze_count(info, "sensor_readings") == before + 1

@@ -72,6 +72,19 @@ class ShareListing:
     bad_names: list[str]  # names that do not parse (quarantined on load)
     entries: int = 0  # everything in the folder (0 usually means the share is not mounted)
 
+    def chunks(self, hours: int, source_tz: str = "UTC") -> list[list[str]]:
+        """The day's names split into chunks of ``hours`` whole UTC hours, in time order (hours without files
+        give no chunk); the unparsable names ride with the first chunk, to be quarantined."""
+        by_hour: dict[int, list[str]] = {}
+        for name in self.names:
+            by_hour.setdefault(parse_sensor_name(name, source_tz).minute_utc.hour // hours, []).append(name)
+        ordered = [by_hour[key] for key in sorted(by_hour)]
+        if self.bad_names:
+            if not ordered:
+                ordered.append([])
+            ordered[0].extend(self.bad_names)
+        return ordered
+
 
 def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListing:
     """List the share once; keep that UTC day's files and the JSON names that cannot be parsed at all.

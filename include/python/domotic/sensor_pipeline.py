@@ -51,7 +51,6 @@ def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
     workers as the deployment has; unparsable names ride with the first chunk, to be quarantined.
     """
     from domotic.errors import SourceMissingError
-    from domotic.filenames import parse_sensor_name
 
     share, _, source_tz = _paths()
     if not share.is_dir():
@@ -73,15 +72,7 @@ def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
         if restored:
             log.info("Day %s is not on the share: %d archived Bronze files restored for replay", day, len(restored))
             return [list(restored)]
-    chunks: dict[int, list[str]] = {}
-    for name in listing.names:
-        chunks.setdefault(parse_sensor_name(name, source_tz).minute_utc.hour // hours, []).append(name)
-    ordered = [chunks[key] for key in sorted(chunks)]
-    if listing.bad_names:
-        if not ordered:
-            ordered.append([])
-        ordered[0].extend(listing.bad_names)
-    return ordered
+    return listing.chunks(hours, source_tz)
 
 
 def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:

@@ -100,8 +100,9 @@ class LocalAirflow:
             if name == "api-server":
                 args += ["--port", str(self.api_port), "--host", "127.0.0.1"]
             out = open(logs / f"{name.replace(' ', '-')}.log", "ab")  # noqa: SIM115 - owned by the process
-            self.procs[name] = subprocess.Popen(args, env={**self.env(), **(env_for or {}).get(name, {})}, stdout=out, stderr=subprocess.STDOUT,
-                                                cwd=self.home, start_new_session=True)
+            env = {**self.env(), **(env_for or {}).get(name, {})}
+            self.procs[name] = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.home,
+                                                start_new_session=True)
         if "api-server" in self.procs:
             self.wait_api()
 
@@ -165,6 +166,18 @@ class LocalAirflow:
         for dag_id, state, count in rows:
             states.setdefault(dag_id, {})[state] = count
         return states
+
+    def runs_finished(self, dag_ids: Iterable[str], runs: int) -> Callable[[dict[str, dict[str, int]]], bool]:
+        """A ``wait_runs`` predicate: the DAGs have ``runs`` backfill or triggered runs, and none of their runs
+        (including the scheduled one an unpaused DAG starts for its latest interval) is queued or running."""
+        dag_ids = list(dag_ids)
+
+        def done(_states: dict[str, dict[str, int]]) -> bool:
+            rows = self.query("SELECT run_type, state FROM dag_run WHERE dag_id = ANY(%s)", (dag_ids,))
+            ours = [row for row in rows if row[0] in ("backfill", "manual")]
+            return len(ours) == runs and all(row[1] in ("success", "failed") for row in rows)
+
+        return done
 
     def wait_runs(self, done: Callable[[dict[str, dict[str, int]]], bool], dag_ids: Iterable[str],
                   seconds: float, progress: Callable[[dict[str, dict[str, int]], float], None] | None = None) -> dict:

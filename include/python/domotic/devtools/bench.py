@@ -145,26 +145,21 @@ def chunk_hours_for(days: int) -> int:
 
 
 def _load_chunk(info: str, share: str, bronze: str, day_text: str, chunk: int, hours: int) -> dict:
-    """One ``ingest_chunk`` task's work: the names of one day's ``chunk`` (hours chunk*hours to
-    (chunk+1)*hours - 1, plus the day's unparsable names in chunk 0), copied and loaded exactly as
-    ``sensors_daily`` does. Runs in a worker process; the day's listing is kept per process."""
-    from domotic.filenames import parse_sensor_name
+    """One ``ingest_chunk`` task's work: the ``chunk``-th chunk of a day as ``sensors_daily``'s list task
+    splits it (``ShareListing.chunks``), copied and loaded exactly as that task does. Runs in a worker
+    process; the day's listing is kept per process."""
     from domotic.sensor_load import ingest_share_files, list_share_day
 
     if day_text not in _LISTINGS:
-        listing = list_share_day(Path(share), date.fromisoformat(day_text))
-        chunks: dict[int, list[str]] = {}
-        for name in listing.names:
-            chunks.setdefault(parse_sensor_name(name).minute_utc.hour // hours, []).append(name)
-        chunks.setdefault(0, []).extend(listing.bad_names)
-        _LISTINGS[day_text] = chunks
-    names = _LISTINGS[day_text].get(chunk, [])
+        _LISTINGS[day_text] = list_share_day(Path(share), date.fromisoformat(day_text)).chunks(hours)
+    chunks = _LISTINGS[day_text]
+    names = chunks[chunk] if chunk < len(chunks) else []
     result = ingest_share_files(lambda: psycopg.connect(info), Path(share), names, Path(bronze))
     return {"files": len(names), "rows": result.silver.rows,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-_LISTINGS: dict[str, dict[int, list[str]]] = {}
+_LISTINGS: dict[str, list[list[str]]] = {}
 
 
 @dataclass
@@ -373,23 +368,14 @@ def bench_backfill(pg: Service, days: int) -> dict:
                     f"{d}: " + " ".join(f"{k}={v}" for k, v in sorted(c.items())) for d, c in sorted(states.items())),
                     flush=True)
 
-        def finished(dag_ids: tuple[str, ...], runs: int):
-            def done(_states: dict) -> bool:
-                # the backfill and triggered runs are all there, and nothing (including the one scheduled run
-                # each unpaused DAG starts for its latest interval) is still queued or running
-                rows = airflow.query("SELECT run_type, state FROM dag_run WHERE dag_id = ANY(%s)", (list(dag_ids),))
-                ours = [r for r in rows if r[0] in ("backfill", "manual")]
-                return len(ours) == runs and all(r[1] in ("success", "failed") for r in rows)
-            return done
-
-        airflow.wait_runs(finished(tuple(dags[:-1]), 2 * days + 1), dags, 3600, progress)
+        airflow.wait_runs(airflow.runs_finished(dags[:-1], 2 * days + 1), dags, 3600, progress)
         silver_wall = time.monotonic() - started
         window = {"window_start": f"{HISTORY_START.isoformat()}T00:00:00+00:00",
                   # forecasts reach beyond the last day: the window covers their hours too
                   "window_end": f"{(end_day + timedelta(days=7)).isoformat()}T00:00:00+00:00"}
         airflow.cli("dags", "unpause", "gold_build")
         airflow.cli("dags", "trigger", "gold_build", "--run-id", "history_gold", "--conf", json.dumps(window))
-        airflow.wait_runs(finished(tuple(dags), 2 * days + 2), dags, 3600, progress)
+        airflow.wait_runs(airflow.runs_finished(dags, 2 * days + 2), dags, 3600, progress)
         wall = time.monotonic() - started
         failed = airflow.query("SELECT dag_id, run_id FROM dag_run WHERE state = 'failed'")
         tasks = airflow.query(
@@ -502,17 +488,12 @@ def bench_scaleout(pg: Service, days: int = 7, workers: int = 2, concurrency: in
         airflow.cli("backfill", "create", "--dag-id", "sensors_daily", "--from-date", HISTORY_START.isoformat(),
                     "--to-date", (HISTORY_START + timedelta(days=days - 1)).isoformat(),
                     "--max-active-runs", str(workers * concurrency))
-
-        def done(_states: dict) -> bool:
-            # backfill runs only: unpausing also lets the scheduler start today's (empty) scheduled run
-            rows = airflow.query("SELECT state FROM dag_run WHERE run_type = 'backfill'")
-            return len(rows) == days and all(r[0] in ("success", "failed") for r in rows)
-
-        airflow.wait_runs(done, ["sensors_daily"], 1800)
+        airflow.wait_runs(airflow.runs_finished(["sensors_daily"], days), ["sensors_daily"], 1800)
         wall = time.monotonic() - started
         by_worker = airflow.query(
             "SELECT hostname, task_id, count(*), sum(extract(epoch FROM end_date - start_date)) FROM task_instance "
-            "WHERE run_id IN (SELECT run_id FROM dag_run WHERE run_type = 'backfill') AND state = 'success' GROUP BY 1, 2 ORDER BY 1, 2")
+            "WHERE run_id IN (SELECT run_id FROM dag_run WHERE run_type = 'backfill') AND state = 'success' "
+            "GROUP BY 1, 2 ORDER BY 1, 2")
         shared_days = airflow.query(
             "SELECT count(*) FROM (SELECT run_id FROM task_instance WHERE task_id = 'ingest_chunk' AND state = "
             "'success' GROUP BY run_id HAVING count(DISTINCT hostname) > 1) AS days")[0][0]
