@@ -1,10 +1,18 @@
 """The benchmark's baseline: a straightforward loader written the way the original worked.
 
-legacy-system.md sections 4.1 and 6.3: per-file ``json.load`` into row dicts (8 worker processes, batches of
-5,000 files), CSV ``COPY`` into a temporary table, then one ``INSERT ... SELECT DISTINCT ON ... ON CONFLICT``
-into the original ``sensor_events`` schema with its five-column unique constraint and three indexes. It reads
-the files straight from the share (the original first copied them to Bronze with 16 threads: leaving that out
-flatters the baseline). Only ``make bench`` uses it.
+legacy-system.md sections 4.1, 6.2 and 6.3, from the share to Silver as the original's loop did it:
+
+* ``copy_to_bronze``: ``bulk_to_bronze``, copying the new files into the hour-partitioned Bronze tree with 16
+  threads (timestamps preserved), skipping names Bronze already holds;
+* ``new_bronze_files``: ``flatten_sensors``'s discovery, the whole watermark set against a recursive listing of
+  Bronze;
+* ``load``: per-file ``json.load`` into row dicts (8 worker processes, batches of 5,000 files), CSV ``COPY``
+  into a temporary table, one ``INSERT ... SELECT DISTINCT ON ... ON CONFLICT`` into the original
+  ``sensor_events`` schema with its five-column unique constraint and three indexes, then the batch's
+  watermark rows in a second commit.
+
+It leaves out the original's gzip of each loaded Bronze file (this repository keeps Bronze as delivered), which
+flatters it. Only ``make bench`` uses it.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ import csv
 import io
 import json
 import os
+import shutil
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +47,8 @@ CREATE TABLE baseline.sensor_events (
 CREATE INDEX idx_sensor_events_timestamp ON baseline.sensor_events ("timestamp");
 CREATE INDEX idx_sensor_events_apartment ON baseline.sensor_events (apartment);
 CREATE INDEX idx_sensor_events_sensor_type ON baseline.sensor_events (sensor_type);
+DROP TABLE IF EXISTS baseline.etl_watermark;
+CREATE TABLE baseline.etl_watermark (filename VARCHAR(200) PRIMARY KEY, processed_at TIMESTAMPTZ DEFAULT now());
 """
 ROOMS = {"Bhroom": "Bathroom", "Bdroom": "Bedroom", "Livingroom": "Living Room"}
 BOUNDS = {"temperature_c": (-20, 60), "humidity_pct": (0, 100), "co2_ppm": (300, 5000), "noise_db": (0, 140),
@@ -50,6 +61,38 @@ COPY_SQL = ("COPY _tmp_sensor_events (apartment, room, sensor_type, field, value
             " FROM STDIN WITH (FORMAT csv)")
 
 
+def _apartment(name: str) -> str:
+    return "jimmy" if "jimmyloup" in name.lower() else "jeremie"
+
+
+def _bronze_path(bronze: Path, name: str) -> Path:
+    """``<bronze>/<apt>/YYYY/MM/DD/HH/<name>`` from the file-name minute, as the original partitioned it."""
+    minute = datetime.strptime(name[:15], "%d.%m.%Y %H%M")
+    return bronze / _apartment(name) / f"{minute:%Y/%m/%d/%H}" / name
+
+
+def copy_to_bronze(share: Path, names: list[str], bronze: Path, threads: int = 16) -> int:
+    """``bulk_to_bronze``: copy what Bronze lacks with 16 threads, keeping the share's timestamps."""
+    def copy(name: str) -> int:
+        target = _bronze_path(bronze, name)
+        if target.exists():
+            return 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(share / name, target)
+        return 1
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return sum(pool.map(copy, names))
+
+
+def new_bronze_files(conninfo: str, bronze: Path) -> list[str]:
+    """``flatten_sensors``'s discovery: every ``*.json*`` under Bronze whose name the watermark lacks."""
+    with psycopg.connect(conninfo) as conn:
+        done = {row[0] for row in conn.execute("SELECT filename FROM baseline.etl_watermark")}
+    return sorted(os.path.join(folder, name) for folder, _, files in os.walk(bronze) for name in files
+                  if ".json" in name and name.removesuffix(".gz") not in done)
+
+
 def _row(apartment, room, sensor_type, field, value, unit, ts) -> dict:
     low, high = BOUNDS.get(field, (None, None))
     value = float(value)
@@ -60,8 +103,7 @@ def _row(apartment, room, sensor_type, field, value, unit, ts) -> dict:
 
 def flatten(path: str) -> list[dict]:
     """The original's per-file flatten: one dict per reading (errors skip the whole file)."""
-    name = os.path.basename(path)
-    apartment = "jimmy" if "jimmyloup" in name.lower() else "jeremie"
+    apartment = _apartment(os.path.basename(path))
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
     ts = datetime.strptime(data["datetime"], "%d.%m.%Y %H:%M").replace(tzinfo=UTC).isoformat()
@@ -138,6 +180,9 @@ def load(conninfo: str, paths: list[str], workers: int = 8, batch: int = 5000) -
                     ' room, sensor_type, field, value, unit, "timestamp", is_outlier FROM _tmp_sensor_events'
                     " ON CONFLICT (apartment, room, sensor_type, field, \"timestamp\") DO UPDATE SET"
                     " value = EXCLUDED.value, unit = EXCLUDED.unit, is_outlier = EXCLUDED.is_outlier")
+            with conn.transaction(), conn.cursor() as cur:  # the watermark: a separate commit
+                cur.executemany("INSERT INTO baseline.etl_watermark (filename) VALUES (%s) ON CONFLICT DO NOTHING",
+                                [(os.path.basename(path),) for path in chunk])
             total += len(rows)
     return total
 
@@ -146,6 +191,3 @@ def prepare(conninfo: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(DDL)
 
-
-def share_paths(share: Path, names: list[str]) -> list[str]:
-    return [str(share / name) for name in names]
