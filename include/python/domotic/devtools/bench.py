@@ -24,6 +24,7 @@ import resource
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -53,7 +54,7 @@ def discard(path: Path) -> None:
 
     Deleting tens of thousands of files makes this VM's ext4 (mounted with ``discard``) slow at creating
     files for many seconds afterwards, which would be charged to the next timed run. The trash is emptied
-    when the next bench starts, followed by a pause before anything is timed (``empty_trash``), or by
+    when the next bench starts, before anything is timed (``empty_trash``, then ``settle``), or by
     ``make clean``.
     """
     if path.exists():
@@ -61,11 +62,50 @@ def discard(path: Path) -> None:
         path.rename(TRASH / f"{path.name}-{time.time_ns()}")
 
 
-def empty_trash(settle_s: float = 0.0) -> None:
+def spread_new_folders() -> None:
+    """Mark the bench folder as the top of a directory hierarchy (ext4 ``chattr +T``).
+
+    Each run creates and drops Bronze trees of up to 201,600 files under it. Without the flag ext4 puts a new
+    folder in its parent's block group, which those runs have crowded, and each file created then searched for
+    a free inode: 435 µs per file instead of 11 µs measured here, for the bench's Bronze and the baseline's
+    alike, and worse as runs went on. With it, new folders go to roomy groups, as top-level folders do.
+    """
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    chattr = shutil.which("chattr")
+    done = chattr and subprocess.run([chattr, "+T", str(BENCH_DIR)], check=False, capture_output=True, text=True)
+    if not done or done.returncode:
+        reason = done.stderr.strip() if done else "no chattr"
+        print(f"note: could not chattr +T {BENCH_DIR} ({reason}); file creation may slow down", flush=True)
+
+
+def empty_trash() -> None:
     if TRASH.exists():
         shutil.rmtree(TRASH, ignore_errors=True)
-        os.sync()
-        time.sleep(settle_s)
+        settle()
+
+
+def wait_for_fast_file_creation(limit_us: float = 50.0, max_wait_s: float = 300.0) -> None:
+    """Wait until creating a file under the bench folder is fast again.
+
+    Right after tens of thousands of files were deleted, this VM's ext4 (mounted with ``discard``) creates
+    files 20-40 times slower than usual for a minute or more; a fixed pause was sometimes too short, and the
+    next timed run paid for the last one's clean-up. So probe it: 200 empty files in a new folder.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        probe = BENCH_DIR / f".probe-{time.monotonic_ns()}"
+        probe.mkdir(parents=True)
+        started = time.perf_counter()
+        for i in range(200):
+            os.close(os.open(probe / str(i), os.O_WRONLY | os.O_CREAT, 0o644))
+        per_file_us = (time.perf_counter() - started) / 200 * 1e6
+        shutil.rmtree(probe)
+        if per_file_us < limit_us:
+            return
+        if time.monotonic() > deadline:
+            print(f"note: creating a file still takes {per_file_us:.0f} µs; timing anyway", flush=True)
+            return
+        time.sleep(5)
 
 
 def history_share(days: int = HISTORY_DAYS) -> Path:
@@ -87,8 +127,10 @@ def history_share(days: int = HISTORY_DAYS) -> Path:
 
 def settle() -> None:
     """Before a timed run: write out what earlier runs left dirty in the page cache (Postgres runs with
-    fsync=off, Bronze writes are buffered), so that their write-back does not compete with the measured run."""
+    fsync=off, Bronze writes are buffered), so that their write-back does not compete with the measured run;
+    then wait until the file system creates files at its usual speed."""
     os.sync()
+    wait_for_fast_file_creation()
 
 
 def share_of(days: int) -> Path:
@@ -721,7 +763,8 @@ def main(argv: list[str] | None = None) -> int:
     # A stopped bench (kill, CI timeout) must still stop the Airflow components and services it started: they
     # run in their own sessions and would otherwise live on (stale Celery workers take the next run's tasks).
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
-    empty_trash(settle_s=30)  # what the last bench left behind, before anything is timed
+    spread_new_folders()
+    empty_trash()  # what the last bench left behind, before anything is timed
     pg = ensure_postgres(private=True, name="bench-postgres")
     try:
         results = Results.load()
