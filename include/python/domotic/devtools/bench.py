@@ -78,34 +78,58 @@ def spread_new_folders() -> None:
         print(f"note: could not chattr +T {BENCH_DIR} ({reason}); file creation may slow down", flush=True)
 
 
+def fresh_folder(name: str) -> Path:
+    """A new output folder ``<name>-<ns>`` under the bench folder; the earlier ones go to the trash.
+
+    Unique names, because ext4 starts its search for a top folder's block group at a hash of the folder's name:
+    a fixed name sent every run's Bronze tree to the same group, where creating a file took ~450 µs instead
+    of ~11 µs once earlier runs had filled and freed it.
+    """
+    for old in BENCH_DIR.glob(f"{name}-*"):
+        discard(old)
+    return BENCH_DIR / f"{name}-{time.time_ns()}"
+
+
 def empty_trash() -> None:
     if TRASH.exists():
         shutil.rmtree(TRASH, ignore_errors=True)
         settle()
 
 
-def wait_for_fast_file_creation(limit_us: float = 50.0, max_wait_s: float = 300.0) -> None:
-    """Wait until creating a file under the bench folder is fast again.
+def file_creation_us(files: int = 300) -> float:
+    """Microseconds to create one 5 KB file in a fresh folder tree laid out like Bronze's, under the bench folder."""
+    top = BENCH_DIR / f".probe-{time.monotonic_ns()}"
+    folder = top / "apartment" / "2023" / "08"
+    folder.mkdir(parents=True)
+    data = b"x" * 5000
+    started = time.perf_counter()
+    for i in range(files):
+        fd = os.open(folder / str(i), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    per_file = (time.perf_counter() - started) / files * 1e6
+    shutil.rmtree(top)
+    return per_file
 
-    Right after tens of thousands of files were deleted, this VM's ext4 (mounted with ``discard``) creates
-    files 20-40 times slower than usual for a minute or more; a fixed pause was sometimes too short, and the
-    next timed run paid for the last one's clean-up. So probe it: 200 empty files in a new folder.
+
+def wait_for_fast_file_creation(limit_us: float = 80.0, max_wait_s: float = 600.0) -> None:
+    """Wait until ext4 creates files at its usual speed again.
+
+    For minutes after hundreds of thousands of files were deleted (the trash, the baseline's gzip step),
+    creating a file in a new sub-folder took 150-450 µs instead of ~25 µs on this VM: ext4 placed the new
+    folders in the groups just freed and searched them inode by inode. A run timed then measured 2-4 times
+    slower, on both sides of the baseline ratio. The disk itself is idle meanwhile, so probe what is slow.
     """
     deadline = time.monotonic() + max_wait_s
-    while True:
-        probe = BENCH_DIR / f".probe-{time.monotonic_ns()}"
-        probe.mkdir(parents=True)
-        started = time.perf_counter()
-        for i in range(200):
-            os.close(os.open(probe / str(i), os.O_WRONLY | os.O_CREAT, 0o644))
-        per_file_us = (time.perf_counter() - started) / 200 * 1e6
-        shutil.rmtree(probe)
-        if per_file_us < limit_us:
-            return
+    waited = False
+    while (per_file := file_creation_us()) > limit_us:
         if time.monotonic() > deadline:
-            print(f"note: creating a file still takes {per_file_us:.0f} µs; timing anyway", flush=True)
+            print(f"note: creating a file still takes {per_file:.0f} µs; timing anyway", flush=True)
             return
-        time.sleep(5)
+        if not waited:
+            print(f"waiting for the file system: creating a file takes {per_file:.0f} µs", flush=True)
+            waited = True
+        time.sleep(10)
 
 
 def history_share(days: int = HISTORY_DAYS) -> Path:
@@ -128,7 +152,7 @@ def history_share(days: int = HISTORY_DAYS) -> Path:
 def settle() -> None:
     """Before a timed run: write out what earlier runs left dirty in the page cache (Postgres runs with
     fsync=off, Bronze writes are buffered), so that their write-back does not compete with the measured run;
-    then wait until the file system creates files at its usual speed."""
+    then wait until creating files is fast again (``wait_for_fast_file_creation``)."""
     os.sync()
     wait_for_fast_file_creation()
 
@@ -256,8 +280,7 @@ def run_baseline(pg: Service, share: Path, days: int) -> dict:
 
     info = fresh_warehouse(pg, f"bench_baseline_{days}d")
     baseline_loader.prepare(info)
-    bronze = BENCH_DIR / "bronze-baseline"
-    discard(bronze)
+    bronze = fresh_folder("baseline-bronze")
     settle()
     started = time.perf_counter()
     names = [name for i in range(days) for name in list_share_day(share, HISTORY_START + timedelta(days=i)).names]
@@ -280,12 +303,11 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3, cold_repe
     runs: list[SilverRun] = []
     for days in sizes:
         share = share_of(days)
-        bronze = BENCH_DIR / "bronze"
         cold, baseline = [], []
         # Short cold loads are repeated (each from empty) and the median kept; the long ones run once.
         for _ in range(cold_repeats if days <= 10 else 1):
             info = fresh_warehouse(pg, f"bench_silver_{days}d")  # dropped at the end (see ``discard``)
-            discard(bronze)
+            bronze = fresh_folder("silver-bronze")
             settle()
             # Cold means empty Bronze and Silver; the share's files stay in the page cache, as on a busy file
             # server.
