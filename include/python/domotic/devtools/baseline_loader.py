@@ -32,6 +32,8 @@ from pathlib import Path
 
 import psycopg
 
+from domotic.filenames import bronze_dir
+
 DDL = """
 CREATE SCHEMA IF NOT EXISTS baseline;
 DROP TABLE IF EXISTS baseline.sensor_events;
@@ -70,8 +72,7 @@ def _apartment(name: str) -> str:
 
 def _bronze_path(bronze: Path, name: str) -> Path:
     """``<bronze>/<apt>/YYYY/MM/DD/HH/<name>`` from the file-name minute, as the original partitioned it."""
-    minute = datetime.strptime(name[:15], "%d.%m.%Y %H%M")
-    return bronze / _apartment(name) / f"{minute:%Y/%m/%d/%H}" / name
+    return bronze_dir(bronze, _apartment(name), datetime.strptime(name[:15], "%d.%m.%Y %H%M")) / name
 
 
 def copy_to_bronze(share: Path, names: list[str], bronze: Path, threads: int = 16) -> int:

@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -296,6 +297,11 @@ def run_baseline(pg: Service, share: Path, days: int) -> dict:
     return run
 
 
+def median_run(runs: list, seconds: Callable[[Any], float]) -> Any:
+    """The run of median duration (the upper one of an even count), kept whole with its other figures."""
+    return sorted(runs, key=seconds)[len(runs) // 2]
+
+
 def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3, cold_repeats: int = 3,
                  gold_sizes: tuple[int, ...] = (7, 70), gold_results: dict | None = None,
                  baseline_sizes: tuple[int, ...] = (), baseline_runs: list[dict] | None = None) -> list[SilverRun]:
@@ -316,9 +322,9 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3, cold_repe
             if days in baseline_sizes:
                 baseline.append(run_baseline(pg, share, days))
         if baseline and baseline_runs is not None:
-            median = sorted(baseline, key=lambda run: run["seconds"])[len(baseline) // 2]
-            baseline_runs.append({**median, "runs": [run["seconds"] for run in baseline]})
-        seconds, out = sorted(cold, key=lambda item: item[0])[len(cold) // 2]
+            baseline_runs.append({**median_run(baseline, lambda run: run["seconds"]),
+                                  "runs": [run["seconds"] for run in baseline]})
+        seconds, out = median_run(cold, lambda item: item[0])
         runs.append(SilverRun(days, "cold", seconds, out["files"], out["rows"], out["peak_rss_mb"],
                               out["day_worker_s"]))
         print(f"silver cold {days:>2}d: {out['files']} files {out['rows']} rows in {seconds:.1f}s "
@@ -328,7 +334,7 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3, cold_repe
         for _ in range(warm_repeats):
             seconds, out_warm = run_silver_load(info, share, bronze, days)
             warm.append((seconds, out_warm))
-        seconds, out_warm = sorted(warm, key=lambda item: item[0])[len(warm) // 2]
+        seconds, out_warm = median_run(warm, lambda item: item[0])
         runs.append(SilverRun(days, "warm", seconds, out_warm["files"], 0, out_warm["peak_rss_mb"]))
         print(f"silver warm {days:>2}d: nothing new, {seconds:.2f}s (median of {warm_repeats})", flush=True)
         if gold_results is not None and days in gold_sizes:
