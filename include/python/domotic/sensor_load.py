@@ -22,6 +22,7 @@ import re
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import filterfalse
@@ -71,13 +72,14 @@ class ShareListing:
     names: list[str]  # well-formed names of the day, sorted by minute then apartment
     bad_names: list[str]  # names that do not parse (quarantined on load)
     entries: int = 0  # everything in the folder (0 usually means the share is not mounted)
+    hours: list[int] = field(default_factory=list)  # the UTC hour of each name (parsed once, when listing)
 
-    def chunks(self, hours: int, source_tz: str = "UTC") -> list[list[str]]:
+    def chunks(self, hours: int) -> list[list[str]]:
         """The day's names split into chunks of ``hours`` whole UTC hours, in time order (hours without files
         give no chunk); the unparsable names ride with the first chunk, to be quarantined."""
         by_hour: dict[int, list[str]] = {}
-        for name in self.names:
-            by_hour.setdefault(parse_sensor_name(name, source_tz).minute_utc.hour // hours, []).append(name)
+        for name, hour in zip(self.names, self.hours, strict=True):
+            by_hour.setdefault(hour // hours, []).append(name)
         ordered = [by_hour[key] for key in sorted(by_hour)]
         if self.bad_names:
             if not ordered:
@@ -112,7 +114,7 @@ def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListi
         if name.endswith(".json") and not name.startswith(prefixes) and os.path.isfile(os.path.join(share, name)):
             bad.append(name)
     keyed.sort()
-    return ShareListing([name for _, name in keyed], sorted(bad), len(entries))
+    return ShareListing([name for _, name in keyed], sorted(bad), len(entries), [minute.hour for minute, _ in keyed])
 
 
 # SENSOR_NAME_RE without its groups (this runs once per name on the share, hundreds of thousands of times).
@@ -170,15 +172,16 @@ def parse_or_error(name: str, source_tz: str) -> SensorFileName | BadFileName:
 class BronzeWriter:
     """Stores share files in Bronze, never overwriting: a re-delivery with new content goes beside the first.
 
-    A file is written under a temporary name and then hard-linked to its real name, so Bronze never holds a
-    half-written file under a real name, and the link fails (instead of replacing) if that name exists, even
-    when another run stored it a moment ago.
+    A file is written as an unnamed file in its folder (``_staged``) and then hard-linked to its real name, so
+    Bronze never holds a half-written file under a real name, and the link fails (instead of replacing) if
+    that name exists, even when another run stored it a moment ago.
     """
 
     def __init__(self, bronze_root: Path, source_tz: str = "UTC") -> None:
         self.root, self.source_tz = str(bronze_root), source_tz
         self._folders: dict[tuple | None, str] = {}
         self._tmp_suffix = f".{os.getpid()}.tmp"
+        self._unnamed = hasattr(os, "O_TMPFILE")  # cleared if the filesystem has no unnamed files
 
     def folder(self, parsed: SensorFileName | BadFileName) -> str:
         """``<root>/<apartment>/YYYY/MM/DD/HH`` from the file-name minute; ``<root>/_quarantine`` for bad names."""
@@ -193,23 +196,45 @@ class BronzeWriter:
             self._folders[key] = folder
         return folder
 
+    @contextmanager
+    def _staged(self, folder: str, name: str, data: bytes, mtime: float) -> Iterator[tuple[str, int]]:
+        """A path to hard-link from (and the open fd of that file), for a file in ``folder`` holding ``data``
+        with the share's timestamp.
+
+        Linux: an unnamed ``O_TMPFILE`` file, reached through ``/proc/self/fd``. A killed task leaves nothing
+        behind, and each file costs one directory entry instead of three operations (create, link, unlink):
+        a quarter of the copy's kernel time. Elsewhere: a dot-named temporary file, removed afterwards
+        (maintenance removes those a kill left behind).
+        """
+        fd, tmp = -1, None
+        if self._unnamed:
+            try:
+                fd = os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o644)
+            except OSError:  # e.g. EOPNOTSUPP: this filesystem has no unnamed files
+                self._unnamed = False
+        if fd < 0:
+            tmp = os.path.join(folder, f".{name}{self._tmp_suffix}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            os.utime(fd, (mtime, mtime))  # keep the share's timestamp (replay orders versions by it)
+            yield tmp or f"/proc/self/fd/{fd}", fd
+        finally:
+            os.close(fd)
+            if tmp is not None:
+                os.unlink(tmp)
+
     def store(self, name: str, data: bytes, mtime: float, digest: str, result: CopyResult,
               parsed: SensorFileName | BadFileName | None = None) -> str:
         """Put one file's content in Bronze (or find it there); returns its Bronze path."""
         folder = self.folder(parse_or_error(name, self.source_tz) if parsed is None else parsed)
-        tmp = None
-        try:
+        with self._staged(folder, name, data, mtime) as (source, fd):
             for candidate in (os.path.join(folder, name), os.path.join(folder, versioned_name(name, digest))):
-                if tmp is None:
-                    tmp = os.path.join(folder, f".{name}{self._tmp_suffix}")
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                    try:
-                        os.write(fd, data)
-                        os.utime(fd, (mtime, mtime))  # keep the share's timestamp (replay orders versions by it)
-                    finally:
-                        os.close(fd)
                 try:
-                    os.link(tmp, candidate)
+                    # Given a dir fd, os.link calls linkat(AT_SYMLINK_FOLLOW), which links the file a
+                    # /proc/self/fd entry points to (plain link() would link the entry itself and fail). The
+                    # source path is absolute, so linkat ignores which fd that is.
+                    os.link(source, candidate, src_dir_fd=fd)
                 except FileExistsError:
                     if _read_file(candidate)[0] == data:
                         result.already_in_bronze += 1
@@ -217,9 +242,6 @@ class BronzeWriter:
                     continue  # same name, different content: a re-delivery; keep both
                 result.copied += 1
                 return candidate
-        finally:
-            if tmp is not None:
-                os.unlink(tmp)
         # pragma: no cover - a sha256 prefix collision between two versions of one file
         raise RuntimeError(f"Bronze holds conflicting versions of {name} in {folder}")
 
@@ -273,8 +295,10 @@ class SeriesRegistry:
             self._conn.autocommit = True
         return self._conn
 
-    def preload(self) -> None:
-        rows = self._connection().execute(
+    def preload(self, conn: psycopg.Connection) -> None:
+        """Read the known series on the caller's connection: the registry's own is opened only if a series
+        is new (rare after the first day)."""
+        rows = conn.execute(
             "SELECT series_id, apartment, room, sensor_type, field, sensor_index FROM silver.sensor_series"
         ).fetchall()
         for series_id, apartment, room, sensor_type, fld, index in rows:
@@ -606,7 +630,7 @@ def load_bronze_files(
     conn = connect()
     conn.autocommit = True  # each batch is one explicit transaction (conn.transaction())
     try:
-        registry.preload()
+        registry.preload(conn)
         for start in range(0, len(paths), batch_files):
             items = _read_pending(paths[start:start + batch_files], conn, stats)
             if items:
@@ -656,7 +680,7 @@ def ingest_share_files(
     conn = connect()
     conn.autocommit = True  # each batch is one explicit transaction (conn.transaction())
     try:
-        registry.preload()
+        registry.preload(conn)
         for start in range(0, len(names), batch_files):
             read: list[tuple[str, bytes, float, str]] = []
             for name in names[start:start + batch_files]:

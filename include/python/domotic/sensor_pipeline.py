@@ -72,7 +72,7 @@ def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
         if restored:
             log.info("Day %s is not on the share: %d archived Bronze files restored for replay", day, len(restored))
             return [list(restored)]
-    return listing.chunks(hours, source_tz)
+    return listing.chunks(hours)
 
 
 def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
