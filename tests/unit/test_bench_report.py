@@ -44,11 +44,11 @@ def test_nothing_measured_gives_no_section() -> None:
 
 
 def test_day_cost_compares_the_first_and_last_days_of_the_longest_cold_load() -> None:
-    short = {**_silver(10, "cold", 4.0, 28_800, 58), "day_worker_s": [0.5] * 10}
-    longest = {**_silver(70, "cold", 40.0, 201_600, 150), "day_worker_s": [0.8] * 10 + [0.9] * 50 + [1.0] * 10}
-    warm = {**_silver(70, "warm", 12.0, 201_600, 150), "day_worker_s": [0.1] * 70}
+    short = {**_silver(10, "cold", 4.0, 28_800, 58), "day_cpu_s": [0.5] * 10}
+    longest = {**_silver(70, "cold", 40.0, 201_600, 150), "day_cpu_s": [0.8] * 10 + [0.9] * 50 + [1.0] * 10}
+    warm = {**_silver(70, "warm", 12.0, 201_600, 150), "day_cpu_s": [0.1] * 70}
     text = " ".join(_day_cost(Results(silver=[short, longest, warm])))
     assert "70-day cold load" in text
-    assert "**0.80 worker-seconds** on average over the first 10 days and **1.00** over the last 10 (1.25×)" in text
+    assert "**0.80 CPU-seconds** on average over the first 10 days and **1.00** over the last 10 (1.25×)" in text
     # results saved before the per-day costs were recorded give no paragraph rather than a wrong one
     assert _day_cost(Results(silver=[_silver(70, "cold", 40.0, 201_600, 150)])) == []

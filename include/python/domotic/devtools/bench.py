@@ -216,15 +216,37 @@ def workers_for(days: int) -> int:
 def _load_chunk(info: str, share: str, bronze: str, day_text: str, chunk: int, hours: int) -> dict:
     """One ``ingest_chunk`` task's work: the ``chunk``-th chunk of a day as ``sensors_daily``'s list task
     splits it (``ShareListing.chunks``), copied and loaded exactly as that task does. Runs in a worker
-    process; the day's listing is kept per process."""
-    started = time.perf_counter()
+    process; the day's listing is kept per process. ``cpu_s``: what the chunk cost in CPU, this process's
+    and its Postgres backends' (wall time would also count the waits for the cores the others hold)."""
+    started, cpu_started = time.perf_counter(), _cpu_s(os.getpid())
     if day_text not in _LISTINGS:
         _LISTINGS[day_text] = list_share_day(Path(share), date.fromisoformat(day_text)).chunks(hours)
     chunks = _LISTINGS[day_text]
     names = chunks[chunk] if chunk < len(chunks) else []
-    result = ingest_share_files(lambda: psycopg.connect(info), Path(share), names, Path(bronze))
+    result = ingest_share_files(lambda: _MeteredConnection.connect(info), Path(share), names, Path(bronze))
+    backend_cpu_s = sum(_MeteredConnection.backend_cpu_s)
+    _MeteredConnection.backend_cpu_s.clear()
     return {"files": len(names), "rows": result.silver.rows, "seconds": time.perf_counter() - started,
+            "cpu_s": _cpu_s(os.getpid()) - cpu_started + backend_cpu_s,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine so far (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _MeteredConnection(psycopg.Connection):
+    """Notes its Postgres backend's CPU seconds when closed (the bench's Postgres runs on this machine)."""
+
+    backend_cpu_s: list[float] = []  # noqa: RUF012 - per worker process, drained by ``_load_chunk``
+
+    def close(self) -> None:
+        if not self.closed:
+            self.backend_cpu_s.append(_cpu_s(self.info.backend_pid))
+        super().close()
 
 
 _LISTINGS: dict[str, list[list[str]]] = {}
@@ -238,7 +260,7 @@ class SilverRun:
     files: int
     rows: int
     peak_rss_mb: float
-    day_worker_s: list[float] = field(default_factory=list)  # per input day, in date order: its chunks' seconds
+    day_cpu_s: list[float] = field(default_factory=list)  # per input day, in date order: its chunks' CPU seconds
 
     @property
     def files_per_s(self) -> float:
@@ -262,9 +284,9 @@ def run_silver_load(info: str, share: Path, bronze: Path, days: int) -> tuple[fl
     elapsed = time.perf_counter() - started
     per_day = [0.0] * days
     for (day_text, _chunk), result in zip(units, results, strict=True):
-        per_day[(date.fromisoformat(day_text) - HISTORY_START).days] += result["seconds"]
+        per_day[(date.fromisoformat(day_text) - HISTORY_START).days] += result["cpu_s"]
     return elapsed, {"files": sum(r["files"] for r in results), "rows": sum(r["rows"] for r in results),
-                     "peak_rss_mb": max(r["peak_rss_mb"] for r in results), "day_worker_s": per_day}
+                     "peak_rss_mb": max(r["peak_rss_mb"] for r in results), "day_cpu_s": per_day}
 
 
 def _baseline_load(info: str, share: Path, bronze: Path, days: int) -> dict:
@@ -331,7 +353,7 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3,
                                   "runs": [run["seconds"] for run in baseline]})
         seconds, out = median_run(cold, lambda item: item[0])
         runs.append(SilverRun(days, "cold", seconds, out["files"], out["rows"], out["peak_rss_mb"],
-                              out["day_worker_s"]))
+                              out["day_cpu_s"]))
         print(f"silver cold {days:>2}d: {out['files']} files {out['rows']} rows in {seconds:.1f}s "
               f"= {out['files'] / seconds:.0f} files/s, peak {out['peak_rss_mb']:.0f} MB "
               f"(runs: {', '.join(f'{c[0]:.2f}s' for c in cold)})", flush=True)
