@@ -181,7 +181,8 @@ class BronzeWriter:
         self.root, self.source_tz = str(bronze_root), source_tz
         self._folders: dict[tuple | None, str] = {}
         self._tmp_suffix = f".{os.getpid()}.tmp"
-        self._unnamed = hasattr(os, "O_TMPFILE")  # cleared if the filesystem has no unnamed files
+        # Unnamed files are linked through /proc; cleared if the filesystem has none.
+        self._unnamed = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
     def folder(self, parsed: SensorFileName | BadFileName) -> str:
         """``<root>/<apartment>/YYYY/MM/DD/HH`` from the file-name minute; ``<root>/_quarantine`` for bad names."""
