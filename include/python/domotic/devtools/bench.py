@@ -218,7 +218,7 @@ def _load_chunk(info: str, share: str, bronze: str, day_text: str, chunk: int, h
     splits it (``ShareListing.chunks``), copied and loaded exactly as that task does. Runs in a worker
     process; the day's listing is kept per process. ``cpu_s``: what the chunk cost in CPU, this process's
     and its Postgres backends' (wall time would also count the waits for the cores the others hold)."""
-    started, cpu_started = time.perf_counter(), _cpu_s(os.getpid())
+    started, cpu_started = time.perf_counter(), _own_cpu_s()
     if day_text not in _LISTINGS:
         _LISTINGS[day_text] = list_share_day(Path(share), date.fromisoformat(day_text)).chunks(hours)
     chunks = _LISTINGS[day_text]
@@ -227,12 +227,18 @@ def _load_chunk(info: str, share: str, bronze: str, day_text: str, chunk: int, h
     backend_cpu_s = sum(_MeteredConnection.backend_cpu_s)
     _MeteredConnection.backend_cpu_s.clear()
     return {"files": len(names), "rows": result.silver.rows, "seconds": time.perf_counter() - started,
-            "cpu_s": _cpu_s(os.getpid()) - cpu_started + backend_cpu_s,
+            "cpu_s": _own_cpu_s() - cpu_started + backend_cpu_s,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process on this machine so far (``/proc/<pid>/stat``)."""
+    """User + system CPU seconds so far of another process on this machine, e.g. a Postgres backend
+    (``/proc/<pid>/stat``; ``getrusage`` only covers this process and its children)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
