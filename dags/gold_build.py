@@ -4,24 +4,27 @@
 **Triggers** (`AssetOrTimeSchedule`): any update of `silver_sensor_readings`, `silver_weather` or
 `silver_reference`, or daily at 00:00 UTC (the time fallback, which also makes the DAG backfillable).
 
-**Windows** (`domotic.gold`, docs/gold.md):
-- an asset-triggered run rebuilds exactly the windows named in its triggering events' `extra`
-  (`window_start`/`window_end`, UTC, half-open), merged per scope: sensor windows rebuild the sensor facts of
-  their minutes and the device health of their UTC days; weather windows rebuild the weather facts of their
-  hours. A `silver_reference` event (no window) refreshes the dimensions and all error counts;
-- a time-triggered or manual run with logical date **D** rebuilds the whole UTC day `[D, D+1)`; a manual run
-  may instead give `{"window_start": ..., "window_end": ...}` as conf.
+**What it rebuilds** (`domotic.gold`, docs/gold.md): Gold's work ledger `silver.gold_ledger`, never only the
+asset events (Airflow 3.3.2 can leave some undelivered, apache/airflow#56050). Every Silver writer records
+its changed window there in the same transaction as the change; every run of this DAG, however it started
+(asset event, schedule, manual trigger, `dags test`, backfill), claims **every pending change** inside its
+build transaction and takes it out of the ledger when that commits (a failed or killed run leaves them pending):
+- on top of that, a time-triggered or manual run with logical date **D** rebuilds the whole UTC day `[D, D+1)`,
+  and a manual run may give `{"window_start": ..., "window_end": ...}` as conf;
+- sensor windows rebuild the sensor facts of their minutes and the device health of their UTC days; weather
+  windows the weather facts of their hours; a reference change refreshes the dimensions and all error counts.
 
-      airflow dags test gold_build 2023-10-29                        # rebuilds UTC day 2023-10-29
+      airflow dags test gold_build 2023-10-29                        # UTC day 2023-10-29 + everything pending
       airflow backfill create --dag-id gold_build \\
           --from-date 2023-08-18 --to-date 2023-10-27                 # one run per UTC day, 08-18 .. 10-27
       (add --reprocess-behavior completed to redo days that already ran)
 
-**Tasks**: `plan_windows` (the windows, Valais holidays, every parameter the SQL binds) and
-`create_gold_tables` (idempotent DDL, tariff seed, row-level security) -> `build_gold`: every Gold template of
-`include/sql/gold/` in **one transaction** under an advisory lock, so BI never reads a half-refreshed Gold and a
-failure leaves it as it was -> quality gates (`SQLColumnCheckOperator`, `SQLCheckOperator`); a failed gate fails
-the run -> `publish` emits `gold_star_schema` with the rebuilt windows. `max_active_runs=1` plus the lock:
+**Tasks**: `create_gold_tables` (idempotent DDL, tariff seed, row-level security) -> `plan_windows` (the
+run's own windows, the pending ledger changes, Valais holidays, every parameter the SQL binds) -> `build_gold`: the ledger claim and
+every Gold template of `include/sql/gold/` in **one transaction** under an advisory lock, so BI never reads a
+half-refreshed Gold and a failure leaves it (and the ledger) as it was -> quality gates
+(`SQLColumnCheckOperator`, `SQLCheckOperator`); a failed gate fails the run -> `publish` emits
+`gold_star_schema` with the windows the build recorded. `max_active_runs=1` plus the lock:
 windows are never rebuilt twice in parallel. Re-running any run changes nothing.
 """
 
@@ -38,7 +41,7 @@ from airflow.providers.common.sql.operators.sql import (
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, TaskGroup, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from domotic import gold
+from domotic import gold, gold_ledger
 from domotic.config import POSTGRES_CONN_ID, history_start
 from domotic.paths import SQL_DIR
 from domotic_airflow.assets import GOLD_STAR_SCHEMA, SILVER_REFERENCE, SILVER_SENSOR_READINGS, SILVER_WEATHER
@@ -81,17 +84,20 @@ def not_negative(*columns: str) -> dict:
     doc_md=__doc__,
 )
 def gold_build():
-    @task(multiple_outputs=True)
+    @task
     def plan_windows(triggering_asset_events=None, logical_date=None, dag_run=None) -> dict:
-        """The windows of this run and the parameters every Gold SQL file binds."""
+        """This run's own windows, the pending ledger changes it will claim, and every parameter the SQL binds."""
         from domotic.config import setting
+        from domotic.db import warehouse_connection
 
-        plan = gold.plan_from_context(triggering_asset_events, logical_date, dag_run.conf if dag_run else None)
+        with warehouse_connection() as conn:
+            pending = gold_ledger.pending(conn)
+        plan = gold.plan_from_context(triggering_asset_events, logical_date, dag_run.conf if dag_run else None,
+                                      pending, run_id=dag_run.run_id if dag_run else "manual")
         gold.log_plan(plan)
         if plan.is_empty:
-            raise AirflowSkipException(f"nothing to rebuild ({plan.reason})")
-        return {"parameters": plan.parameters(setting("weather_sites").split(",")),
-                "asset_extra": gold.asset_extra(plan)}
+            raise AirflowSkipException(f"nothing to rebuild ({plan.reason}; no pending ledger change)")
+        return plan.parameters(setting("weather_sites").split(","))
 
     create_gold_tables = SQLExecuteQueryOperator(
         task_id="create_gold_tables",
@@ -105,7 +111,7 @@ def gold_build():
         task_id="build_gold",
         conn_id=POSTGRES_CONN_ID,
         sql=list(gold.BUILD_SQL),
-        parameters=plan["parameters"],
+        parameters=plan,
         autocommit=False,  # one transaction for every file: all of the build, or nothing
     )
 
@@ -153,12 +159,16 @@ def gold_build():
                          sql="gold/checks/referential_integrity.sql")
 
     @task(outlets=[GOLD_STAR_SCHEMA])
-    def publish(asset_extra: dict, outlet_events=None) -> dict:
-        """Announce the rebuilt windows to Gold's consumers (after every gate passed)."""
-        outlet_events[GOLD_STAR_SCHEMA].extra = asset_extra
-        return asset_extra
+    def publish(outlet_events=None) -> dict:
+        """Announce the rebuilt windows (as the build recorded them) to Gold's consumers, after every gate."""
+        from domotic.db import warehouse_connection
 
-    [plan, create_gold_tables] >> build_gold >> quality_gates >> publish(plan["asset_extra"])
+        with warehouse_connection() as conn:
+            extra = gold.built_windows(conn)
+        outlet_events[GOLD_STAR_SCHEMA].extra = extra
+        return extra
+
+    create_gold_tables >> plan >> build_gold >> quality_gates >> publish()
 
 
 gold_build()

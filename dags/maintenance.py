@@ -49,11 +49,11 @@ START = pendulum.datetime(_FIRST.year, _FIRST.month, _FIRST.day, tz="UTC")
 def maintenance_bronze_compaction():
     @task
     def compact_sensor_days(logical_date=None) -> dict:
-        return maintenance.run_compact_sensor_days(logical_date)
+        return maintenance.run_compact_sensor_days(logical_date, now=pendulum.now("UTC"))
 
     @task
     def compress_weather_files(logical_date=None) -> dict:
-        return maintenance.run_compress_weather(logical_date)
+        return maintenance.run_compress_weather(logical_date, now=pendulum.now("UTC"))
 
     compact_sensor_days()
     compress_weather_files()
@@ -105,11 +105,11 @@ def maintenance_vacuum():
 def maintenance_backup():
     @task
     def dump_warehouse(logical_date=None) -> dict:
-        return maintenance.run_backup(logical_date)
+        return maintenance.run_backup(logical_date, now=pendulum.now("UTC"))
 
     @task
     def prune_old_backups(logical_date=None) -> list[str]:
-        return maintenance.run_prune_backups(logical_date)
+        return maintenance.run_prune_backups(logical_date, now=pendulum.now("UTC"))
 
     dump_warehouse() >> prune_old_backups()  # old dumps go only once today's is safely written
 
@@ -129,7 +129,7 @@ def maintenance_backup():
 def maintenance_disk_report():
     @task
     def measure_disk_usage() -> dict:
-        return maintenance.run_disk_report()
+        return maintenance.run_disk_report(now=pendulum.now("UTC"))
 
     @task
     def check_free_space(report: dict) -> dict:

@@ -59,7 +59,8 @@ def mysql_snapshot_weekly() -> None:
         from domotic.config import setting
         from domotic.mysql_snapshot import run_snapshot
 
-        report = run_snapshot(source_tz=setting("domotic_source_tz"), run_id=context["run_id"])
+        report = run_snapshot(source_tz=setting("domotic_source_tz"), run_id=context["run_id"],
+                              taken_at=pendulum.now("UTC"))
         summary = report.summary()
         context["outlet_events"][SILVER_REFERENCE].extra = summary
         return summary

@@ -52,6 +52,7 @@ HISTORY_START = history_start()
 # this file does not import pandas.
 WEATHER_DDL = (  # a tuple: the operator renders a list of .sql names in place
     "silver/00_schema.sql",
+    "silver/gold_ledger.sql",
     "silver/weather/weather_file_manifest.sql",
     "silver/weather/weather_file_stats.sql",
     "silver/weather/weather_forecasts.sql",

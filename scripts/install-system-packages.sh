@@ -3,8 +3,9 @@
 #  - build deps of mysqlclient (the MySQL provider's driver has no Linux wheel)
 #  - PostgreSQL and MariaDB server binaries, for the private instances tests/demo start when none runs
 #  - chromium, for the browser check of the Airflow UI
+#  - faketime (libfaketime), for the fast suites run with the clock moved (scripts/test-clock.sh)
 set -euo pipefail
-want=(pkg-config default-libmysqlclient-dev build-essential)
+want=(pkg-config default-libmysqlclient-dev build-essential faketime)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || want+=(mariadb-server mariadb-client)
 command -v chromium >/dev/null 2>&1 || want+=(chromium)

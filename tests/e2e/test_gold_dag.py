@@ -11,7 +11,7 @@ import orjson
 import psycopg
 import pytest
 
-from domotic import gold
+from domotic import gold, gold_ledger
 from tests.integration.test_gold import DAY2, make_db, silver_template, snapshot  # noqa: F401 (fixtures)
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -60,8 +60,8 @@ def test_task_graph():
                      "quality_gates.presence_columns", "quality_gates.health_columns",
                      "quality_gates.flags_consistent", "quality_gates.minute_counts_match_silver",
                      "quality_gates.keys_resolve"}
-    assert downstream["plan_windows"] == {"build_gold", "publish"}
-    assert downstream["create_gold_tables"] == {"build_gold"}
+    assert downstream["create_gold_tables"] == {"plan_windows"}  # the ledger exists before it is read
+    assert downstream["plan_windows"] == {"build_gold"}
     assert downstream["build_gold"] == gates
     assert all(downstream[g] == {"publish"} for g in gates)
     build = dag.get_task("build_gold")
@@ -115,6 +115,34 @@ def test_dag_test_builds_the_day_and_passes_every_gate(airflow_db, make_db):  # 
     events = asset_events(airflow_db, "gold_star_schema")[before:]
     assert events and events[-1]["window_start"] == "2023-10-29T00:00:00+00:00"
     assert events[-1]["window_end"] == "2023-10-30T00:00:00+00:00"
+
+
+def test_dag_test_of_an_unrelated_day_builds_every_pending_change(airflow_db, make_db):  # noqa: F811
+    """No triggering event at all (``airflow dags test`` of another day): the pending ledger changes are built
+    too, claimed by this run, and a second run finds nothing left."""
+    info = make_db()
+    changed = (datetime(2023, 10, 28, 6, tzinfo=UTC), datetime(2023, 10, 28, 7, tzinfo=UTC))
+    with psycopg.connect(info) as conn:
+        gold_ledger.enqueue_rebuild(conn, "sensor", *changed, source="sensors_daily")
+        # forecasts are 3-hourly from 01:00: 04:00 and 07:00 fall inside
+        gold_ledger.enqueue_rebuild(conn, "weather", changed[0] - timedelta(hours=2), changed[1] + timedelta(hours=1),
+                                    source="weather_daily")
+    run = load_dag().test(logical_date=datetime(2023, 10, 25, tzinfo=UTC))  # a day without Silver rows
+    assert run.state == "success"
+    with psycopg.connect(info) as conn:
+        # every minute of the changed hour (beside them only the first readings after each window, which are
+        # measured against the window's readings: 10-28 00:00 after the empty day 10-25, and 07:00)
+        minutes = conn.execute("SELECT count(DISTINCT datetime_key) FROM gold.fact_environment_minute"
+                               " WHERE datetime_key / 100 = 2023102806").fetchone()[0]
+        silver = conn.execute("SELECT count(DISTINCT ts) FROM silver.sensor_readings WHERE ts >= %s AND ts < %s",
+                              changed).fetchone()[0]
+        assert minutes == silver > 50
+        weather = conn.execute("SELECT datetime_key FROM gold.fact_weather_hour ORDER BY 1").fetchall()
+        assert weather == [(202310280400,), (202310280700,)]
+        absorbed = conn.execute("SELECT run_id, scope, changes, sources FROM silver.gold_ledger_absorbed"
+                                " ORDER BY scope").fetchall()
+        assert absorbed == [(run.run_id, "sensor", 1, ["sensors_daily"]), (run.run_id, "weather", 1, ["weather_daily"])]
+        assert gold_ledger.pending(conn).changes == 0
 
 
 def test_a_failed_gate_fails_the_run(airflow_db, make_db, no_retries):  # noqa: F811

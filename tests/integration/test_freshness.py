@@ -50,3 +50,30 @@ def test_silent_sources_are_not_stale_data(conn, tmp_path):
     result = check(conn, tmp_path, NOW, LAG)
     assert not result.sources_live and not result.stale
     assert "sources silent" in result.describe()
+
+
+def test_gold_coverage_check_names_lost_days_and_stuck_work(warehouse, monkeypatch):
+    """The guard against a Silver change Gold never absorbed (a lost asset event): days named, task fails."""
+    from domotic import gold, gold_ledger
+    from domotic.freshness import GoldCoverageError, run_gold_coverage_check
+
+    with psycopg.connect(warehouse["conninfo"]) as conn:
+        run_sql_files(conn, SILVER_SENSOR_DDL)
+        gold.ensure_schema(conn)
+        conn.execute("INSERT INTO silver.sensor_readings (ts, value, series_id, file_id, is_outlier)"
+                     " VALUES ('2023-09-13 23:59+00', 1, 1, 1, false), ('2023-09-14 10:00+00', 1, 1, 1, false)")
+        conn.commit()
+    with pytest.raises(GoldCoverageError) as failed:
+        run_gold_coverage_check(NOW)
+    assert "2 Silver day(s) missing from Gold" in str(failed.value)
+    assert "2023-09-13 (sensor), 2023-09-14 (sensor)" in str(failed.value)
+    with psycopg.connect(warehouse["conninfo"]) as conn:  # a pending change covers both: Gold is only behind
+        gold_ledger.enqueue_rebuild(conn, "sensor", datetime(2023, 9, 13, 23, 59, tzinfo=UTC),
+                                    datetime(2023, 9, 14, 10, 1, tzinfo=UTC))
+        recorded = conn.execute("SELECT recorded_at FROM silver.gold_ledger").fetchone()[0]
+    result = run_gold_coverage_check(recorded + timedelta(minutes=5))
+    assert result["lost"] == [] and result["missing"] == ["2023-09-13 (sensor, pending)",
+                                                          "2023-09-14 (sensor, pending)"]
+    monkeypatch.setenv("AIRFLOW_VAR_GOLD_MAX_PENDING_MINUTES", "30")  # ... until it waits too long
+    with pytest.raises(GoldCoverageError, match=r"1 Silver change\(s\) pending for Gold since .* is gold_build"):
+        run_gold_coverage_check(recorded + timedelta(minutes=31))

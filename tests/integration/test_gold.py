@@ -30,7 +30,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from domotic import gold
+from domotic import gold, gold_ledger
 from domotic.gold import BuildPlan, Window
 
 DAY1, DAY2 = date(2023, 10, 28), date(2023, 10, 29)
@@ -91,6 +91,9 @@ def build_silver(info: str) -> None:
         inject_scenarios(conn)
         insert_weather(conn)
         insert_reference(conn)
+        # The loader recorded its windows in Gold's work ledger; each test says itself what it builds (the
+        # ledger's own tests record their changes explicitly).
+        conn.execute("DELETE FROM silver.gold_ledger")
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -241,6 +244,17 @@ def run(info: str, plan: BuildPlan, session_tz: str = "UTC") -> None:
         conn.execute(sql.SQL("SET TimeZone = {}").format(sql.Literal(session_tz)))
         conn.commit()
         gold.build(conn, plan.parameters(["Sion"]))
+
+
+def run_changes(info: str, changes: list[tuple[str, datetime | None, datetime | None]],
+                session_tz: str = "UTC") -> None:
+    """Record Silver changes in Gold's work ledger (as the Silver writers do), then run a build with no window
+    of its own, as an asset-triggered run does: it claims and rebuilds exactly the pending changes."""
+    with psycopg.connect(info) as conn:
+        for scope, start, end in changes:
+            gold_ledger.enqueue_rebuild(conn, scope, start, end, source="test")
+        pending = gold_ledger.pending(conn)
+    run(info, gold.plan_from_context(None, None, None, pending), session_tz=session_tz)
 
 
 def snapshot(info: str, with_xmin: bool = False) -> dict[str, tuple]:
@@ -602,8 +616,7 @@ def test_incremental_equals_full(make_db):
 
     for day in (DAY2, DAY1):  # backfill order does not matter
         run(by_day, gold.plan_for_day(day), session_tz="Pacific/Chatham")
-    run(by_day, gold.plan_from_events([("silver_weather", {"window_start": WEATHER.start.isoformat(),
-                                                           "window_end": WEATHER.end.isoformat()})]))
+    run_changes(by_day, [("weather", WEATHER.start, WEATHER.end)])
     assert snapshot(by_day) == expected
 
     # Asset-triggered runs: one-minute windows (sensors_minutely) around the DST change, the counter reset, the
@@ -612,20 +625,14 @@ def test_incremental_equals_full(make_db):
                GAP[1], DOOR_OPEN[0], DOOR_OPEN[1]]
     cuts = sorted({START, END, *minutes, *(m + timedelta(minutes=1) for m in minutes),
                    datetime(2023, 10, 28, 19, 2, tzinfo=UTC)})
-    events = [("silver_sensor_readings", {"window_start": a.isoformat(), "window_end": b.isoformat()})
-              for a, b in itertools.pairwise(cuts)]
-    events += [("silver_weather", {"window_start": WEATHER.start.isoformat(), "window_end": WEATHER.end.isoformat()}),
-               ("silver_reference", {})]
-    random.Random(11).shuffle(events)
-    assert sum(1 for _, e in events if e and minutes_of(e) == 1) >= len(minutes)
-    for event in events:
-        run(by_window, gold.plan_from_events([event]))
+    changes: list[tuple[str, datetime | None, datetime | None]] = [
+        ("sensor", a, b) for a, b in itertools.pairwise(cuts)]
+    changes += [("weather", WEATHER.start, WEATHER.end), ("reference", None, None)]
+    random.Random(11).shuffle(changes)
+    assert sum(1 for _, a, b in changes if a and b - a == timedelta(minutes=1)) >= len(minutes)
+    for change in changes:
+        run_changes(by_window, [change])
     assert snapshot(by_window) == expected
-
-
-def minutes_of(extra: dict) -> int:
-    return int((datetime.fromisoformat(extra["window_end"]) - datetime.fromisoformat(extra["window_start"]))
-               / timedelta(minutes=1))
 
 
 def test_rerun_changes_nothing_and_rewrites_no_row(make_db):
@@ -646,8 +653,7 @@ def test_late_silver_correction_is_picked_up_by_its_window(make_db):
     with psycopg.connect(info) as conn:
         conn.execute("UPDATE silver.sensor_readings SET value = value + 50 WHERE ts = %s AND series_id = %s",
                      (minute, series_id(conn, "jimmy", "Office", "plug", "total")))
-    run(info, gold.plan_from_events([("silver_sensor_readings", {"window_start": minute.isoformat(),
-                                      "window_end": (minute + timedelta(minutes=1)).isoformat()})]))
+    run_changes(info, [("sensor", minute, minute + timedelta(minutes=1))])
     after_window = snapshot(info, with_xmin=True)
     energy = gold_frame(info, "SELECT f.* FROM gold.fact_energy_minute f JOIN gold.dim_device d USING (device_key)"
                               " WHERE d.device_id = 'jimmy_Office_plug'"
@@ -666,7 +672,7 @@ def test_reference_event_refreshes_error_counts_of_every_day(make_db):
     with psycopg.connect(info) as conn:
         conn.execute("INSERT INTO silver.di_errors_clean (error_id, building_id, apartment, sensor_id, \"timestamp\","
                      " severity) VALUES (99, 1, 'jimmy', 1, '2023-10-28 12:00+00', 'high')")
-    run(info, gold.plan_from_events([("silver_reference", {"tables": 10})]))
+    run_changes(info, [("reference", None, None)])
     health = gold_frame(info, "SELECT h.*, d.device_id FROM gold.fact_device_health_day h JOIN gold.dim_device d"
                               " USING (device_key) WHERE h.date_key = 20231028").set_index("device_id")
     assert health.loc["jimmy_Living Room_plug", "error_count"] == 2

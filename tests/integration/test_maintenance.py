@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -411,7 +411,7 @@ def test_replay_never_brings_back_an_older_version(env, fresh_db):
 
 def test_recent_days_and_unsettled_files_are_never_touched(tmp_path):
     bronze = tmp_path / "bronze"
-    today = date.today()
+    today = date(2031, 3, 30)  # any date: the run's day and clock are given, never read from the machine
     days = {"today": today, "young": today - timedelta(days=29), "edge": today - timedelta(days=30),
             "old": today - timedelta(days=31)}
     for day in days.values():
@@ -421,7 +421,8 @@ def test_recent_days_and_unsettled_files_are_never_touched(tmp_path):
     (bronze / "_quarantine").mkdir()
     (bronze / "_quarantine" / "junk.json").write_text("?")
     # Files created just now are not settled yet: nothing happens with the default settle time.
-    report = maintenance.compact_sensor_days(bronze, today=today, retention_days=30)
+    created = max(p.stat().st_ctime for p in bronze.rglob("*.json"))
+    report = maintenance.compact_sensor_days(bronze, today=today, retention_days=30, now=created + 1)
     assert report.summary()["unsettled_days"] == [f"jimmy/{days['old']}"]
     report = maintenance.compact_sensor_days(bronze, today=today, retention_days=30, settle_hours=0)
     assert report.summary()["days_by_action"] == {"archived": 1} and report.cutoff == days["edge"].isoformat()
@@ -438,7 +439,7 @@ def test_weather_files_are_gzipped_verified_and_still_readable(tmp_path):
     from domotic import weather
 
     bronze = tmp_path / "bronze"
-    old, young = date(2023, 9, 14), date.today()
+    old, young = date(2023, 9, 14), date(2031, 3, 30)
     contents = {}
     for day, names in ((old, ["Pred_2023-09-14.csv", "Pred_2023-09-14~0123456789ab.csv"]),
                        (young, [f"Pred_{young}.csv"])):
@@ -553,7 +554,8 @@ def test_disk_report_sizes_and_free_space_check(env, tmp_path):
     backups = tmp_path / "backups"
     backups.mkdir()
     (backups / "domotic_20231101.dump").write_bytes(b"x" * 1000)
-    report = maintenance.disk_report(env["bronze"], backups, env["connect"])
+    report = maintenance.disk_report(env["bronze"], backups, datetime(2023, 11, 1, 5, tzinfo=UTC), env["connect"])
+    assert report["generated_at"] == "2023-11-01T05:00:00+00:00"
     json.dumps(report)  # XCom-serialisable
     for apartment in APARTMENTS:
         usage = report["bronze"][apartment]

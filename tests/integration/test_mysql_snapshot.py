@@ -335,6 +335,9 @@ def test_every_table_arrives_typed_with_its_row_count(pidb, silver):
     assert {r[0]: (r[1], r[2], r[3]) for r in log} == {
         s: (f"silver.{t}", "swapped", pidb.count(s)) for s, t in SILVER_NAMES.items()}
     assert {r[4] for r in log} == {report.taken_at} and {r[5] for r in log} == {"test-run"}
+    # Gold's work ledger got the swap, in the swap's transaction: one reference change for the next build.
+    assert silver.execute("SELECT scope, window_start, source FROM silver.gold_ledger").fetchall() == [
+        ("reference", None, "reference_snapshot")]
 
 
 def test_di_errors_clean_is_typed_mapped_and_scored(pidb, silver):
@@ -477,6 +480,7 @@ def test_broken_source_table_keeps_previous_snapshot_and_fails_by_name(pidb, sil
     # Nothing was swapped: every table still holds the first snapshot.
     assert {t: count(silver, t) for t in SILVER_NAMES.values()} == before
     assert count(silver, "di_errors_clean") > 0
+    assert count(silver, "gold_ledger") == 1  # the first snapshot's change only: nothing new for Gold
     assert not [t for t in silver_tables(silver) if t.endswith(("__next", "__old"))]
     statuses = dict(silver.execute(
         "SELECT source_table, status FROM silver.mysql_snapshot_log WHERE airflow_run_id = 'broken-run'").fetchall())

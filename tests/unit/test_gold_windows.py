@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from domotic import gold
-from domotic.gold import BuildPlan, Window, merge_windows, plan_for_day, plan_from_context, plan_from_events
+from domotic.gold import BuildPlan, Window, event_windows, merge_windows, plan_for_day, plan_from_context
+from domotic.gold_ledger import Pending, PendingScope
 
 T = datetime(2023, 10, 29, 0, 0, tzinfo=UTC)
 
@@ -20,6 +21,17 @@ def w(start_min: int, end_min: int) -> Window:
 
 def extra(start: datetime, end: datetime) -> dict:
     return {"window_start": start.isoformat(), "window_end": end.isoformat(), "rows": 42}
+
+
+@dataclass
+class FakeAsset:
+    name: str
+
+
+@dataclass
+class FakeEvent:
+    asset: FakeAsset
+    extra: dict
 
 
 def test_merge_overlapping_and_touching_windows_but_never_fills_gaps():
@@ -44,52 +56,78 @@ def test_window_refuses_naive_and_empty_bounds():
         Window(T, T)
 
 
-def test_sensor_events_become_merged_sensor_windows():
+def test_event_windows_are_read_for_the_log_merged_per_asset():
     events = [
         ("silver_sensor_readings", extra(T + timedelta(minutes=1), T + timedelta(minutes=2))),
         ("silver_sensor_readings", extra(T, T + timedelta(minutes=1))),  # minutely runs arrive out of order
         ("silver_sensor_readings", extra(T + timedelta(minutes=1), T + timedelta(minutes=2))),  # repeated event
         ("silver_sensor_readings", extra(T + timedelta(hours=3), T + timedelta(hours=3, minutes=1))),
-    ]
-    plan = plan_from_events(events)
-    assert plan.sensor == [w(0, 2), w(180, 181)]
-    assert plan.weather == []
-    assert not plan.refresh_reference
-    assert plan.ignored == []
-
-
-def test_weather_and_reference_events_get_their_own_scope():
-    plan = plan_from_events([
         ("silver_weather", extra(T, T + timedelta(days=2))),
-        ("silver_reference", {"tables": 10}),  # the snapshot names no window
-        ("silver_sensor_readings", extra(T, T + timedelta(minutes=1))),
-    ])
-    assert plan.weather == [Window(T, T + timedelta(days=2))]
-    assert plan.sensor == [w(0, 1)]
-    assert plan.refresh_reference
-    assert not plan.is_empty
-
-
-def test_reference_event_alone_refreshes_dimensions_only():
-    plan = plan_from_events([("silver_reference", None)])
-    assert plan.sensor == plan.weather == []
-    assert plan.refresh_reference and not plan.is_empty
-    assert plan.days() == []
-    params = plan.parameters()
-    assert params["sensor_starts"] == [] and params["holiday_dates"] == []
+        ("silver_reference", {"tables": 10}),  # the snapshot names no window: nothing to report
+    ]
+    windows, ignored = event_windows(events)
+    assert windows == {"silver_sensor_readings": [w(0, 2), w(180, 181)],
+                       "silver_weather": [Window(T, T + timedelta(days=2))]}
+    assert ignored == []
 
 
 def test_unusable_events_are_reported_not_fatal():
-    plan = plan_from_events([
+    windows, ignored = event_windows([
         ("silver_sensor_readings", {}),
         ("silver_sensor_readings", {"window_start": "2023-10-29T01:00:00+00:00", "window_end": "2023-10-29T00:00:00+00:00"}),
         ("silver_sensor_readings", {"window_start": "2023-10-29T01:00:00", "window_end": "2023-10-29T02:00:00"}),
         ("some_other_asset", extra(T, T + timedelta(minutes=1))),
     ])
-    assert plan.is_empty
-    assert len(plan.ignored) == 4
-    assert any("no window" in reason for reason in plan.ignored)
-    assert any("some_other_asset" in reason for reason in plan.ignored)
+    assert windows == {}
+    assert len(ignored) == 4
+    assert any("no window" in reason for reason in ignored)
+    assert any("some_other_asset" in reason for reason in ignored)
+
+
+def pending(scope: str = "sensor", start: datetime | None = T, end: datetime | None = T + timedelta(minutes=5),
+            changes: int = 3) -> Pending:
+    return Pending((PendingScope(scope, changes, start, end, T, 42),))
+
+
+def test_asset_triggered_run_claims_the_ledger_whatever_its_events_say():
+    """apache/airflow#56050: a run may get only some events, or none; the ledger is the work list."""
+    sensor = FakeEvent(FakeAsset("silver_sensor_readings"), extra(T, T + timedelta(minutes=1)))
+    plan = plan_from_context({"silver_sensor_readings": [sensor]}, logical_date=None, conf={},
+                             pending=pending(end=T + timedelta(days=2)), run_id="asset_triggered__x")
+    assert plan.sensor == plan.weather == [] and not plan.refresh_reference  # no window of its own
+    assert not plan.is_empty  # ... but three pending changes to claim
+    assert plan.events == {"silver_sensor_readings": [w(0, 1)]}
+    assert plan.days() == [date(2023, 10, 29), date(2023, 10, 30)]
+    params = plan.parameters()
+    assert params["run_id"] == "asset_triggered__x"
+    assert params["sensor_starts"] == []
+
+
+def test_run_with_events_but_nothing_pending_is_empty():
+    """Another run absorbed the changes these events announce: nothing is left to rebuild."""
+    sensor = FakeEvent(FakeAsset("silver_sensor_readings"), extra(T, T + timedelta(minutes=1)))
+    assert plan_from_context({"silver_sensor_readings": [sensor]}, None, None).is_empty
+
+
+def test_reference_change_alone_refreshes_dimensions_only():
+    plan = plan_from_context(None, None, None, pending=pending("reference", None, None, 1))
+    assert plan.sensor == plan.weather == []
+    assert not plan.is_empty
+    assert plan.days() == []
+    params = plan.parameters()
+    assert params["sensor_starts"] == [] and params["holiday_dates"] == []
+    assert params["refresh_reference"] is False  # the claimed reference row sets it in SQL
+
+
+def test_holidays_cover_whole_years_around_every_planned_day():
+    """Ledger rows committed between the plan and the build's claim are claimed only inside these years."""
+    plan = plan_for_day(date(2023, 10, 29), pending=pending(start=datetime(2024, 12, 31, 23, tzinfo=UTC),
+                                                               end=datetime(2025, 1, 1, 1, tzinfo=UTC)))
+    assert plan.calendar_years() == (2022, 2026)
+    params = plan.parameters()
+    assert params["calendar_start"] == "2022-01-01T00:00:00+00:00"
+    assert params["calendar_end"] == "2027-01-01T00:00:00+00:00"
+    assert {"2022-08-01", "2025-01-01", "2026-12-25"} <= set(params["holiday_dates"])
 
 
 def test_logical_date_d_rebuilds_utc_day_d_in_both_scopes():
@@ -100,23 +138,12 @@ def test_logical_date_d_rebuilds_utc_day_d_in_both_scopes():
     assert plan.days() == [date(2023, 10, 29)]
 
 
-@dataclass
-class FakeAsset:
-    name: str
-
-
-@dataclass
-class FakeEvent:
-    asset: FakeAsset
-    extra: dict
-
-
-def test_context_asset_triggered_run_uses_events_not_the_missing_logical_date():
+def test_context_event_reached_through_an_alias_is_counted_once():
     sensor = FakeEvent(FakeAsset("silver_sensor_readings"), extra(T, T + timedelta(minutes=1)))
     events = {"silver_sensor_readings": [sensor], "an_alias": [sensor]}  # an event reached twice
-    plan = plan_from_context(events, logical_date=None, conf={})
-    assert plan.sensor == [w(0, 1)] and plan.weather == []
-    assert plan.reason == "asset events"
+    plan = plan_from_context(events, logical_date=None, conf={}, pending=pending())
+    assert plan.events == {"silver_sensor_readings": [w(0, 1)]}
+    assert plan.reason == "1 asset event(s): pending ledger changes"
 
 
 def test_context_time_or_manual_run_uses_the_logical_date():
@@ -136,6 +163,13 @@ def test_context_manual_conf_window_wins_over_the_logical_date():
 def test_context_without_anything_is_empty():
     plan = plan_from_context({}, logical_date=None, conf=None)
     assert plan.is_empty
+
+
+def test_time_based_run_adds_its_day_to_the_pending_changes():
+    plan = plan_from_context(None, datetime(2023, 10, 31, tzinfo=UTC), None, pending=pending())
+    assert plan.sensor == [Window(datetime(2023, 10, 31, tzinfo=UTC), datetime(2023, 11, 1, tzinfo=UTC))]
+    assert plan.days() == [date(2023, 10, 29), date(2023, 10, 31)]
+    assert plan.summary()["pending_ledger"]["sensor"]["changes"] == 3
 
 
 def test_days_cover_every_touched_utc_day_once():
@@ -163,15 +197,6 @@ def test_parameters_are_json_and_carry_holidays_around_the_days():
     assert params["local_tz"] == "Europe/Zurich"
     assert dict(zip(params["room_alias_from"], params["room_alias_to"], strict=True))["Bdroom"] == "Bedroom"
     assert params["refresh_reference"] is True
-
-
-def test_asset_extra_names_the_windows():
-    plan = plan_from_events([("silver_sensor_readings", extra(T, T + timedelta(minutes=5))),
-                             ("silver_weather", extra(T + timedelta(hours=1), T + timedelta(hours=4)))])
-    out = gold.asset_extra(plan)
-    assert out["window_start"] == T.isoformat()
-    assert out["window_end"] == (T + timedelta(hours=4)).isoformat()
-    assert out["sensor_windows"] == [[T.isoformat(), (T + timedelta(minutes=5)).isoformat()]]
 
 
 def test_build_sql_files_exist_and_hold_one_statement_each():

@@ -8,7 +8,9 @@ at a scratch database. It measures, as the SQL of one ``gold_build`` transaction
 * ``day``: a one-day window (the middle day of the history), Gold already full;
 * ``minute``: one-minute windows, the way ``sensors_minutely``'s asset events trigger them: the last minute of
   the history (the live case) and a minute in the middle (a late file), median of ``repeat`` runs each;
-* ``rerun_day``: the same day again (nothing changes: what an idempotent re-run costs).
+* ``rerun_day``: the same day again (nothing changes: what an idempotent re-run costs);
+* ``ledger_claim``: claiming and merging 10,000 pending changes of Gold's work ledger (``run/01_claim.sql`` and
+  ``run/01_windows.sql``, one-minute windows spread over the history, rolled back), median of ``repeat`` runs.
 
 The cost of a window must not grow with history: run it on 7 and on 70 days of Silver and compare
 (``generate_silver`` fills a scratch database with generated days through the real Silver loader).
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from domotic import gold
+from domotic.gold_ledger import Pending, PendingScope
 
 Connect = Callable[[], Any]
 
@@ -129,7 +132,39 @@ def bench_gold(connect: Connect | None = None, *, repeat: int = 5) -> dict[str, 
                 steps_of_median = steps
             result[label] = {"seconds": round(statistics.median(runs), 3),
                              "steps": {name: round(s, 3) for name, s in steps_of_median}}
+        result["ledger_claim"] = bench_ledger_claim(conn, first, end, repeat=repeat)
     return result
+
+
+def bench_ledger_claim(conn: Any, first: datetime, end: datetime, *, changes: int = 10_000,
+                       repeat: int = 5) -> dict[str, Any]:
+    """Seconds to claim and merge ``changes`` pending ledger rows (one-minute windows across the history)."""
+    import random
+
+    rng = random.Random(0)
+    minutes = max(1, int((end - first) / timedelta(minutes=1)) - 1)
+    starts = [first + timedelta(minutes=rng.randrange(minutes)) for _ in range(changes)]
+    plan = gold.BuildPlan(reason="ledger bench", pending=Pending((PendingScope("sensor", changes, first, end,
+                                                                                first, 0),)))
+    params = plan.parameters()
+    statements = [gold.read_sql("gold/run/01_claim.sql"), gold.read_sql("gold/run/01_windows.sql")]
+    runs, windows = [], 0
+    for _ in range(repeat):
+        with conn.cursor() as cur:  # committed first, as the Silver writers leave them
+            cur.executemany("INSERT INTO silver.gold_ledger (scope, window_start, window_end, source)"
+                            " VALUES ('sensor', %s, %s, 'bench')",
+                            [(start, start + timedelta(minutes=1)) for start in starts])
+        conn.commit()
+        with conn.cursor() as cur:
+            started = time.perf_counter()
+            for statement in statements:
+                cur.execute(statement, params)
+            runs.append(time.perf_counter() - started)
+            windows = cur.execute("SELECT count(*) FROM gold_window").fetchone()[0]
+        conn.rollback()
+        conn.execute("DELETE FROM silver.gold_ledger WHERE source = 'bench'")
+        conn.commit()
+    return {"changes": changes, "merged_windows": windows, "seconds": round(statistics.median(runs), 4)}
 
 
 def main() -> None:

@@ -32,6 +32,8 @@ DEFAULTS: dict[str, str] = {
     "sensor_chunk_hours": "6",
     # Data freshness: alert when the newest Silver reading is older than this while sources deliver.
     "freshness_max_lag_minutes": "20",
+    # Gold coverage: alert when a Silver change has waited this long in Gold's work ledger (gold_build stuck).
+    "gold_max_pending_minutes": "120",
 }
 
 

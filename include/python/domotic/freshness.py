@@ -1,10 +1,15 @@
-"""Data freshness: is Silver keeping up with the sources?
+"""Data freshness: is Silver keeping up with the sources, and does Gold hold every Silver day?
 
 "Live" means the share received a file during the last ``freshness_max_lag_minutes`` (checked by predicting
 those minutes' file names, never by listing the share). When the sources are live but the newest loaded file in
 Silver is older than the allowed lag, the pipeline is stuck: raise ``StaleDataError``. When the sources are
 silent, Silver cannot be fresher than them; that is reported, not raised (the apartments, not the pipeline,
 are down).
+
+Gold coverage (``check_gold_coverage``): every UTC day holding current Silver rows must have Gold rows. A day
+without Gold rows and without a pending change in Gold's work ledger means a change was lost (what a dropped
+asset event once did): raise ``GoldCoverageError`` naming the days. Pending changes older than
+``gold_max_pending_minutes`` mean gold_build is not absorbing them (paused, failing): raised too.
 """
 
 from __future__ import annotations
@@ -16,14 +21,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from domotic import gold_ledger
 from domotic.errors import PermanentError
 from domotic.filenames import predict_names
+from domotic.gold_ledger import MissingDay
 
 log = logging.getLogger(__name__)
 
 
 class StaleDataError(PermanentError):
     """Sources deliver but Silver is behind by more than the allowed lag."""
+
+
+class GoldCoverageError(PermanentError):
+    """Silver holds days that Gold lacks, or Gold's pending work is not being absorbed."""
 
 
 @dataclass
@@ -76,16 +87,77 @@ def check(conn: Any, share: Path, now: datetime, max_lag: timedelta, source_tz: 
     return Freshness(now, row[0], newest_source_minute(share, now, max_lag, source_tz), max_lag)
 
 
-def run_check(now: datetime | None = None) -> dict[str, Any]:
+def run_check(now: datetime) -> dict[str, Any]:
     """Task body of ``data_freshness`` (settings and the connection are read at run time)."""
     from domotic.config import setting
     from domotic.db import warehouse_connection
 
     max_lag = timedelta(minutes=float(setting("freshness_max_lag_minutes")))
     with warehouse_connection() as conn:
-        result = check(conn, Path(setting("domotic_smb_path")), now or datetime.now(UTC), max_lag,
+        result = check(conn, Path(setting("domotic_smb_path")), now, max_lag,
                        setting("domotic_source_tz"))
     if result.stale:
         raise StaleDataError(f"Silver is stale: {result.describe()}")
     log.info("freshness: %s", result.describe())
+    return result.as_dict()
+
+
+@dataclass
+class GoldCoverage:
+    missing: list[MissingDay]
+    oldest_pending: datetime | None
+    pending_changes: int
+    checked_at: datetime
+    max_pending_age: timedelta
+
+    @property
+    def lost(self) -> list[MissingDay]:
+        """Days Gold lacks with no pending ledger change to build them: nothing would ever build them."""
+        return [day for day in self.missing if not day.pending]
+
+    @property
+    def stuck(self) -> bool:
+        return self.oldest_pending is not None and self.checked_at - self.oldest_pending > self.max_pending_age
+
+    def describe(self) -> str:
+        parts = []
+        if self.lost:
+            parts.append(f"{len(self.lost)} Silver day(s) missing from Gold with no pending change to build them: "
+                         f"{', '.join(str(d) for d in self.lost)}; rebuild them (docs/runbook.md, "
+                         "'Force a Gold rebuild')")
+        if self.stuck:
+            parts.append(f"{self.pending_changes} Silver change(s) pending for Gold since "
+                         f"{self.oldest_pending:%Y-%m-%d %H:%M} UTC (more than {self.max_pending_age}): is gold_build "
+                         "paused or failing?")
+        waiting = [d for d in self.missing if d.pending]
+        if waiting and not parts:
+            parts.append(f"{len(waiting)} Silver day(s) not in Gold yet, pending: "
+                         f"{', '.join(str(d) for d in waiting)}")
+        return "; ".join(parts) or "every Silver day has Gold rows"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checked_at": self.checked_at.isoformat(), "missing": [str(d) for d in self.missing],
+                "lost": [str(d) for d in self.lost], "pending_changes": self.pending_changes,
+                "oldest_pending": self.oldest_pending.isoformat() if self.oldest_pending else None,
+                "stuck": self.stuck}
+
+
+def gold_coverage(conn: Any, now: datetime, max_pending_age: timedelta) -> GoldCoverage:
+    """Gold's coverage of Silver and the age of its pending work (nothing raised here)."""
+    pending = gold_ledger.pending(conn)
+    oldest = min((s.oldest_recorded_at for s in pending.scopes), default=None)
+    return GoldCoverage(gold_ledger.missing_gold_days(conn), oldest, pending.changes, now, max_pending_age)
+
+
+def run_gold_coverage_check(now: datetime) -> dict[str, Any]:
+    """Task body of ``data_freshness.check_gold_coverage``: raises ``GoldCoverageError`` naming the days."""
+    from domotic.config import setting
+    from domotic.db import warehouse_connection
+
+    max_age = timedelta(minutes=float(setting("gold_max_pending_minutes")))
+    with warehouse_connection() as conn:
+        result = gold_coverage(conn, now, max_age)
+    if result.lost or result.stuck:
+        raise GoldCoverageError(f"Gold is missing Silver data: {result.describe()}")
+    log.info("gold coverage: %s", result.describe())
     return result.as_dict()

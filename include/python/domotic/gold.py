@@ -9,13 +9,16 @@ Windows. A window is a half-open UTC interval ``[start, end)`` of whole minutes.
   it touches, and the calendar of those days;
 * ``weather``: weather facts of the hours it touches, and the calendar of those days.
 
-An asset-triggered run rebuilds exactly the windows in its triggering events' ``extra``
-(``{"window_start", "window_end"}``, ISO-8601): ``silver_sensor_readings`` -> sensor scope, ``silver_weather`` ->
-weather scope, merged per scope (overlapping or adjacent windows become one; nothing is added between
-separate windows). A ``silver_reference`` event (the weekly MySQL snapshot) carries no window: it refreshes the
-dimensions and the error counts of every health row. A time-triggered or manual run with logical date ``D``
-rebuilds the whole UTC day ``[D, D+1)`` in both scopes (and refreshes the reference data too). A manual run may
-name its own window in the run conf: ``{"window_start": ..., "window_end": ...}``.
+What to rebuild comes from Gold's work ledger (``domotic.gold_ledger``, ``silver.gold_ledger``), never from the
+asset events Airflow chooses to deliver (apache/airflow#56050 leaves some undelivered): every Silver writer
+records its changed window there in the transaction of the change, and every build, however it started,
+claims every pending row inside its own transaction (``run/01_claim.sql``) and rebuilds their windows, merged
+per scope (overlapping or adjacent windows become one; nothing is added between separate windows). A
+'reference' row (the weekly MySQL snapshot) has no window: it refreshes the dimensions and the error counts of
+every health row. On top of the ledger, a time-triggered or manual run with logical date ``D`` rebuilds the
+whole UTC day ``[D, D+1)`` in both scopes (and refreshes the reference data), and a manual run may name its own
+window in the run conf: ``{"window_start": ..., "window_end": ...}``. Asset events wake ``gold_build`` up; their
+windows are logged beside the plan, for the UI, and are not the work list.
 
 Every build runs ``BUILD_SQL`` in one transaction (``build`` here, one ``SQLExecuteQueryOperator`` in the DAG):
 the dimensions, then each fact rebuilds the window's rows (upsert of what Silver yields, delete of what it no
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from domotic.gold_ledger import Pending
 from domotic.paths import SQL_DIR
 
 log = logging.getLogger(__name__)
@@ -43,9 +47,11 @@ log = logging.getLogger(__name__)
 # created from MySQL's shapes by the snapshot itself: run/05_reference.sql reads them only when present.
 SILVER_INPUT_DDL: tuple[str, ...] = (
     "silver/00_schema.sql",
+    "silver/gold_ledger.sql",
     "silver/sensor_series.sql",
     "silver/file_manifest.sql",
     "silver/sensor_readings.sql",
+    "silver/weather/weather_file_manifest.sql",  # read by Gold's coverage guard (ops/gold_coverage.sql)
     "silver/weather/weather_forecasts.sql",
     "silver/mysql/di_errors_clean.sql",
 )
@@ -74,6 +80,7 @@ GOLD_DDL: tuple[str, ...] = (
 BUILD_SQL: tuple[str, ...] = (
     "gold/run/00_lock.sql",
     "gold/run/00_statistics.sql",
+    "gold/run/01_claim.sql",
     "gold/run/01_windows.sql",
     "gold/run/02_minutes.sql",
     "gold/run/03_segments.sql",
@@ -93,6 +100,7 @@ BUILD_SQL: tuple[str, ...] = (
     "gold/fact_device_health_day.sql",
     "gold/fact_weather_hour_revision.sql",
     "gold/fact_weather_hour.sql",
+    "gold/run/98_record_absorbed.sql",
     "gold/run/99_record_windows.sql",
 )
 
@@ -131,6 +139,8 @@ HOLIDAY_COUNTRY, HOLIDAY_SUBDIVISION = "CH", "VS"  # Valais
 # its next reading is re-measured). Longer gaps leave no baseline: energy NULL, no transition.
 LOOKBACK_MINUTES = 7 * 24 * 60
 WORK_MEM = "256MB"
+# What each build absorbed from Gold's work ledger (silver.gold_ledger_absorbed) is kept this long.
+LEDGER_RETENTION_DAYS = 30
 OUTDOOR_ROOMS: tuple[str, ...] = ("Outdoor", "Outside")
 METER_ROOMS: tuple[str, ...] = ("House",)
 APPLIANCE_ROOMS: tuple[str, ...] = ("Dishwasher", "Dryer", "WashingMachine")
@@ -223,13 +233,21 @@ def window_from_extra(extra: Mapping[str, Any] | None) -> Window | None:
 
 @dataclass
 class BuildPlan:
-    """What one build rebuilds."""
+    """What one build rebuilds: its own windows, plus every pending change of Gold's work ledger.
+
+    ``sensor``/``weather``/``refresh_reference`` are the run's own work (its UTC day, or a conf window); they are
+    bound as parameters. ``pending`` is a preview of the ledger: the build claims those rows (and any committed
+    meanwhile) in its transaction. ``events`` are the triggering asset events' windows, logged only.
+    """
 
     sensor: list[Window] = field(default_factory=list)
     weather: list[Window] = field(default_factory=list)
     refresh_reference: bool = False
     reason: str = ""
-    ignored: list[str] = field(default_factory=list)  # events that could not be used, and why
+    ignored: list[str] = field(default_factory=list)  # events that could not be read, and why
+    pending: Pending = field(default_factory=Pending)
+    events: dict[str, list[Window]] = field(default_factory=dict)  # asset name -> event windows (logged only)
+    run_id: str = "manual"
 
     def __post_init__(self) -> None:
         self.sensor = merge_windows(self.sensor)
@@ -237,18 +255,26 @@ class BuildPlan:
 
     @property
     def is_empty(self) -> bool:
-        return not self.sensor and not self.weather and not self.refresh_reference
+        return not self.sensor and not self.weather and not self.refresh_reference and not self.pending.changes
 
     def days(self) -> list[date]:
-        """The UTC days the windows touch (what the calendar dimensions get)."""
+        """The UTC days the run's own windows and the pending ledger changes touch."""
+        spans = [(w.start, w.end) for w in (*self.sensor, *self.weather)]
+        if self.pending.span():
+            spans.append(self.pending.span())
         days: set[date] = set()
-        for window in (*self.sensor, *self.weather):
-            day = window.start.date()
-            last = (window.end - timedelta(minutes=1)).date()
-            while day <= last:
-                days.add(day)
-                day += timedelta(days=1)
+        for start, end in spans:
+            days.add(_utc(start).date())
+            days.add((_utc(end) - timedelta(minutes=1)).date())
         return sorted(days)
+
+    def calendar_years(self) -> tuple[int, int]:
+        """The calendar years the build gets holidays for: those of every day it plans, one more on each side
+        (ledger rows committed after this plan are claimed only when they fall inside)."""
+        days = self.days()
+        if not days:
+            return 0, 0
+        return days[0].year - 1, days[-1].year + 1
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -256,17 +282,26 @@ class BuildPlan:
             "sensor_windows": [w.as_json() for w in self.sensor],
             "weather_windows": [w.as_json() for w in self.weather],
             "refresh_reference": self.refresh_reference,
+            "pending_ledger": self.pending.summary(),
+            "event_windows": {name: [w.as_json() for w in windows] for name, windows in self.events.items()},
             "ignored": list(self.ignored),
         }
 
     def parameters(self, weather_sites: Sequence[str] = ("Sion",), *, local_tz: str = LOCAL_TZ,
-                   lookback_minutes: int = LOOKBACK_MINUTES, work_mem: str = WORK_MEM) -> dict[str, Any]:
+                   lookback_minutes: int = LOOKBACK_MINUTES, work_mem: str = WORK_MEM,
+                   ledger_retention_days: int = LEDGER_RETENTION_DAYS) -> dict[str, Any]:
         """The parameters every Gold SQL file binds (JSON-serialisable: they travel through XCom)."""
         from domotic.flatten import ROOM_NAMES
 
-        days = self.days()
-        holidays = holiday_rows(days[0] - timedelta(days=1), days[-1] + timedelta(days=1)) if days else []
+        first_year, last_year = self.calendar_years()
+        holidays = holiday_rows(date(first_year, 1, 1), date(last_year, 12, 31)) if first_year else []
+        calendar = (datetime(first_year, 1, 1, tzinfo=UTC), datetime(last_year + 1, 1, 1, tzinfo=UTC)) \
+            if first_year else (datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC))
         return {
+            "run_id": self.run_id,
+            "calendar_start": calendar[0].isoformat(),
+            "calendar_end": calendar[1].isoformat(),
+            "ledger_retention_days": int(ledger_retention_days),
             "sensor_starts": [w.start.isoformat() for w in self.sensor],
             "sensor_ends": [w.end.isoformat() for w in self.sensor],
             "weather_starts": [w.start.isoformat() for w in self.weather],
@@ -286,36 +321,35 @@ class BuildPlan:
         }
 
 
-def plan_from_events(events: Iterable[tuple[str, Mapping[str, Any] | None]]) -> BuildPlan:
-    """The plan of an asset-triggered run from its (asset name, event extra) pairs."""
-    sensor: list[Window] = []
-    weather: list[Window] = []
-    refresh = False
+def event_windows(events: Iterable[tuple[str, Mapping[str, Any] | None]]) -> tuple[dict[str, list[Window]], list[str]]:
+    """The windows named by triggering asset events (asset name -> windows), and the events that name none.
+
+    Logged beside the plan, for the UI: the work itself comes from the ledger (module docstring).
+    """
+    windows: dict[str, list[Window]] = {}
     ignored: list[str] = []
     for name, extra in events:
-        scope = ASSET_SCOPES.get(name)
-        if scope is None:
+        if name not in ASSET_SCOPES:
             ignored.append(f"{name}: not an asset gold_build rebuilds from")
-            continue
-        if scope == "reference":
-            refresh = True
             continue
         try:
             window = window_from_extra(extra)
         except ValueError as exc:
             ignored.append(f"{name}: {exc}")
             continue
-        if window is None:
-            ignored.append(f"{name}: event names no window_start/window_end, nothing to rebuild")
-            continue
-        (sensor if scope == "sensor" else weather).append(window)
-    return BuildPlan(sensor, weather, refresh, reason="asset events", ignored=ignored)
+        if window is not None:
+            windows.setdefault(name, []).append(window)
+        elif ASSET_SCOPES[name] != "reference":
+            ignored.append(f"{name}: event names no window_start/window_end")
+    return {name: merge_windows(found) for name, found in windows.items()}, ignored
 
 
-def plan_for_day(day: date) -> BuildPlan:
-    """A time-triggered or manual run for logical date ``day``: the whole UTC day, both scopes."""
+def plan_for_day(day: date, pending: Pending | None = None, run_id: str = "manual") -> BuildPlan:
+    """A time-triggered or manual run for logical date ``day``: the whole UTC day in both scopes, plus the
+    pending ledger changes."""
     window = day_window(day)
-    return BuildPlan([window], [window], refresh_reference=True, reason=f"UTC day {day.isoformat()}")
+    return BuildPlan([window], [window], refresh_reference=True, reason=f"UTC day {day.isoformat()}",
+                     pending=pending or Pending(), run_id=run_id)
 
 
 def plan_from_conf(conf: Mapping[str, Any] | None) -> BuildPlan | None:
@@ -327,12 +361,13 @@ def plan_from_conf(conf: Mapping[str, Any] | None) -> BuildPlan | None:
 
 
 def plan_from_context(triggering_asset_events: Any, logical_date: datetime | None,
-                      conf: Mapping[str, Any] | None) -> BuildPlan:
-    """The plan of a run of gold_build, from what Airflow puts in the task context.
+                      conf: Mapping[str, Any] | None, pending: Pending | None = None,
+                      run_id: str = "manual") -> BuildPlan:
+    """The plan of a run of gold_build, from what Airflow puts in the task context and the ledger's preview.
 
-    ``triggering_asset_events`` maps each asset (or alias) to its events, each with ``.asset.name`` and
-    ``.extra``. Asset-triggered runs have no logical date (airflow3-notes 1.3); they use the events. Other
-    runs use the conf's window when it names one, else the UTC day of their logical date.
+    Every run claims the pending ledger changes. On top of them, a run with a conf window rebuilds it, and a run
+    with a logical date rebuilds its UTC day; asset-triggered runs have no logical date (airflow3-notes 1.3) and
+    only claim. ``triggering_asset_events`` (asset -> events with ``.asset.name`` and ``.extra``) are logged.
     """
     pairs: list[tuple[str, Mapping[str, Any] | None]] = []
     seen: set[int] = set()
@@ -342,19 +377,21 @@ def plan_from_context(triggering_asset_events: Any, logical_date: datetime | Non
                 continue
             seen.add(id(event))
             pairs.append((event.asset.name, event.extra))
-    if pairs:
-        return plan_from_events(pairs)
-    from_conf = plan_from_conf(conf)
-    if from_conf is not None:
-        return from_conf
-    if logical_date is None:
-        return BuildPlan(reason="no triggering event, conf window or logical date: nothing to rebuild")
-    return plan_for_day(_utc(logical_date).date())
+    events, ignored = event_windows(pairs)
+    plan = plan_from_conf(conf)
+    if plan is None and logical_date is not None:
+        plan = plan_for_day(_utc(logical_date).date())
+    if plan is None:
+        plan = BuildPlan(reason=f"{len(pairs)} asset event(s): pending ledger changes" if pairs
+                         else "no logical date or conf window: pending ledger changes")
+    plan.pending = pending or Pending()
+    plan.events, plan.ignored, plan.run_id = events, ignored, run_id
+    return plan
 
 
 def log_plan(plan: BuildPlan) -> None:
     for reason in plan.ignored:
-        log.warning("Ignored asset event: %s", reason)
+        log.warning("Asset event without a usable window (the ledger holds the work): %s", reason)
     log.info("Gold build plan: %s", plan.summary())
 
 
@@ -410,15 +447,18 @@ def build(conn: Any, parameters: Mapping[str, Any], statements: Sequence[str] = 
     return timings
 
 
-def asset_extra(plan: BuildPlan) -> dict[str, Any]:
-    """The GOLD_STAR_SCHEMA event extra: the windows rebuilt (overall bounds first, for simple consumers)."""
-    windows = [*plan.sensor, *plan.weather]
-    extra: dict[str, Any] = {
-        "sensor_windows": [w.as_json() for w in plan.sensor],
-        "weather_windows": [w.as_json() for w in plan.weather],
-        "refresh_reference": plan.refresh_reference,
-    }
-    if windows:
-        extra["window_start"] = min(w.start for w in windows).isoformat()
-        extra["window_end"] = max(w.end for w in windows).isoformat()
+def built_windows(conn: Any) -> dict[str, Any]:
+    """The GOLD_STAR_SCHEMA event extra: the windows the latest build rebuilt, as it recorded them in
+    gold.build_window (ledger changes included), overall bounds first for simple consumers."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT scope, window_start, window_end FROM gold.build_window ORDER BY scope, window_start")
+        rows = cur.fetchall()
+    conn.commit()
+    windows = {scope: [Window(_utc(ws), _utc(we)) for sc, ws, we in rows if sc == scope]
+               for scope in ("sensor", "weather")}
+    extra: dict[str, Any] = {f"{scope}_windows": [w.as_json() for w in found] for scope, found in windows.items()}
+    every = [*windows["sensor"], *windows["weather"]]
+    if every:
+        extra["window_start"] = min(w.start for w in every).isoformat()
+        extra["window_end"] = max(w.end for w in every).isoformat()
     return extra

@@ -660,7 +660,7 @@ def replay_archived_day(connect: Callable[[], Any], bronze_root: Path, apartment
         extracted = _extract(archive, Path(tmp))
         known = _known(connect, [canonical_name(PurePosixPath(rel).name) for rel, _, _, _ in extracted])
         for generation in _plan_replay(extracted, known):
-            total.merge(load_bronze_files(connect, generation, **load_kwargs))
+            total.merge(load_bronze_files(connect, generation, **{"ledger_source": "archive_replay", **load_kwargs}))
     return total
 
 
@@ -909,13 +909,13 @@ def _free(path: Path) -> dict[str, int | str]:
     return {"path": str(path), "total_bytes": usage.total, "used_bytes": usage.used, "free_bytes": usage.free}
 
 
-def disk_report(bronze_root: Path, backup_dir: Path, connect: Callable[[], Any] | None = None,
+def disk_report(bronze_root: Path, backup_dir: Path, now: datetime, connect: Callable[[], Any] | None = None,
                 top_tables: int = 10) -> dict[str, Any]:
     """Sizes of Bronze (per apartment, weather; archives vs loose files), backups and the largest tables."""
     bronze = bronze_usage(bronze_root)
     backups = _tree_usage(Path(backup_dir), lambda name: bool(BACKUP_NAME_RE.match(name)))
     report: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
         "bronze": bronze,
         "bronze_total_bytes": sum(item["total_bytes"] for item in bronze.values()),
         "backups": {"dumps": backups.archive_files, "dump_bytes": backups.archive_bytes,
@@ -970,9 +970,9 @@ def check_free_space(report: dict[str, Any], min_free_gb: float) -> dict[str, An
 # ============================================================================================ task bodies
 
 
-def _run_day(logical_date: datetime | None) -> date:
-    """The run's UTC date, never later than the real current day."""
-    today = datetime.now(UTC).date()
+def _run_day(logical_date: datetime | None, now: datetime) -> date:
+    """The run's UTC date, never later than the current day (``now``: the clock the task was given)."""
+    today = now.astimezone(UTC).date()
     if logical_date is None:
         return today
     return min(logical_date.astimezone(UTC).date(), today)
@@ -998,16 +998,17 @@ def _float_setting(key: str) -> float:
         raise ConfigurationError(f"Variable {key} must be a number, got {raw!r}") from None
 
 
-def _compaction_args(logical_date: datetime | None) -> dict[str, Any]:
-    return {"today": _run_day(logical_date), "retention_days": _int_setting("bronze_retention_days"),
+def _compaction_args(logical_date: datetime | None, now: datetime) -> dict[str, Any]:
+    return {"today": _run_day(logical_date, now), "now": now.timestamp(),
+            "retention_days": _int_setting("bronze_retention_days"),
             "settle_hours": _float_setting("bronze_compaction_settle_hours")}
 
 
-def run_compact_sensor_days(logical_date: datetime | None = None) -> dict[str, Any]:
+def run_compact_sensor_days(logical_date: datetime | None, now: datetime) -> dict[str, Any]:
     from domotic.db import warehouse_connection
 
     report = compact_sensor_days(_bronze_root(), known=manifest_lookup(warehouse_connection),
-                                 **_compaction_args(logical_date))
+                                 **_compaction_args(logical_date, now))
     summary = report.summary()
     log.info("Bronze compaction: %s", summary)
     if summary["unloaded_days"]:
@@ -1021,8 +1022,8 @@ def run_compact_sensor_days(logical_date: datetime | None = None) -> dict[str, A
     return summary
 
 
-def run_compress_weather(logical_date: datetime | None = None) -> dict[str, Any]:
-    report = compress_weather_files(_bronze_root(), **_compaction_args(logical_date))
+def run_compress_weather(logical_date: datetime | None, now: datetime) -> dict[str, Any]:
+    report = compress_weather_files(_bronze_root(), **_compaction_args(logical_date, now))
     summary = {key: value for key, value in report.summary().items()
                if key.startswith("weather") or key in ("cutoff", "disabled", "stale_tmp_removed")}
     log.info("Weather compression: %s", summary)
@@ -1041,20 +1042,20 @@ def run_list_big_tables() -> list[str]:
     return tables
 
 
-def run_backup(logical_date: datetime | None = None) -> dict[str, Any]:
-    return dump_warehouse(Path(maintenance_setting("backup_dir")), _run_day(logical_date),
+def run_backup(logical_date: datetime | None, now: datetime) -> dict[str, Any]:
+    return dump_warehouse(Path(maintenance_setting("backup_dir")), _run_day(logical_date, now),
                           pg_dump_bin=maintenance_setting("pg_dump_bin"))
 
 
-def run_prune_backups(logical_date: datetime | None = None) -> list[str]:
-    return prune_backups(Path(maintenance_setting("backup_dir")), _run_day(logical_date),
-                         _int_setting("backup_retention_days"))
+def run_prune_backups(logical_date: datetime | None, now: datetime) -> list[str]:
+    return prune_backups(Path(maintenance_setting("backup_dir")), _run_day(logical_date, now),
+                         _int_setting("backup_retention_days"), now=now.timestamp())
 
 
-def run_disk_report() -> dict[str, Any]:
+def run_disk_report(now: datetime) -> dict[str, Any]:
     from domotic.db import warehouse_connection
 
-    report = disk_report(_bronze_root(), Path(maintenance_setting("backup_dir")), warehouse_connection)
+    report = disk_report(_bronze_root(), Path(maintenance_setting("backup_dir")), now, warehouse_connection)
     log.info("Disk usage report\n%s", format_report(report))
     return report
 

@@ -30,6 +30,7 @@ from psycopg import sql
 
 from domotic.errors import PermanentError
 from domotic.filenames import HANDLES, to_utc
+from domotic.gold_ledger import record_change
 from domotic.paths import SQL_DIR
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ SWAP_LOCK_TIMEOUT = "60s"
 # DDL run before a snapshot (the DAG's first task; relative to include/sql).
 DDL_FILES: tuple[str, ...] = (
     "silver/00_schema.sql",
+    "silver/gold_ledger.sql",
     "silver/mysql/snapshot_log.sql",
     "silver/mysql/di_errors_clean.sql",
 )
@@ -641,6 +643,8 @@ def swap_all(pg_conn: Any, plans: Sequence[TablePlan], report: SnapshotReport, s
                     f"({exc.diag.message_detail or exc}); drop or recreate them",
                 ) from exc
         cur.execute((SQL_DIR / DI_ERRORS_CLEAN_LOAD).read_text())
+        # Gold's work list, committed with the swap: dimensions and error counts are refreshed.
+        record_change(cur, "reference", None, None, "reference_snapshot")
         _write_log(pg_conn, report, specs, "swapped", how, run_id)
 
 
@@ -662,8 +666,11 @@ def _drop_next_quietly(pg_conn: Any, specs: Sequence[TableSpec]) -> None:
 
 def run_snapshot(mysql_conn_id: str | None = None, postgres_conn_id: str | None = None, source_tz: str = "UTC",
                  batch_rows: int = BATCH_ROWS, run_id: str | None = None,
-                 specs: Sequence[TableSpec] = ALLOW_LIST) -> SnapshotReport:
-    """Snapshot every allow-listed pidb table into Silver, all or nothing. Raise SnapshotFailed by table."""
+                 specs: Sequence[TableSpec] = ALLOW_LIST, taken_at: datetime | None = None) -> SnapshotReport:
+    """Snapshot every allow-listed pidb table into Silver, all or nothing. Raise SnapshotFailed by table.
+
+    ``taken_at`` stamps the snapshot log (the task passes its clock; the machine's clock when omitted).
+    """
     from domotic.config import MYSQL_CONN_ID
     from domotic.db import warehouse_connection
 
@@ -675,7 +682,7 @@ def run_snapshot(mysql_conn_id: str | None = None, postgres_conn_id: str | None 
         mysql_conn = open_source(mysql_conn_id or MYSQL_CONN_ID)
         cleanup.callback(mysql_conn.close)
         cleanup.callback(_drop_next_quietly, pg_conn, specs)
-        report = SnapshotReport(snapshot_id=uuid.uuid4(), taken_at=datetime.now(UTC))
+        report = SnapshotReport(snapshot_id=uuid.uuid4(), taken_at=taken_at or datetime.now(UTC))
         plans = extract_all(mysql_conn, pg_conn, specs, report, source_tz, batch_rows)
         if not report.failures:
             try:

@@ -43,6 +43,7 @@ from domotic.filenames import (
     versioned_name,
 )
 from domotic.flatten import CreateSeries, SeriesCache, parse_payload_minute, payload_copy_lines
+from domotic.gold_ledger import record_change
 from domotic.outliers import DEFAULT_BOUNDS, Bounds, bounds_for
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 # A tuple: SQLExecuteQueryOperator renders a list of .sql names in place, which would corrupt a shared list.
 SILVER_SENSOR_DDL = (
     "silver/00_schema.sql",
+    "silver/gold_ledger.sql",
     "silver/sensor_series.sql",
     "silver/file_manifest.sql",
     "silver/sensor_readings.sql",
@@ -533,7 +535,7 @@ def _read_pending(paths: Sequence[str], conn: psycopg.Connection, stats: LoadSta
 
 
 def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[_Pending], source_tz: str,
-                stats: LoadStats) -> None:
+                stats: LoadStats, ledger_source: str = "sensor_load") -> None:
     """One transaction: retire superseded versions, stream readings, record the manifest."""
     file_ids = [row[0] for row in conn.execute(
         "SELECT nextval(pg_get_serial_sequence('silver.file_manifest', 'file_id')) "
@@ -558,11 +560,13 @@ def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[
         for _, _, old_ts in superseded:
             if old_ts is not None:
                 batch_stats.widen(old_ts)  # deleted readings change Silver too
-        with conn.cursor() as cur, cur.copy(
-            f"COPY silver.file_manifest ({', '.join(_MANIFEST_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            for row in batch.manifest:
-                copy.write_row(row)
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY silver.file_manifest ({', '.join(_MANIFEST_COLUMNS)}) FROM STDIN") as copy:
+                for row in batch.manifest:
+                    copy.write_row(row)
+            if batch_stats.window_start is not None:
+                # Gold's work list, committed with the readings it describes (never lost with an asset event).
+                record_change(cur, "sensor", batch_stats.window_start, batch_stats.window_end, ledger_source)
     batch_stats.files_reloaded = len(superseded)
     stats.merge(batch_stats)
 
@@ -624,8 +628,12 @@ def load_bronze_files(
     batch_files: int = 5000,
     bounds: dict[tuple[str, str], Bounds] | None = None,
     on_batch: Callable[[LoadStats], None] | None = None,
+    ledger_source: str = "sensor_load",
 ) -> LoadStats:
-    """Load Bronze files into Silver (see module docstring). Returns what happened, for logs and assets."""
+    """Load Bronze files into Silver (see module docstring). Returns what happened, for logs and assets.
+
+    ``ledger_source`` names the writer in Gold's work ledger (``archive_replay`` for a compaction replay).
+    """
     stats = LoadStats()
     registry = SeriesRegistry(connect, bounds)
     conn = connect()
@@ -635,7 +643,7 @@ def load_bronze_files(
         for start in range(0, len(paths), batch_files):
             items = _read_pending(paths[start:start + batch_files], conn, stats)
             if items:
-                _load_batch(conn, registry, items, source_tz, stats)
+                _load_batch(conn, registry, items, source_tz, stats, ledger_source)
             if on_batch:
                 on_batch(stats)
     finally:

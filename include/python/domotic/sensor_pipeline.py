@@ -88,7 +88,8 @@ def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
         from domotic.maintenance import replay_generations
 
         # First versions, then each later re-delivery, as they were loaded originally (same manifest history).
-        summaries += [load_paths(generation).summary() for generation in replay_generations(restored)]
+        summaries += [load_paths(generation, ledger_source="archive_replay").summary()
+                      for generation in replay_generations(restored)]
     if share_names:
         result = ingest_share_files(
             _connect_factory(), share, share_names, bronze_root, source_tz=source_tz,
@@ -135,7 +136,7 @@ def _copy(share: Path, names: list[str], bronze_root: Path, source_tz: str) -> C
     return result
 
 
-def load_paths(paths: Sequence[str]) -> LoadStats:
+def load_paths(paths: Sequence[str], ledger_source: str = "sensor_load") -> LoadStats:
     """Load Bronze files into Silver; logs per-file quarantine reasons and a summary."""
     stats = load_bronze_files(
         _connect_factory(),
@@ -144,6 +145,7 @@ def load_paths(paths: Sequence[str]) -> LoadStats:
         batch_files=int(setting("sensor_batch_files")),
         bounds=_bounds(),
         on_batch=lambda s: log.info("progress: %d/%d files, %d rows", s.files_seen, len(paths), s.rows),
+        ledger_source=ledger_source,
     )
     _log_summary(stats)
     return stats

@@ -51,6 +51,7 @@ import pandas as pd
 
 from domotic.config import SFTP_CONN_ID, setting
 from domotic.errors import ConfigurationError, PermanentError, SourceMissingError
+from domotic.gold_ledger import record_change
 from domotic.paths import SQL_DIR
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ DROP_REASONS = tuple(reason for reason, action in STEPS if action == "dropped")
 
 WEATHER_DDL: tuple[str, ...] = (
     "silver/00_schema.sql",
+    "silver/gold_ledger.sql",
     "silver/weather/weather_file_manifest.sql",
     "silver/weather/weather_file_stats.sql",
     "silver/weather/weather_forecasts.sql",
@@ -616,9 +618,24 @@ def load_cleaned(conn: Any, staged: StagedFile | CleanedForecast, checksum: str 
         cur.execute(_load_sql("load_clean_upsert.sql"))
         if replaced:
             _repair_orphaned_clean_rows(cur, cleaned.prediction_date)
+        _record_for_gold(cur, cleaned)
     return FileOutcome(
         cleaned.source_name, checksum, "loaded", rows_loaded=len(cleaned.rows), window=cleaned.window
     )
+
+
+def _record_for_gold(cur: Any, cleaned: CleanedForecast) -> None:
+    """Gold's work list, in the load's transaction: the hours this file covers and, for a re-delivery, the
+    hours its earlier loaded versions covered (their rows were just replaced)."""
+    windows = [cleaned.window] if cleaned.window else []
+    cur.execute(
+        "SELECT window_start, window_end FROM silver.weather_file_manifest "
+        "WHERE source_name = %s AND NOT is_current AND status = 'loaded' AND window_start IS NOT NULL",
+        (cleaned.source_name,),
+    )
+    windows += [(start, end) for start, end in cur.fetchall() if (start, end) not in windows]
+    for start, end in windows:
+        record_change(cur, "weather", start, end, "weather_load")
 
 
 def _repair_orphaned_clean_rows(cur: Any, prediction_date: date) -> None:

@@ -1,5 +1,6 @@
 -- gold.fact_device_health_day: rebuilds the health facts of the UTC days the sensor windows touch (whole
--- days, gold_day.health_day), and, when refresh_reference is set, the error counts of every other day.
+-- days, gold_day.health_day), and, when the reference snapshot changed (a claimed 'reference' ledger change, or
+-- refresh_reference of a time-based or manual run), the error counts of every other day.
 -- Grain: (date_key, device_key): every device of dim_device whose apartment delivered data that day
 -- (covered_minutes > 0), from the day of the device's first reading on.
 -- Source: silver.file_manifest, silver.sensor_readings (via gold_series), silver.di_errors_clean.
@@ -16,7 +17,10 @@
 --                     (dim_device.reference_sensor_id); building_error_count: all errors of the device's
 --                     building (apartment) that day, the same on each of its devices (do not sum it).
 -- Also advances dim_device.first_reading_ts to the earliest reading seen in the rebuilt days.
-WITH days AS (
+WITH reference_changed AS (
+    SELECT %(refresh_reference)s OR EXISTS (SELECT 1 FROM gold_claimed WHERE scope = 'reference') AS yes
+),
+days AS (
     SELECT day, date_key, day_start, day_end FROM gold_day WHERE health_day
 ),
 coverage AS (
@@ -101,7 +105,7 @@ src AS MATERIALIZED (
 all_error AS (   -- only when the reference snapshot changed: error counts of every day, for the other days
     SELECT to_char(e."timestamp" AT TIME ZONE 'UTC', 'YYYYMMDD')::integer AS date_key, e.sensor_id, e.apartment
     FROM silver.di_errors_clean e
-    WHERE %(refresh_reference)s
+    WHERE (SELECT yes FROM reference_changed)
 ),
 all_sensor_error AS (
     SELECT date_key, sensor_id, count(*)::integer AS n FROM all_error WHERE sensor_id IS NOT NULL GROUP BY 1,
@@ -122,7 +126,7 @@ errors_refreshed AS (
         JOIN gold.dim_device dv ON dv.device_key = h2.device_key
         LEFT JOIN all_sensor_error se ON se.date_key = h2.date_key AND se.sensor_id = dv.reference_sensor_id
         LEFT JOIN all_building_error be ON be.date_key = h2.date_key AND be.apartment = h2.apartment_id
-        WHERE %(refresh_reference)s
+        WHERE (SELECT yes FROM reference_changed)
           AND NOT EXISTS (SELECT 1 FROM days d WHERE d.date_key = h2.date_key)
     ) AS x
     WHERE h.date_key = x.date_key AND h.device_key = x.device_key

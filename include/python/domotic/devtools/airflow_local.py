@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from domotic.devtools.services import Service, create_database, free_port
@@ -138,6 +139,29 @@ class LocalAirflow:
                 os.killpg(proc.pid, 9)
         self.procs.clear()
 
+    # ------------------------------------------------------------------------------------------ REST API
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        """Call the public REST API as admin (a JWT from the simple auth manager, fetched once)."""
+        if not getattr(self, "_token", None):
+            self._token = self._request("POST", "/auth/token", {"username": "admin", "password": "admin"},
+                                        auth=False)["access_token"]
+        return self._request(method, path, body)
+
+    def _request(self, method: str, path: str, body: dict | None, auth: bool = True) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self._token}"
+        request = urllib.request.Request(f"{self.api_url}{path}", method=method, headers=headers,
+                                         data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def post_asset_event(self, asset_name: str, extra: dict) -> dict:
+        """An asset event as a producer (or an operator with the REST API) would emit it."""
+        (asset_id,) = self.query("SELECT id FROM asset WHERE name = %s", (asset_name,))[0]
+        return self.api("POST", "/api/v2/assets/events", {"asset_id": asset_id, "extra": extra})
+
     # ------------------------------------------------------------------------------------------ metadata
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -216,7 +240,8 @@ def main() -> int:
         "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "domotic"),
         "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share), "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(bronze),
         "AIRFLOW_VAR_SENSOR_WAIT_SECONDS": "60", "DOMOTIC_CATCHUP": "false",
-        "DOMOTIC_HISTORY_START": datetime_today_iso(),
+        # Live mode: the history starts today, so the scheduler queues no past day (the clock is read once, here).
+        "DOMOTIC_HISTORY_START": datetime.now(UTC).date().isoformat(),
     })
     try:
         if not (root / "airflow" / "migrated").exists():
@@ -237,12 +262,6 @@ def main() -> int:
     finally:
         airflow.stop()
         pg.stop()
-
-
-def datetime_today_iso() -> str:
-    from datetime import date
-
-    return date.today().isoformat()
 
 
 if __name__ == "__main__":

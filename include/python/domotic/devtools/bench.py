@@ -407,7 +407,10 @@ def bench_minutely_latency(pg: Service, minutes: int = 3) -> dict:
         airflow.wait_dags_parsed(["sensors_minutely", "gold_build"])
         airflow.cli("dags", "unpause", "sensors_minutely")
         airflow.cli("dags", "unpause", "gold_build")
-        simulator = SensorSimulator(seed=SEED, history_start=date.today() - timedelta(days=1))
+        # A live measurement: the files are written for the real current minutes, so the simulator's days start
+        # from the clock this bench reads (once, here), not from a second, separate reading of the date.
+        started_at = datetime.now(UTC)
+        simulator = SensorSimulator(seed=SEED, history_start=started_at.date() - timedelta(days=1))
         info = conninfo(pg, "bench_minutely")
         for _ in range(minutes + 1):
             now = datetime.now(UTC)

@@ -104,6 +104,10 @@ def _targets(results: Any) -> list[str]:
         rows.append(("Gold 1-day window", "< 5 s", f"{gold['day']['seconds']:.2f} s", gold["day"]["seconds"] < 5))
         rows.append(("Gold 1-minute window", "< 1 s", f"{gold['minute_middle']['seconds']:.3f} s",
                      gold["minute_middle"]["seconds"] < 1))
+        claim = gold.get("ledger_claim")
+        if claim:
+            rows.append((f"Gold ledger: claim and merge {claim['changes']:,} pending changes", "< 50 ms",
+                         f"{claim['seconds'] * 1000:.1f} ms", claim["seconds"] < 0.05))
     backfill = results.extra.get("backfill", {})
     if "wall_s" in backfill:
         rows.append(("whole history through the scheduler (backfill), empty to complete", "< 10 min",

@@ -206,12 +206,12 @@ def main(argv: list[str] | None = None) -> int:
                                (wanted,))
         _print_landed(_landed(pg, "domotic"))
         _print_gold_summary(pg, "domotic")
+        missing = _check_gold_coverage(pg, "domotic")
         _browser_check(airflow, tuple(wanted))
         _say(f"== done in {time.monotonic() - started:.0f}s; Airflow home: {airflow.home}")
         if failed:
             _say(f"!! failed runs: {failed} (task logs under {airflow.home / 'logs'})")
-            return 1
-        return 0
+        return 1 if failed or missing else 0
     finally:
         if airflow is not None:
             airflow.stop()
@@ -254,6 +254,21 @@ def _print_gold_summary(pg: Service, dbname: str) -> None:
         _say(f"{r['day']!s:<12}{r['apartment']:<10}{_num(r['kwh'], 2):>8}{_num(r['chf'], 2):>8}"
              f"{_num(r['presence_hours'], 1):>12}{_num(r['indoor_c'], 1):>11}{_num(r['co2_ppm'], 0):>9}"
              f"{_num(r['uptime_pct'], 1):>10}{_num(r['forecast_c'], 1):>13}")
+
+
+def _check_gold_coverage(pg: Service, dbname: str) -> list:
+    """Every UTC day holding Silver rows must be in Gold (the ledger's guarantee); the days missing, named."""
+    from domotic import gold_ledger
+
+    with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, dbname=dbname) as conn:
+        missing = gold_ledger.missing_gold_days(conn)
+        pending = gold_ledger.pending(conn).changes
+    if missing:
+        _say(f"!! Silver days missing from Gold: {', '.join(str(day) for day in missing)} "
+             f"({pending} change(s) still pending in silver.gold_ledger)")
+    else:
+        _say(f"== every Silver day is in Gold ({pending} change(s) pending in silver.gold_ledger)")
+    return missing
 
 
 def _num(value: float | None, digits: int) -> str:

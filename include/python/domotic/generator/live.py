@@ -13,7 +13,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -43,10 +43,12 @@ def run_live(
     """Write each minute's files as it ends; returns the number of files written (``minutes`` bounds it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    simulator = SensorSimulator(seed=seed, history_start=date.today() - timedelta(days=1), source_tz=source_tz)
+    minute = clock().replace(second=0, microsecond=0)
+    # The simulated days start from the injected clock, never the wall clock: a test's fake clock may sit on
+    # any date (the simulator refuses minutes before its first day).
+    simulator = SensorSimulator(seed=seed, history_start=minute.date() - timedelta(days=1), source_tz=source_tz)
     pending: list[tuple[datetime, str, dict]] = []  # (due time, name, body), late files
     written = done = 0
-    minute = clock().replace(second=0, microsecond=0)
     while minutes is None or done < minutes:
         ends = minute + timedelta(minutes=1)
         for handle, body in simulator.step(minute).items():
@@ -69,7 +71,7 @@ def run_live(
             _write(out_dir, name, body)
             written += 1
             if on_write:
-                on_write(name, time.time())
+                on_write(name, clock().timestamp())
         done += 1
         minute = ends
         wait = (next_minute_ready - clock()).total_seconds() - jitter_seconds[0]
