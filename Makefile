@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml scripts/install-system-packages.sh
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml devtools/pyproject.toml scripts/install-system-packages.sh
 	bash scripts/install-system-packages.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
-	$(PIP) install -q --no-deps -e .
+	$(PIP) install -q --no-deps -e . -e devtools
 	touch $(STAMP)
 
 test: install
@@ -30,13 +30,13 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 demo: install
-	$(PY) -m domotic.devtools.demo
+	$(PY) -m domotic_dev.demo
 
 airflow: install
-	$(PY) -m domotic.devtools.airflow_local
+	$(PY) -m domotic_dev.airflow_local
 
 bench: install
-	$(PY) -m domotic.devtools.bench
+	$(PY) -m domotic_dev.bench
 
 clean:
 	rm -rf .services var

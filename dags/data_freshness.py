@@ -20,7 +20,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from domotic import freshness
+from domotic.freshness import tasks as freshness
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
 

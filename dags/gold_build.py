@@ -41,30 +41,15 @@ from airflow.providers.common.sql.operators.sql import (
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, TaskGroup, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from domotic import gold, gold_ledger
-from domotic.config import POSTGRES_CONN_ID, history_start
+from domotic import gold
+from domotic.gold import checks
+from domotic.gold import tasks as gold_tasks
 from domotic.paths import SQL_DIR
+from domotic.settings import POSTGRES_CONN_ID, history_start
 from domotic_airflow.assets import GOLD_STAR_SCHEMA, SILVER_REFERENCE, SILVER_SENSOR_READINGS, SILVER_WEATHER
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
 HISTORY_START = history_start()
-# Quality gates look at the rows of the latest build's windows (gold.build_window).
-SENSOR_WINDOW_ROWS = (
-    "EXISTS (SELECT 1 FROM gold.build_window w WHERE w.scope = 'sensor' "
-    "AND datetime_key >= w.key_start AND datetime_key < w.key_end)"
-)
-SENSOR_WINDOW_DAYS = (
-    "EXISTS (SELECT 1 FROM gold.build_window w WHERE w.scope = 'sensor' "
-    "AND date_key BETWEEN w.date_key_start AND w.date_key_end)"
-)
-
-
-def no_nulls(*columns: str) -> dict:
-    return {column: {"null_check": {"equal_to": 0}} for column in columns}
-
-
-def not_negative(*columns: str) -> dict:
-    return {column: {"min": {"geq_to": 0}} for column in columns}
 
 
 @dag(
@@ -84,87 +69,41 @@ def not_negative(*columns: str) -> dict:
     doc_md=__doc__,
 )
 def gold_build():
-    @task
-    def plan_windows(triggering_asset_events=None, logical_date=None, dag_run=None) -> dict:
-        """This run's own windows, the pending ledger changes it will claim, and every parameter the SQL binds."""
-        from domotic.config import setting
-        from domotic.db import warehouse_connection
-
-        with warehouse_connection() as conn:
-            pending = gold_ledger.pending(conn)
-        plan = gold.plan_from_context(triggering_asset_events, logical_date, dag_run.conf if dag_run else None,
-                                      pending, run_id=dag_run.run_id if dag_run else "manual")
-        gold.log_plan(plan)
-        if plan.is_empty:
-            raise AirflowSkipException(f"nothing to rebuild ({plan.reason}; no pending ledger change)")
-        return plan.parameters(setting("weather_sites").split(","))
-
     create_gold_tables = SQLExecuteQueryOperator(
         task_id="create_gold_tables",
         conn_id=POSTGRES_CONN_ID,
         sql=[*gold.SILVER_INPUT_DDL, *gold.GOLD_DDL],
     )
 
+    @task
+    def plan_windows(triggering_asset_events=None, logical_date=None, dag_run=None) -> dict:
+        """This run's own windows, the pending ledger changes it will claim, and every parameter the SQL binds."""
+        try:
+            return gold_tasks.plan_windows(triggering_asset_events, logical_date, dag_run)
+        except gold_tasks.NothingToBuild as nothing:
+            raise AirflowSkipException(str(nothing)) from None
+
     plan = plan_windows()
 
     build_gold = SQLExecuteQueryOperator(
         task_id="build_gold",
         conn_id=POSTGRES_CONN_ID,
-        sql=list(gold.BUILD_SQL),
+        sql=list(gold.BUILD_SQL),  # include/sql/gold/build/*.sql in name order
         parameters=plan,
         autocommit=False,  # one transaction for every file: all of the build, or nothing
     )
 
     with TaskGroup("quality_gates") as quality_gates:
-        SQLColumnCheckOperator(
-            task_id="energy_columns",
-            conn_id=POSTGRES_CONN_ID,
-            table="gold.fact_energy_minute",
-            partition_clause=SENSOR_WINDOW_ROWS,
-            column_mapping={
-                **no_nulls("datetime_key", "device_key", "date_key", "room_key", "apartment_key", "apartment_id"),
-                **not_negative("energy_wh", "energy_kwh", "cost_chf"),
-            },
-        )
-        SQLColumnCheckOperator(
-            task_id="environment_columns",
-            conn_id=POSTGRES_CONN_ID,
-            table="gold.fact_environment_minute",
-            partition_clause=SENSOR_WINDOW_ROWS,
-            column_mapping=no_nulls("datetime_key", "room_key", "date_key", "apartment_key", "apartment_id",
-                                    "is_anomaly"),
-        )
-        SQLColumnCheckOperator(
-            task_id="presence_columns",
-            conn_id=POSTGRES_CONN_ID,
-            table="gold.fact_presence_minute",
-            partition_clause=SENSOR_WINDOW_ROWS,
-            column_mapping={**no_nulls("datetime_key", "room_key", "date_key", "apartment_key", "apartment_id"),
-                            **not_negative("motion_count", "door_transition_count")},
-        )
-        SQLColumnCheckOperator(
-            task_id="health_columns",
-            conn_id=POSTGRES_CONN_ID,
-            table="gold.fact_device_health_day",
-            partition_clause=SENSOR_WINDOW_DAYS,
-            column_mapping={**no_nulls("date_key", "device_key", "room_key", "apartment_key", "apartment_id"),
-                            **not_negative("missing_readings", "reading_minutes"),
-                            "uptime_pct": {"min": {"geq_to": 0}, "max": {"leq_to": 100}}},
-        )
-        SQLCheckOperator(task_id="flags_consistent", conn_id=POSTGRES_CONN_ID,
-                         sql="gold/checks/flags_consistent.sql")
-        SQLCheckOperator(task_id="minute_counts_match_silver", conn_id=POSTGRES_CONN_ID,
-                         sql="gold/checks/minute_counts.sql")
-        SQLCheckOperator(task_id="keys_resolve", conn_id=POSTGRES_CONN_ID,
-                         sql="gold/checks/referential_integrity.sql")
+        for task_id, check in checks.COLUMN_CHECKS.items():
+            SQLColumnCheckOperator(task_id=task_id, conn_id=POSTGRES_CONN_ID, table=check.table,
+                                   partition_clause=check.partition_clause, column_mapping=check.column_mapping)
+        for task_id, sql_file in checks.SQL_CHECKS.items():
+            SQLCheckOperator(task_id=task_id, conn_id=POSTGRES_CONN_ID, sql=sql_file)
 
     @task(outlets=[GOLD_STAR_SCHEMA])
     def publish(outlet_events=None) -> dict:
         """Announce the rebuilt windows (as the build recorded them) to Gold's consumers, after every gate."""
-        from domotic.db import warehouse_connection
-
-        with warehouse_connection() as conn:
-            extra = gold.built_windows(conn)
+        extra = gold_tasks.published_windows()
         outlet_events[GOLD_STAR_SCHEMA].extra = extra
         return extra
 

@@ -25,8 +25,8 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic import maintenance
-from domotic.config import POSTGRES_CONN_ID, history_start
 from domotic.paths import SQL_DIR
+from domotic.settings import POSTGRES_CONN_ID, history_start
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
 # Same first day as the data DAGs (DOMOTIC_HISTORY_START); catchup is off, so no past run is ever queued.

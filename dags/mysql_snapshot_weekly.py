@@ -1,7 +1,7 @@
 """Weekly snapshot of the MySQL reference database ("pidb") into Silver.
 
 Reads, through `MySqlHook` on connection `pidb_mysql`, only the allow-listed tables and columns of
-`domotic.mysql_snapshot.ALLOW_LIST` (buildings, building types, rooms, sensors, devices, energy profiles,
+`domotic.reference.snapshot.ALLOW_LIST` (buildings, building types, rooms, sensors, devices, energy profiles,
 power snapshots, parameters, parameter types, sensor errors). Personal-data tables (`users`, `actions`,
 `events`, ...) are never queried, and personal columns (names, e-mail, phone, address, GPS) never leave MySQL.
 
@@ -27,9 +27,10 @@ import pendulum
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import dag, task
 
-from domotic.config import POSTGRES_CONN_ID
-from domotic.mysql_snapshot import DDL_FILES
 from domotic.paths import SQL_DIR
+from domotic.reference import tasks as reference_tasks
+from domotic.reference.snapshot import DDL_FILES
+from domotic.settings import POSTGRES_CONN_ID
 from domotic_airflow.assets import SILVER_REFERENCE
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
@@ -56,12 +57,7 @@ def mysql_snapshot_weekly() -> None:
     @task(outlets=[SILVER_REFERENCE])
     def snapshot_pidb(**context) -> dict:
         """Copy the allow-listed pidb tables into Silver and swap them in (all or nothing)."""
-        from domotic.config import setting
-        from domotic.mysql_snapshot import run_snapshot
-
-        report = run_snapshot(source_tz=setting("domotic_source_tz"), run_id=context["run_id"],
-                              taken_at=pendulum.now("UTC"))
-        summary = report.summary()
+        summary = reference_tasks.snapshot_pidb(context["run_id"], now=pendulum.now("UTC"))
         context["outlet_events"][SILVER_REFERENCE].extra = summary
         return summary
 

@@ -25,7 +25,6 @@ Re-running a day changes nothing. The first day comes from the `DOMOTIC_HISTORY_
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -33,17 +32,17 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from domotic import sensor_pipeline
-from domotic.config import POSTGRES_CONN_ID, catchup_enabled, history_start
 from domotic.paths import SQL_DIR
-from domotic.sensor_load import SILVER_SENSOR_DDL
+from domotic.sensors import tasks as sensor_pipeline
+from domotic.sensors.load import SILVER_SENSOR_DDL
+from domotic.settings import POSTGRES_CONN_ID, catchup_enabled, env, history_start
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
 HISTORY_START = history_start()
 # Pool of the loading tasks: create one (e.g. `airflow pools set warehouse 4 "Silver loads"`) to cap the
 # concurrent loads a warehouse takes, and set DOMOTIC_LOAD_POOL=warehouse.
-LOAD_POOL = os.environ.get("DOMOTIC_LOAD_POOL", "default_pool")
+LOAD_POOL = env("DOMOTIC_LOAD_POOL")
 
 
 @dag(

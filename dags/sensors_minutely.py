@@ -25,10 +25,10 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import CronTriggerTimetable, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from domotic import sensor_pipeline
-from domotic.config import POSTGRES_CONN_ID, var_template
 from domotic.paths import SQL_DIR
-from domotic.sensor_load import SILVER_SENSOR_DDL
+from domotic.sensors import tasks as sensor_pipeline
+from domotic.sensors.load import SILVER_SENSOR_DDL
+from domotic.settings import POSTGRES_CONN_ID, var_template
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
 from domotic_airflow.dag_defaults import default_args, run_deadline
 from domotic_airflow.sensors import PredictedFileSensor

@@ -33,7 +33,6 @@ remote folder fail at once. See `docs/weather.md`.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -41,8 +40,9 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import CronTriggerTimetable, ExceptionRetryPolicy, RetryAction, RetryRule, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from domotic.config import POSTGRES_CONN_ID, catchup_enabled, history_start
+from domotic.errors import PermanentError
 from domotic.paths import SQL_DIR
+from domotic.settings import POSTGRES_CONN_ID, catchup_enabled, env, history_start
 from domotic_airflow.assets import SILVER_WEATHER
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
@@ -60,14 +60,14 @@ WEATHER_DDL = (  # a tuple: the operator renders a list of .sql names in place
 )
 
 # Deployment setting (environment, cheap at parse time): how long to wait before retrying an unreachable server.
-SFTP_RETRY_DELAY = timedelta(seconds=float(os.environ.get("DOMOTIC_SFTP_RETRY_DELAY_SECONDS", "600")))
+SFTP_RETRY_DELAY = timedelta(seconds=float(env("DOMOTIC_SFTP_RETRY_DELAY_SECONDS")))
 
 # First matching rule wins. The weather module turns paramiko's errors into these classes: PermanentError
 # (login rejected, host key unknown, remote folder missing) and ConnectionError (refused, timed out, reset).
 SFTP_RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(
-            exception="domotic.errors.PermanentError",
+            exception=PermanentError,
             action=RetryAction.FAIL,
             reason="sFTP: permanent error (login, host key or missing folder): not retried",
         ),

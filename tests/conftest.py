@@ -1,6 +1,6 @@
 """Shared test fixtures: a private AIRFLOW_HOME, and the real services (Postgres, MariaDB, SFTP).
 
-Services come from ``domotic.devtools.services``: the machine's own Postgres/MariaDB when they run on their
+Services come from ``domotic_dev.services``: the machine's own Postgres/MariaDB when they run on their
 standard ports, otherwise private instances started under ``.services/``. A service that cannot be reached
 makes the test fail (never skip).
 """
@@ -37,7 +37,7 @@ os.environ.update(
     }
 )
 
-from domotic.devtools import services  # noqa: E402
+from domotic_dev import services  # noqa: E402
 
 
 def pg_conn_json(svc: services.Service, dbname: str) -> str:

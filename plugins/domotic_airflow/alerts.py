@@ -22,19 +22,23 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from domotic.freshness.checks import StaleDataError
+
 log = logging.getLogger(__name__)
 
 ALERTS_TABLE_SQL = "ops/alerts.sql"
-_SETTINGS = {"alerts_email_to": "domotic-alerts@localhost", "alerts_email_from": "airflow-domotic@localhost"}
 
 
 def _setting(key: str) -> str:
-    from airflow.sdk import Variable
+    """A registered Variable (domotic.settings), or its default when even the metadata API is unreachable:
+    alerting must keep working then."""
+    from domotic.airflow_adapter import setting
+    from domotic.settings import VARIABLES
 
     try:
-        return str(Variable.get(key, default=_SETTINGS[key]))
-    except Exception:  # alerting must work even when the metadata API is unreachable
-        return _SETTINGS[key]
+        return str(setting(key))
+    except Exception:
+        return VARIABLES[key].default
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -52,7 +56,7 @@ def describe(kind: str, context: dict[str, Any], extra: dict[str, Any]) -> dict[
     dag_id = extra.get("dag_id") or _field(ti, "dag_id") or _field(dag_run, "dag_id")
     task_id = _field(ti, "task_id")
     run_id = _field(ti, "run_id") or _field(dag_run, "dag_run_id") or _field(dag_run, "run_id")
-    if kind == "task_failure" and type(context.get("exception")).__name__ == "StaleDataError":
+    if kind == "task_failure" and isinstance(context.get("exception"), StaleDataError):
         kind = "stale_data"  # the freshness check fails its task on purpose: say what it means
         subject = f"[domotic] stale data: {dag_id}"
         message = str(context.get("exception"))
@@ -74,12 +78,10 @@ def describe(kind: str, context: dict[str, Any], extra: dict[str, Any]) -> dict[
 
 
 def _record(alert: dict[str, Any], email_sent: bool, email_error: str | None) -> None:
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    from domotic.config import POSTGRES_CONN_ID
+    from domotic.airflow_adapter import warehouse_connection
     from domotic.paths import SQL_DIR
 
-    with PostgresHook(postgres_conn_id=POSTGRES_CONN_ID).get_conn() as conn:
+    with warehouse_connection() as conn:
         conn.execute((SQL_DIR / ALERTS_TABLE_SQL).read_text())
         conn.execute(
             "INSERT INTO ops.alerts (kind, dag_id, task_id, run_id, subject, message, details, email_sent,"
@@ -92,7 +94,7 @@ def _record(alert: dict[str, Any], email_sent: bool, email_error: str | None) ->
 def _email_notifier(alert: dict[str, Any]) -> Any:
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-    from domotic.config import SMTP_CONN_ID
+    from domotic.settings import SMTP_CONN_ID
 
     body = (f"<p>{alert['message']}</p><pre>{json.dumps(alert['details'], indent=2, default=str)}</pre>"
             f"<p>Raised {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC. See docs/runbook.md.</p>")

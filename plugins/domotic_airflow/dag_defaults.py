@@ -18,13 +18,16 @@ from airflow.sdk import (
     RetryRule,
 )
 
+from domotic.errors import PermanentError
+from domotic.settings import env_flag
+
 OWNER = "domotic-data"
 
 # Transient infrastructure errors retry with backoff; errors that a retry cannot fix fail at once.
 # Rules are evaluated in order; the first match wins. Anything unmatched falls back to plain retries.
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
-        RetryRule(exception="domotic.errors.PermanentError", action=RetryAction.FAIL,
+        RetryRule(exception=PermanentError, action=RetryAction.FAIL,
                   reason="Permanent error (configuration, authentication or missing source): not retried"),
         RetryRule(exception="paramiko.ssh_exception.AuthenticationException", action=RetryAction.FAIL,
                   reason="SFTP authentication failed: fix the meteo_sftp connection"),
@@ -64,7 +67,7 @@ def default_args(**overrides: object) -> dict:
 
 def deadlines_enabled() -> bool:
     """Deadline Alerts crash ``dag.test()`` in Airflow 3.3.2 (apache/airflow#73428): switchable off."""
-    return os.environ.get("DOMOTIC_DEADLINES_ENABLED", "true").lower() not in {"0", "false", "no", "off"}
+    return env_flag("DOMOTIC_DEADLINES_ENABLED")
 
 
 def run_deadline(dag_id: str, minutes_after_queued: float, rule: str | None = None,

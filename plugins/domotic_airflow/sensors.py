@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from domotic.filenames import predict_names
+from domotic.sensors.names import predict_names
 from domotic_airflow.triggers import PredictedFilesTrigger, existing_names
 
 
@@ -25,7 +25,7 @@ def run_minute(context: Any) -> datetime:
 class PredictedFileSensor(BaseSensorOperator):
     """Waits for both apartments' files of the run's minute, then returns the names that arrived.
 
-    The names are predicted from the minute (``domotic.filenames.predict_names``) and checked with one stat
+    The names are predicted from the minute (``domotic.sensors.names.predict_names``) and checked with one stat
     each. The wait ends when all files exist or ``wait_seconds`` after the minute has ended, whichever comes
     first; then the sensor succeeds with the files found, pushes the missing names to XCom (key ``missing``)
     and logs them. A missing minute is never a failure: ``sensors_daily`` reconciles it at night.

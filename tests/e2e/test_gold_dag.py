@@ -11,7 +11,8 @@ import orjson
 import psycopg
 import pytest
 
-from domotic import gold, gold_ledger
+from domotic import gold
+from domotic.gold import ledger as gold_ledger
 from tests.integration.test_gold import DAY2, make_db, silver_template, snapshot  # noqa: F401 (fixtures)
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"

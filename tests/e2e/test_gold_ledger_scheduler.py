@@ -18,12 +18,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from domotic_dev.airflow_local import LocalAirflow
+from domotic_dev.services import create_database, drop_database
 
-from domotic import gold, gold_ledger
+from domotic import gold
 from domotic.db import run_sql_files
-from domotic.devtools.airflow_local import LocalAirflow
-from domotic.devtools.services import create_database, drop_database
-from domotic.sensor_load import SILVER_SENSOR_DDL, load_bronze_files
+from domotic.gold import ledger as gold_ledger
+from domotic.sensors.load import SILVER_SENSOR_DDL, load_bronze_files
 
 DAYS = [date(2023, 10, 28), date(2023, 10, 29), date(2023, 10, 30)]
 

@@ -15,7 +15,7 @@ import pytest
 
 from domotic import maintenance
 from domotic.generator.sensors import Faults, write_range
-from domotic.sensor_load import list_share_day
+from domotic.sensors.load import list_share_day
 from tests.conftest import pg_conn_json
 from tests.integration.test_maintenance import (  # noqa: F401  (fixtures)
     APARTMENTS,
@@ -73,7 +73,7 @@ def folders(warehouse, workdir, monkeypatch):  # noqa: F811
 
 def test_compaction_dag_then_sensors_daily_replays_archived_days(airflow_db, folders, fresh_db, monkeypatch, pg_service):  # noqa: F811
     from domotic.db import run_sql_files
-    from domotic.sensor_load import SILVER_SENSOR_DDL
+    from domotic.sensors.load import SILVER_SENSOR_DDL
 
     # Two days of sensor files on the share (faults included, no re-delivery: the share holds one version),
     # loaded as sensors_daily would, and a weather forecast file.
@@ -125,7 +125,7 @@ def test_compaction_dag_then_sensors_daily_replays_archived_days(airflow_db, fol
 
 def test_vacuum_dag(airflow_db, folders):
     from domotic.db import run_sql_files
-    from domotic.sensor_load import SILVER_SENSOR_DDL
+    from domotic.sensors.load import SILVER_SENSOR_DDL
 
     with folders["connect"]() as conn:
         run_sql_files(conn, SILVER_SENSOR_DDL)

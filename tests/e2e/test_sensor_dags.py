@@ -10,7 +10,7 @@ import orjson
 import psycopg
 import pytest
 
-from domotic.filenames import sensor_name
+from domotic.sensors.names import sensor_name
 from tests.integration.test_sensor_load import T0, fill_share, payload, write
 
 REPO_DAGS = __import__("pathlib").Path(__file__).resolve().parents[2] / "dags"

@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import psycopg
 import pytest
+from domotic_dev import services
 
-from domotic.devtools import services
 from domotic.generator.weather import write_forecast_files
 from tests.integration.test_weather_sftp import (  # noqa: F401 - sftp_server is a fixture
     PASSWORD,

@@ -11,8 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
-
-from domotic.devtools.services import free_port
+from domotic_dev.services import free_port
 
 FIXTURE_DAGS = Path(__file__).resolve().parents[1] / "fixtures_dags"
 
@@ -152,7 +151,7 @@ def test_empty_share_fails_as_not_mounted(tmp_path, monkeypatch, warehouse):
     from datetime import date
 
     from domotic.errors import SourceMissingError
-    from domotic.sensor_pipeline import list_day as copy_day
+    from domotic.sensors.tasks import list_day as copy_day
 
     monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_SMB_PATH", str(tmp_path))
     with pytest.raises(SourceMissingError, match="is empty: is the SMB share mounted"):

@@ -8,9 +8,10 @@ import psycopg
 import pytest
 
 from domotic.db import run_sql_files
-from domotic.filenames import sensor_name
-from domotic.freshness import StaleDataError, check, run_check
-from domotic.sensor_load import SILVER_SENSOR_DDL
+from domotic.freshness.checks import StaleDataError, check
+from domotic.freshness.tasks import run_check
+from domotic.sensors.load import SILVER_SENSOR_DDL
+from domotic.sensors.names import sensor_name
 
 NOW = datetime(2023, 9, 14, 12, 0, 30, tzinfo=UTC)
 LAG = timedelta(minutes=20)
@@ -54,8 +55,10 @@ def test_silent_sources_are_not_stale_data(conn, tmp_path):
 
 def test_gold_coverage_check_names_lost_days_and_stuck_work(warehouse, monkeypatch):
     """The guard against a Silver change Gold never absorbed (a lost asset event): days named, task fails."""
-    from domotic import gold, gold_ledger
-    from domotic.freshness import GoldCoverageError, run_gold_coverage_check
+    from domotic import gold
+    from domotic.freshness.checks import GoldCoverageError
+    from domotic.freshness.tasks import run_gold_coverage_check
+    from domotic.gold import ledger as gold_ledger
 
     with psycopg.connect(warehouse["conninfo"]) as conn:
         run_sql_files(conn, SILVER_SENSOR_DDL)

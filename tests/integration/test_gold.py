@@ -30,8 +30,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from domotic import gold, gold_ledger
+from domotic import gold
 from domotic.gold import BuildPlan, Window
+from domotic.gold import ledger as gold_ledger
 
 DAY1, DAY2 = date(2023, 10, 28), date(2023, 10, 29)
 START = datetime(2023, 10, 28, tzinfo=UTC)
@@ -73,7 +74,7 @@ def admin(svc) -> psycopg.Connection:
 def build_silver(info: str) -> None:
     """Generated sensor files through the real loader, then the scenarios, weather and reference rows."""
     from domotic.generator.sensors import Faults, write_range
-    from domotic.sensor_load import SILVER_SENSOR_DDL, load_bronze_files
+    from domotic.sensors.load import SILVER_SENSOR_DDL, load_bronze_files
 
     with psycopg.connect(info) as conn:
         with conn.cursor() as cur:
@@ -589,7 +590,7 @@ def test_dimensions_keys_calendar_and_reference(make_db):
 def test_fresh_install_without_reference_or_weather_data(pg_service, monkeypatch):
     """Only sensor Silver exists (no MySQL mirrors, no forecasts): the build succeeds, unenriched."""
     from domotic.db import run_sql_files
-    from domotic.sensor_load import SILVER_SENSOR_DDL
+    from domotic.sensors.load import SILVER_SENSOR_DDL
 
     name = f"domotic_gold_{uuid.uuid4().hex[:10]}"
     with admin(pg_service) as conn:
@@ -691,7 +692,7 @@ def test_failure_half_way_leaves_gold_as_it_was(make_db, tmp_path):
     failing = tmp_path / "fails.sql"
     failing.write_text("SELECT 1 / (SELECT count(*) - count(*) FROM gold.fact_energy_minute)")
     statements = list(gold.BUILD_SQL)
-    statements.insert(statements.index("gold/fact_presence_minute.sql"), str(failing))  # energy is rebuilt
+    statements.insert(statements.index("gold/build/32_fact_presence_minute.sql"), str(failing))  # energy is rebuilt
     params = gold.plan_for_day(DAY2).parameters(["Sion"])
     with psycopg.connect(info) as conn, pytest.raises(psycopg.errors.DivisionByZero) as failure:
         gold.build(conn, params, statements)

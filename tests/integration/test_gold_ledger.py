@@ -11,9 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domotic import gold, gold_ledger
+from domotic import gold
 from domotic.db import run_sql_files
-from domotic.sensor_load import SILVER_SENSOR_DDL, load_bronze_files
+from domotic.gold import ledger as gold_ledger
+from domotic.sensors.load import SILVER_SENSOR_DDL, load_bronze_files
 
 DAY = date(2023, 10, 28)
 START = datetime(2023, 10, 28, tzinfo=UTC)
@@ -118,7 +119,7 @@ def test_two_concurrent_claims_never_take_the_same_row(silver):
     load_bronze_files(silver["connect"], silver["files"][:300], batch_files=100)
     with psycopg.connect(silver["info"]) as conn:
         params = gold.plan_from_context(None, None, None, gold_ledger.pending(conn), "first").parameters()
-    claim = gold.read_sql("gold/run/01_claim.sql")
+    claim = gold.read_sql("gold/build/02_claim.sql")
     first, second = psycopg.connect(silver["info"]), psycopg.connect(silver["info"])
     try:
         first.execute(claim, params)  # holds its row locks: not committed yet
@@ -141,7 +142,7 @@ def test_a_build_killed_between_claim_and_commit_leaves_its_rows_pending(silver)
     victim = psycopg.connect(silver["info"])
     pid = victim.info.backend_pid
     # Step through the build up to the claim, then hold inside the transaction as a slow template would.
-    upto = gold.BUILD_SQL.index("gold/run/01_claim.sql") + 1
+    upto = gold.BUILD_SQL.index("gold/build/02_claim.sql") + 1
     for name in gold.BUILD_SQL[:upto]:
         victim.execute(gold.read_sql(name), params)
     assert victim.execute("SELECT count(*) FROM gold_claimed").fetchone()[0] == pending.changes

@@ -23,7 +23,7 @@ from domotic import maintenance
 from domotic.db import run_sql_files
 from domotic.errors import ConfigurationError
 from domotic.generator.sensors import Faults, write_range
-from domotic.sensor_load import (
+from domotic.sensors.load import (
     SILVER_SENSOR_DDL,
     copy_to_bronze,
     known_checksums,
@@ -49,7 +49,7 @@ SMALL_FAULTS = Faults(corrupt_json=0.03, bad_datetime=0.02, nulls=0.05, changed_
 
 
 def new_database(pg_service, dbname: str) -> str:
-    from domotic.devtools import services
+    from domotic_dev import services
 
     services.create_database(pg_service, dbname, drop=True)
     conninfo = f"host={pg_service.host} port={pg_service.port} user={pg_service.user} dbname={dbname}"
@@ -59,7 +59,7 @@ def new_database(pg_service, dbname: str) -> str:
 
 
 def drop_database(pg_service, dbname: str) -> None:
-    from domotic.devtools import services
+    from domotic_dev import services
 
     services.drop_database(pg_service, dbname)
 
@@ -479,7 +479,7 @@ def test_backup_is_restorable_and_old_dumps_are_pruned(env, pg_service, fresh_db
     assert "TABLE DATA silver sensor_readings" in listing.stdout
     # Restore into an empty database: identical Silver.
     target = f"domotic_test_{uuid.uuid4().hex[:10]}"
-    from domotic.devtools import services
+    from domotic_dev import services
 
     services.create_database(pg_service, target)
     try:
@@ -577,7 +577,7 @@ def test_disk_report_sizes_and_free_space_check(env, tmp_path):
 def test_sensors_daily_replays_a_compacted_day_the_share_no_longer_holds(env, fresh_db, monkeypatch, pg_service):
     import json
 
-    from domotic import sensor_pipeline
+    from domotic.sensors import tasks as sensor_pipeline
 
     generate_and_load(env)
     silver = snapshot(env["connect"])

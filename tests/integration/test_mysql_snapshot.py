@@ -23,18 +23,18 @@ import MySQLdb
 import psycopg
 import pytest
 
-from domotic import mysql_snapshot as snap
 from domotic.db import run_sql_files
 from domotic.errors import PermanentError
-from domotic.mysql_snapshot import (
+from domotic.paths import FIXTURES_DIR
+from domotic.reference import snapshot as snap
+from domotic.reference.snapshot import (
     ALLOW_LIST,
     DDL_FILES,
     SnapshotFailed,
     SourceColumn,
     TableSpec,
-    run_snapshot,
 )
-from domotic.paths import FIXTURES_DIR
+from domotic.reference.tasks import run_snapshot
 
 # The 10 reference tables and their Silver names (issue 4, legacy-system.md 4.5).
 SILVER_NAMES = {
@@ -442,7 +442,7 @@ def test_new_upstream_column_is_skipped_and_logged(pidb, silver, caplog):
         # Even readable by the account, a column that is not on the allow-list is not imported.
         f"GRANT SELECT (tenantName) ON `{pidb.database}`.rooms TO '{pidb.user}'@'%'",
     )
-    with caplog.at_level(logging.INFO, logger="domotic.mysql_snapshot"):
+    with caplog.at_level(logging.INFO, logger="domotic.reference.snapshot"):
         report = run_snapshot()
     assert report.unexpected_columns == {"rooms": ["tenantName"]}
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

@@ -16,8 +16,7 @@ import psycopg
 import pytest
 
 from domotic.db import run_sql_files
-from domotic.filenames import sensor_name
-from domotic.sensor_load import (
+from domotic.sensors.load import (
     SILVER_SENSOR_DDL,
     SeriesRegistry,
     copy_to_bronze,
@@ -26,6 +25,7 @@ from domotic.sensor_load import (
     list_share_day,
     load_bronze_files,
 )
+from domotic.sensors.names import sensor_name
 from tests.unit.test_flatten import EXAMPLE
 
 DAY = date(2023, 9, 14)
@@ -269,7 +269,7 @@ def test_killed_half_way_then_rerun_equals_uninterrupted(env, warehouse, pg_serv
     assert stats.files_loaded == 480 - partial and stats.files_unchanged == partial
     interrupted = snapshot(env)
     # An uninterrupted run into a second database gives identical Silver.
-    from domotic.devtools import services
+    from domotic_dev import services
 
     other = warehouse["dbname"] + "_ref"
     services.create_database(pg_service, other)
@@ -324,7 +324,7 @@ def test_one_pass_ingest_equals_copy_then_load_and_reruns_change_nothing(env, wa
     assert again.bronze.copied == 0 and again.bronze.unchanged == 61 and again.silver.files_loaded == 0
     assert snapshot(env) == one_pass
     # The two-step path into a second database gives the same Silver.
-    from domotic.devtools import services
+    from domotic_dev import services
 
     other = warehouse["dbname"] + "_two_step"
     services.create_database(pg_service, other)

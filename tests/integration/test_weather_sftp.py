@@ -18,10 +18,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from domotic_dev import services
 
 from domotic import weather
 from domotic.db import run_sql_files
-from domotic.devtools import services
 from domotic.errors import PermanentError
 from domotic.generator.weather import write_forecast_files
 from tests.unit.test_weather_clean import SAMPLE_CSV, SAMPLE_ROWS, SAMPLE_STATS, SAMPLE_WIDE, at

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from domotic.devtools.bench import Results
-from domotic.devtools.bench_report import _day_cost, _targets
+from domotic_dev.bench import Results
+from domotic_dev.bench_report import _day_cost, _targets
 
 
 def _silver(days: int, kind: str, seconds: float, files: int, peak: float) -> dict:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from domotic import sensor_load
-from domotic.filenames import versioned_name
-from domotic.sensor_load import BronzeWriter, CopyResult, checksum
+from domotic.sensors import load as sensor_load
+from domotic.sensors.load import BronzeWriter, CopyResult, checksum
+from domotic.sensors.names import versioned_name
 
 NAME = "18.08.2023 1000_JimmyLoup_received.json"
 MTIME = 1_692_353_405.0

@@ -8,7 +8,6 @@ the Variables from every ``DEFAULTS`` dict of the ``domotic`` package; the Airfl
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import re
@@ -145,21 +144,11 @@ def connection_ids_in_code() -> dict[str, str]:
     return found
 
 
-@functools.cache
 def variable_defaults() -> dict[str, str]:
-    """Every key of a module-level ``DEFAULTS = {...}`` dict in the domotic package -> its module."""
-    keys: dict[str, str] = {}
-    for path in PACKAGE_DIR.rglob("*.py"):
-        if any(part in NOT_DEPLOYED for part in path.parts):
-            continue
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target = node.target if isinstance(node, ast.AnnAssign) else (
-                node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
-            if isinstance(target, ast.Name) and target.id == "DEFAULTS" and isinstance(node.value, ast.Dict):
-                for key in node.value.keys:
-                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                        keys[key.value] = str(path.relative_to(REPO))
-    return keys
+    """Every registered Variable (domotic.settings.VARIABLES) -> its default."""
+    from domotic.settings import VARIABLES
+
+    return {key: setting.default for key, setting in VARIABLES.items()}
 
 
 def parse_connection(value: str) -> tuple[str, str | None, dict[str, Any]]:
@@ -348,7 +337,7 @@ def test_sftp_host_key_pinning_is_documented_in_the_compose_file():
 
 def test_every_variable_is_set_or_deliberately_left_to_its_default():
     defaults = variable_defaults()
-    assert set(defaults) >= DEPLOYMENT_VARIABLES, "domotic.config.DEFAULTS lost a deployment Variable"
+    assert set(defaults) >= DEPLOYMENT_VARIABLES, "domotic.settings.VARIABLES lost a deployment Variable"
     common = {key.removeprefix("AIRFLOW_VAR_").lower() for key in env("airflow-worker") if key.startswith("AIRFLOW_VAR_")}
     left = set(compose().get(LEFT_TO_DEFAULT_KEY) or [])
     missing = sorted(key for key in defaults if key not in common | left)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from domotic.filenames import (
+from domotic.sensors.names import (
     BadFileName,
     bronze_dir,
     canonical_name,

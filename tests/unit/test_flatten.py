@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from domotic.flatten import flatten_payload, normalise_room, parse_payload_minute
-from domotic.outliers import DEFAULT_BOUNDS, bounds_for, parse_overrides
+from domotic.sensors.flatten import flatten_payload, normalise_room, parse_payload_minute
+from domotic.sensors.outliers import DEFAULT_BOUNDS, bounds_for, parse_overrides
 
 EXAMPLE = {  # legacy-system.md section 1.5: flattens to 49 readings
     "user": "JeremieVianin",

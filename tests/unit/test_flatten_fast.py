@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime
 import orjson
 import pytest
 
-from domotic.flatten import flatten_payload, payload_copy_lines
 from domotic.generator.sensors import parse_fault_args, write_range
-from domotic.outliers import bounds_for
+from domotic.sensors.flatten import flatten_payload, payload_copy_lines
+from domotic.sensors.outliers import bounds_for
 from tests.unit.test_flatten import EXAMPLE
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domotic.filenames import parse_sensor_name
 from domotic.generator.live import run_live
+from domotic.sensors.names import parse_sensor_name
 
 
 class FakeClock:

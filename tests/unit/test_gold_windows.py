@@ -10,7 +10,7 @@ import pytest
 
 from domotic import gold
 from domotic.gold import BuildPlan, Window, event_windows, merge_windows, plan_for_day, plan_from_context
-from domotic.gold_ledger import Pending, PendingScope
+from domotic.gold.ledger import Pending, PendingScope
 
 T = datetime(2023, 10, 29, 0, 0, tzinfo=UTC)
 
@@ -210,8 +210,8 @@ def test_build_sql_files_exist_and_hold_one_statement_each():
 
 
 def test_silver_inputs_are_their_owners_ddl():
-    from domotic.mysql_snapshot import DDL_FILES
-    from domotic.sensor_load import SILVER_SENSOR_DDL
+    from domotic.reference.snapshot import DDL_FILES
+    from domotic.sensors.load import SILVER_SENSOR_DDL
     from domotic.weather import WEATHER_DDL
 
     owners = {*SILVER_SENSOR_DDL, *WEATHER_DDL, *DDL_FILES}

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from airflow.sdk import PokeReturnValue
 
-from domotic.filenames import predict_names
+from domotic.sensors.names import predict_names
 from domotic_airflow.sensors import PredictedFileSensor, run_minute
 from domotic_airflow.triggers import PredictedFilesTrigger
 

@@ -52,26 +52,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from domotic.config import POSTGRES_CONN_ID, setting
+from domotic.airflow_adapter import setting
 from domotic.errors import ConfigurationError, PermanentError
-from domotic.filenames import canonical_name, versioned_name
 from domotic.paths import SQL_DIR
-from domotic.sensor_load import QUARANTINE_DIR
+from domotic.sensors.load import QUARANTINE_DIR
+from domotic.sensors.names import canonical_name, versioned_name
+from domotic.settings import POSTGRES_CONN_ID
 
 log = logging.getLogger(__name__)
 
 # Variable keys of the maintenance jobs and their defaults (overridable as AIRFLOW_VAR_<KEY>).
-DEFAULTS: dict[str, str] = {
-    # Sensor days (and weather files) older than this many days are compacted; a negative value disables.
-    "bronze_retention_days": "30",
-    # A day folder with a file created (ctime) less than this many hours ago is left for a later run.
-    "bronze_compaction_settle_hours": "24",
-    "backup_dir": "/data/backups",
-    "backup_retention_days": "14",
-    "disk_free_min_gb": "5",
-    # pg_dump executable (name on PATH or absolute path); pg_restore is looked up beside it.
-    "pg_dump_bin": "pg_dump",
-}
 
 WEATHER_DIR = "weather"
 ARCHIVE_SUFFIX = ".tar.gz"
@@ -82,10 +72,8 @@ _BUFSIZE = 1 << 20
 
 
 def maintenance_setting(key: str) -> str:
-    """The Variable's value, or its default from ``DEFAULTS``. Call only at task run time."""
-    from airflow.sdk import Variable
-
-    return str(Variable.get(key, default=DEFAULTS[key]))
+    """The Variable's value as text (domotic.settings.VARIABLES). Call only at task run time."""
+    return str(setting(key))
 
 
 class ArchiveVerificationError(PermanentError):
@@ -368,7 +356,7 @@ def _remove_archived(loose: dict[Path, str], members: dict[str, str]) -> tuple[i
 
 def manifest_lookup(connect: Callable[[], Any]) -> KnownContent:
     """``names -> {(source name, sha256)}`` already in ``silver.file_manifest`` (loaded or quarantined)."""
-    from domotic.sensor_load import known_checksums
+    from domotic.sensors.load import known_checksums
 
     def known(names: list[str]) -> set[tuple[str, str]]:
         conn = connect()
@@ -602,7 +590,7 @@ def replay_generations(paths: Sequence[str]) -> list[list[str]]:
 def _known(connect: Callable[[], Any] | None, names: Sequence[str]) -> set[tuple[str, str]]:
     if connect is None:
         return set()
-    from domotic.sensor_load import known_checksums
+    from domotic.sensors.load import known_checksums
 
     conn = connect()
     try:
@@ -650,7 +638,7 @@ def replay_archived_day(connect: Callable[[], Any], bronze_root: Path, apartment
     loaded, so replaying into a warehouse that has seen the day changes nothing. ``load_kwargs`` go to
     ``load_bronze_files`` (``source_tz``, ``batch_files``, ``bounds``).
     """
-    from domotic.sensor_load import LoadStats, load_bronze_files
+    from domotic.sensors.load import LoadStats, load_bronze_files
 
     archive = archive_path(bronze_root, apartment, day)
     if not archive.is_file():
@@ -1005,7 +993,7 @@ def _compaction_args(logical_date: datetime | None, now: datetime) -> dict[str, 
 
 
 def run_compact_sensor_days(logical_date: datetime | None, now: datetime) -> dict[str, Any]:
-    from domotic.db import warehouse_connection
+    from domotic.airflow_adapter import warehouse_connection
 
     report = compact_sensor_days(_bronze_root(), known=manifest_lookup(warehouse_connection),
                                  **_compaction_args(logical_date, now))
@@ -1031,7 +1019,7 @@ def run_compress_weather(logical_date: datetime | None, now: datetime) -> dict[s
 
 
 def run_list_big_tables() -> list[str]:
-    from domotic.db import warehouse_connection
+    from domotic.airflow_adapter import warehouse_connection
 
     conn = warehouse_connection()
     try:
@@ -1053,7 +1041,7 @@ def run_prune_backups(logical_date: datetime | None, now: datetime) -> list[str]
 
 
 def run_disk_report(now: datetime) -> dict[str, Any]:
-    from domotic.db import warehouse_connection
+    from domotic.airflow_adapter import warehouse_connection
 
     report = disk_report(_bronze_root(), Path(maintenance_setting("backup_dir")), now, warehouse_connection)
     log.info("Disk usage report\n%s", format_report(report))

@@ -49,10 +49,11 @@ from typing import Any, BinaryIO, TextIO
 import numpy as np
 import pandas as pd
 
-from domotic.config import SFTP_CONN_ID, setting
+from domotic.airflow_adapter import setting
 from domotic.errors import ConfigurationError, PermanentError, SourceMissingError
-from domotic.gold_ledger import record_change
+from domotic.gold.ledger import record_change
 from domotic.paths import SQL_DIR
+from domotic.settings import SFTP_CONN_ID
 
 log = logging.getLogger(__name__)
 
@@ -827,7 +828,7 @@ def load_pending_files(
     day: date, *, connect: Callable[[], Any] | None = None, min_year: int | None = None
 ) -> LoadReport:
     """Load every downloaded, not yet loaded current file with an issue date up to ``day``."""
-    from domotic.db import warehouse_connection
+    from domotic.airflow_adapter import warehouse_connection
 
     connect = connect or warehouse_connection
     min_year = int(min_year if min_year is not None else setting("weather_min_year"))
@@ -1086,7 +1087,7 @@ def fetch_new_files(
     conn: Any = None,
 ) -> FetchReport:
     """List the remote folder once and download what is new or changed into Bronze (see module doc)."""
-    from domotic.db import warehouse_connection
+    from domotic.airflow_adapter import warehouse_connection
 
     remote_dir = remote_dir or setting("meteo_sftp_path")
     root = Path(bronze_root or setting("domotic_bronze_root"))

@@ -1,7 +1,7 @@
 -- Gold's work ledger. Every change to the Silver tables Gold reads is recorded in silver.gold_ledger by its
 -- writer, IN THE SAME TRANSACTION as the change itself (sensor load batches, compaction replays, weather file
 -- loads, reference snapshot swaps): a committed Silver change always has its row, a rolled-back one never does.
--- gold_build claims every row inside its build transaction (DELETE ... FOR UPDATE SKIP LOCKED, run/01_claim.sql)
+-- gold_build claims every row inside its build transaction (DELETE ... FOR UPDATE SKIP LOCKED, build/02_claim.sql)
 -- and records what it absorbed in silver.gold_ledger_absorbed; both commit with the rebuilt Gold or roll back
 -- with it. So Gold's work list never depends on which asset events Airflow delivers (apache/airflow#56050 drops
 -- some); asset events only wake gold_build up. See docs/gold.md, "Gold's work ledger".

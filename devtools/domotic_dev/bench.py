@@ -36,11 +36,10 @@ from typing import Any
 
 import psycopg
 
-from domotic.devtools.services import REPO_ROOT, Service, create_database, ensure_postgres
-
 # Imported here, not in the workers: the load's worker processes are forked from this one and start warm, as an
 # Airflow worker that has run a task before (and as the baseline's workers, forked from here too).
-from domotic.sensor_load import SILVER_SENSOR_DDL, ingest_share_files, list_share_day
+from domotic.sensors.load import SILVER_SENSOR_DDL, ingest_share_files, list_share_day
+from domotic_dev.services import REPO_ROOT, Service, create_database, ensure_postgres
 
 BENCH_DIR = REPO_ROOT / "var" / "bench"
 HISTORY_START = date(2023, 8, 18)
@@ -297,7 +296,7 @@ def run_silver_load(info: str, share: Path, bronze: Path, days: int) -> tuple[fl
 
 def _baseline_load(info: str, share: Path, bronze: Path, days: int) -> dict:
     """The timed part of ``run_baseline``, in a child process (see there)."""
-    from domotic.devtools import baseline_loader
+    from domotic_dev import baseline_loader
 
     started = time.perf_counter()
     names = [name for i in range(days) for name in list_share_day(share, HISTORY_START + timedelta(days=i)).names]
@@ -313,7 +312,7 @@ def run_baseline(pg: Service, share: Path, days: int) -> dict:
     """The original's way of loading (``baseline_loader``) on the same files and database, timed like the
     Silver load: from the share's listing to the last commit. It runs in a child process: its parent process
     holds every parsed batch, and this process's memory is what the Silver load's workers are forked from."""
-    from domotic.devtools import baseline_loader
+    from domotic_dev import baseline_loader
 
     info = fresh_warehouse(pg, f"bench_baseline_{days}d")
     baseline_loader.prepare(info)
@@ -371,7 +370,7 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3,
         runs.append(SilverRun(days, "warm", seconds, out_warm["files"], 0, out_warm["peak_rss_mb"]))
         print(f"silver warm {days:>2}d: nothing new, {seconds:.2f}s (median of {warm_repeats})", flush=True)
         if gold_results is not None and days in gold_sizes:
-            from domotic.bench_gold import bench_gold
+            from domotic_dev.bench_gold import bench_gold
 
             gold = bench_gold(lambda: psycopg.connect(info))  # noqa: B023 - used before the loop moves on
             gold_results[str(days)] = gold
@@ -385,9 +384,9 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3,
 
 def bench_minutely_latency(pg: Service, minutes: int = 3) -> dict:
     """Files written at the end of a live minute -> rows visible in Silver, through a real scheduler."""
-    from domotic.devtools.airflow_local import LocalAirflow
-    from domotic.devtools.demo import _pg_conn_json
     from domotic.generator.sensors import SensorSimulator
+    from domotic_dev.airflow_local import LocalAirflow
+    from domotic_dev.demo import _pg_conn_json
 
     root = BENCH_DIR / "minutely"
     shutil.rmtree(root, ignore_errors=True)
@@ -464,9 +463,9 @@ def bench_backfill(pg: Service, days: int) -> dict:
     mysql_snapshot_weekly run; their asset events trigger gold_build, which rebuilds the merged windows.
     Reports the wall time and where the time went (task run time by task vs Airflow's scheduling overhead).
     """
-    from domotic.devtools.airflow_local import LocalAirflow
-    from domotic.devtools.demo import _connections, _pg_conn_json, _start_meteo_sftp, _start_pidb
-    from domotic.devtools.services import start_sftp
+    from domotic_dev.airflow_local import LocalAirflow
+    from domotic_dev.demo import _connections, _pg_conn_json, _start_meteo_sftp, _start_pidb
+    from domotic_dev.services import start_sftp
 
     share = history_share(days)
     root = BENCH_DIR / "backfill"
@@ -596,9 +595,9 @@ def bench_scaleout(pg: Service, days: int = 7, workers: int = 2, concurrency: in
     """
     import redis
 
-    from domotic.devtools.airflow_local import LocalAirflow
-    from domotic.devtools.demo import _pg_conn_json
-    from domotic.devtools.services import port_open
+    from domotic_dev.airflow_local import LocalAirflow
+    from domotic_dev.demo import _pg_conn_json
+    from domotic_dev.services import port_open
 
     if not port_open(6379):
         return {"title": "Scale-out: Celery workers", "text": "Not measured: no Redis on 127.0.0.1:6379."}
@@ -629,7 +628,7 @@ def bench_scaleout(pg: Service, days: int = 7, workers: int = 2, concurrency: in
         airflow.cli("pools", "set", "warehouse", str(workers * concurrency), "concurrent Silver loads")
         celery = {f"celery worker --celery-hostname worker{i}@bench --concurrency {concurrency} --skip-serve-logs": {
             # Both workers run on this one machine: name them apart in task_instance.hostname.
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "domotic.devtools.bench.worker_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "domotic_dev.bench.worker_hostname",
             "DOMOTIC_WORKER_NAME": f"worker{i}"} for i in range(1, workers + 1)}
         airflow.start(["api-server", "scheduler", "dag-processor", *celery], env_for=celery)
         airflow.wait_dags_parsed(["sensors_daily"])
@@ -737,7 +736,7 @@ def _silver(pg: Service, results: Results, args: argparse.Namespace) -> None:
     if baseline:
         results.extra["baseline"] = {"runs": baseline, "text": _baseline_text(results.silver, baseline)}
     if gold:
-        lines = ["Timed with `domotic.bench_gold` on the Silver the cold loads above produced (seconds of SQL, one",
+        lines = ["Timed with `domotic_dev.bench_gold` on the Silver the cold loads above produced (seconds of SQL, one",
                  "transaction each; the window runs are the median of 5).", "",
                  "| Silver history | readings | full build | 1-day window | re-run of that day | 1-minute window |",
                  "|---:|---:|---:|---:|---:|---:|"]
@@ -790,7 +789,7 @@ def _baseline_text(silver: list[dict], baseline: list[dict]) -> str:
 @section("weather")
 def _weather(pg: Service, results: Results, args: argparse.Namespace) -> None:
     """Clean + load of full-size generated forecast files through weather_daily's own functions."""
-    from domotic.bench_weather import bench_weather
+    from domotic_dev.bench_weather import bench_weather
 
     fresh_warehouse(pg, "bench_weather")
     info = conninfo(pg, "bench_weather")
@@ -842,7 +841,7 @@ def main(argv: list[str] | None = None) -> int:
             SECTIONS[name](pg, results, args)
             results.save()
         if not args.no_report:
-            from domotic.devtools.bench_report import write_report
+            from domotic_dev.bench_report import write_report
 
             path = write_report(results)
             print(f"wrote {path}")
@@ -853,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _drop_bench_databases(pg: Service) -> None:
-    from domotic.devtools.services import drop_database
+    from domotic_dev.services import drop_database
 
     with psycopg.connect(conninfo(pg, "postgres")) as conn:
         names = [row[0] for row in conn.execute(

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import psycopg
 
-from domotic.devtools.airflow_local import LocalAirflow
-from domotic.devtools.services import REPO_ROOT, Service, create_database, ensure_postgres
+from domotic_dev.airflow_local import LocalAirflow
+from domotic_dev.services import REPO_ROOT, Service, create_database, ensure_postgres
 
 DEMO_START = date(2023, 10, 28)  # includes the 2023-10-29 change from summer to winter time in Zurich
 SILVER_DAGS = ("sensors_daily", "sensors_minutely", "weather_daily", "mysql_snapshot_weekly")
@@ -89,8 +89,8 @@ def _landed(pg: Service, dbname: str) -> list[tuple]:
 
 def _start_pidb() -> Service:
     """A private MariaDB loaded from include/fixtures/pidb.sql with the real client."""
-    from domotic.devtools.services import ensure_mariadb
     from domotic.paths import FIXTURES_DIR
+    from domotic_dev.services import ensure_mariadb
 
     mariadb = ensure_mariadb(private=True, name="demo-mariadb")
     client = shutil.which("mariadb") or shutil.which("mysql")
@@ -106,8 +106,8 @@ def _start_pidb() -> Service:
 
 def _start_meteo_sftp(root: Path, start: date, days: int, rows_scale: float = 0.05) -> Service:
     """Forecast files for the given days on a real SFTP server (asyncssh) on loopback."""
-    from domotic.devtools.services import start_sftp
     from domotic.generator.weather import write_forecast_files
+    from domotic_dev.services import start_sftp
 
     write_forecast_files(root / "Meteo2", start, days, seed=7, rows_scale=rows_scale)
     return start_sftp(root)
@@ -240,7 +240,7 @@ def _wait_quiet(airflow: LocalAirflow, dag_id: str, timeout: float, settle: floa
 
 
 def _print_gold_summary(pg: Service, dbname: str) -> None:
-    from domotic.devtools.demo_summary import gold_summary
+    from domotic_dev.demo_summary import gold_summary
 
     rows = gold_summary(pg, dbname)
     if rows is None:
@@ -258,7 +258,7 @@ def _print_gold_summary(pg: Service, dbname: str) -> None:
 
 def _check_gold_coverage(pg: Service, dbname: str) -> list:
     """Every UTC day holding Silver rows must be in Gold (the ledger's guarantee); the days missing, named."""
-    from domotic import gold_ledger
+    from domotic.gold import ledger as gold_ledger
 
     with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, dbname=dbname) as conn:
         missing = gold_ledger.missing_gold_days(conn)
@@ -277,7 +277,7 @@ def _num(value: float | None, digits: int) -> str:
 
 def _browser_check(airflow: LocalAirflow, dag_ids: tuple[str, ...]) -> None:
     """Log in to the UI in headless Chromium and keep a screenshot of the DAG list in docs/."""
-    from domotic.devtools.ui_check import capture
+    from domotic_dev.ui_check import capture
 
     target = REPO_ROOT / "docs" / "airflow-ui-dags.png"
     try:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from domotic.devtools.services import Service, create_database, free_port
+from domotic_dev.services import Service, create_database, free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -224,9 +224,9 @@ def main() -> int:
     import argparse
     import threading
 
-    from domotic.devtools.demo import _pg_conn_json
-    from domotic.devtools.services import create_database, ensure_postgres
     from domotic.generator.live import run_live
+    from domotic_dev.demo import _pg_conn_json
+    from domotic_dev.services import create_database, ensure_postgres
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=8080)

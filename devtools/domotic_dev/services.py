@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES_DIR = Path(os.environ.get("DOMOTIC_SERVICES_DIR", REPO_ROOT / ".services"))
 
 
@@ -268,7 +268,7 @@ def start_sftp(root: Path, user: str = "meteo", password: str = "meteo-pass", po
     port = port or free_port()
     log = open(folder / f"server-{port}.log", "ab")  # noqa: SIM115 - handed to the server process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "domotic.devtools.sftp_server", "--root", str(root), "--port", str(port),
+        [sys.executable, "-m", "domotic_dev.sftp_server", "--root", str(root), "--port", str(port),
          "--user", user, "--password", password, "--host-key", str(host_key)],
         stdout=log,
         stderr=log,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from domotic.devtools.services import REPO_ROOT
+from domotic_dev.services import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
 

@@ -3,7 +3,7 @@
 Airflow's asset events are not a reliable work list (apache/airflow#56050: events that arrive while the
 consumer is at ``max_active_runs`` can be left undelivered). So every Silver writer records what it changed in
 ``silver.gold_ledger`` inside the transaction of the change itself (``record_change``), and every Gold build
-claims (deletes) all pending rows inside its own transaction (``include/sql/gold/run/01_claim.sql``) and records
+claims (deletes) all pending rows inside its own transaction (``include/sql/gold/build/02_claim.sql``) and records
 what it absorbed in ``silver.gold_ledger_absorbed``. Asset events only wake ``gold_build`` up. See docs/gold.md,
 "Gold's work ledger".
 

@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from domotic import gold_ledger
 from domotic.errors import PermanentError
-from domotic.filenames import predict_names
-from domotic.gold_ledger import MissingDay
+from domotic.gold import ledger as gold_ledger
+from domotic.gold.ledger import MissingDay
+from domotic.sensors.names import predict_names
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +87,6 @@ def check(conn: Any, share: Path, now: datetime, max_lag: timedelta, source_tz: 
     return Freshness(now, row[0], newest_source_minute(share, now, max_lag, source_tz), max_lag)
 
 
-def run_check(now: datetime) -> dict[str, Any]:
-    """Task body of ``data_freshness`` (settings and the connection are read at run time)."""
-    from domotic.config import setting
-    from domotic.db import warehouse_connection
-
-    max_lag = timedelta(minutes=float(setting("freshness_max_lag_minutes")))
-    with warehouse_connection() as conn:
-        result = check(conn, Path(setting("domotic_smb_path")), now, max_lag,
-                       setting("domotic_source_tz"))
-    if result.stale:
-        raise StaleDataError(f"Silver is stale: {result.describe()}")
-    log.info("freshness: %s", result.describe())
-    return result.as_dict()
-
-
 @dataclass
 class GoldCoverage:
     missing: list[MissingDay]
@@ -147,17 +132,3 @@ def gold_coverage(conn: Any, now: datetime, max_pending_age: timedelta) -> GoldC
     pending = gold_ledger.pending(conn)
     oldest = min((s.oldest_recorded_at for s in pending.scopes), default=None)
     return GoldCoverage(gold_ledger.missing_gold_days(conn), oldest, pending.changes, now, max_pending_age)
-
-
-def run_gold_coverage_check(now: datetime) -> dict[str, Any]:
-    """Task body of ``data_freshness.check_gold_coverage``: raises ``GoldCoverageError`` naming the days."""
-    from domotic.config import setting
-    from domotic.db import warehouse_connection
-
-    max_age = timedelta(minutes=float(setting("gold_max_pending_minutes")))
-    with warehouse_connection() as conn:
-        result = gold_coverage(conn, now, max_age)
-    if result.lost or result.stuck:
-        raise GoldCoverageError(f"Gold is missing Silver data: {result.describe()}")
-    log.info("gold coverage: %s", result.describe())
-    return result.as_dict()

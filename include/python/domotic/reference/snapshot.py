@@ -29,9 +29,9 @@ import psycopg
 from psycopg import sql
 
 from domotic.errors import PermanentError
-from domotic.filenames import HANDLES, to_utc
-from domotic.gold_ledger import record_change
+from domotic.gold.ledger import record_change
 from domotic.paths import SQL_DIR
+from domotic.sensors.names import HANDLES, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -405,12 +405,12 @@ def _mysql_error_code(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else getattr(exc, "errno", None)
 
 
-def open_source(mysql_conn_id: str) -> Any:
-    """A MySQL connection (MySqlHook) inside one consistent, read-only snapshot of all tables."""
-    from airflow.providers.mysql.hooks.mysql import MySqlHook
+# TIMESTAMP columns come back in the session time zone: the connection is opened with it set to UTC.
+MYSQL_INIT_COMMAND = "SET time_zone = '+00:00'"
 
-    # TIMESTAMP columns come back in the session time zone: make it UTC.
-    conn = MySqlHook(mysql_conn_id=mysql_conn_id, init_command="SET time_zone = '+00:00'").get_conn()
+
+def begin_consistent_read(conn: Any) -> Any:
+    """Put a MySQL connection inside one consistent, read-only snapshot of all tables; returns it."""
     cur = conn.cursor()
     try:
         cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -664,23 +664,18 @@ def _drop_next_quietly(pg_conn: Any, specs: Sequence[TableSpec]) -> None:
         log.warning("could not drop the %s tables: %s", NEXT_SUFFIX, exc)
 
 
-def run_snapshot(mysql_conn_id: str | None = None, postgres_conn_id: str | None = None, source_tz: str = "UTC",
-                 batch_rows: int = BATCH_ROWS, run_id: str | None = None,
-                 specs: Sequence[TableSpec] = ALLOW_LIST, taken_at: datetime | None = None) -> SnapshotReport:
+def take_snapshot(pg_conn: Any, mysql_conn: Any, *, source_tz: str = "UTC", batch_rows: int = BATCH_ROWS,
+                  run_id: str | None = None, specs: Sequence[TableSpec] = ALLOW_LIST,
+                  taken_at: datetime | None = None) -> SnapshotReport:
     """Snapshot every allow-listed pidb table into Silver, all or nothing. Raise SnapshotFailed by table.
 
-    ``taken_at`` stamps the snapshot log (the task passes its clock; the machine's clock when omitted).
+    ``pg_conn`` (autocommit is switched on: explicit transaction blocks below) and ``mysql_conn`` (inside
+    ``begin_consistent_read``) are the caller's; ``taken_at`` stamps the snapshot log (the machine's clock when
+    omitted).
     """
-    from domotic.config import MYSQL_CONN_ID
-    from domotic.db import warehouse_connection
-
     check_allow_list(specs)
-    with contextlib.ExitStack() as cleanup:  # callbacks run last-in first-out
-        pg_conn = warehouse_connection(postgres_conn_id)
-        cleanup.callback(pg_conn.close)
-        pg_conn.autocommit = True  # explicit transaction blocks below
-        mysql_conn = open_source(mysql_conn_id or MYSQL_CONN_ID)
-        cleanup.callback(mysql_conn.close)
+    pg_conn.autocommit = True
+    with contextlib.ExitStack() as cleanup:
         cleanup.callback(_drop_next_quietly, pg_conn, specs)
         report = SnapshotReport(snapshot_id=uuid.uuid4(), taken_at=taken_at or datetime.now(UTC))
         plans = extract_all(mysql_conn, pg_conn, specs, report, source_tz, batch_rows)

@@ -33,7 +33,9 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domotic.filenames import (
+from domotic.gold.ledger import record_change
+from domotic.sensors.flatten import CreateSeries, SeriesCache, parse_payload_minute, payload_copy_lines
+from domotic.sensors.names import (
     BadFileName,
     SensorFileName,
     canonical_name,
@@ -42,9 +44,7 @@ from domotic.filenames import (
     to_utc,
     versioned_name,
 )
-from domotic.flatten import CreateSeries, SeriesCache, parse_payload_minute, payload_copy_lines
-from domotic.gold_ledger import record_change
-from domotic.outliers import DEFAULT_BOUNDS, Bounds, bounds_for
+from domotic.sensors.outliers import DEFAULT_BOUNDS, Bounds, bounds_for
 
 log = logging.getLogger(__name__)
 
@@ -416,7 +416,7 @@ _MANIFEST_COLUMNS = (
 )
 _COPY_READINGS = ("COPY silver.sensor_readings (ts, file_id, value, series_id, is_outlier) "
                   "FROM STDIN (FORMAT BINARY)")
-# PostgreSQL binary COPY framing and the fixed parts of a row (see domotic.flatten's fast path).
+# PostgreSQL binary COPY framing and the fixed parts of a row (see domotic.sensors.flatten's fast path).
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 _PREFIX = struct.Struct(">hiqii").pack  # 5 fields; ts: len 8 + int64 µs since 2000-01-01; file_id: len 4 + int4

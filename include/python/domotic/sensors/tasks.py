@@ -12,9 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from domotic.config import POSTGRES_CONN_ID, setting
-from domotic.outliers import DEFAULT_BOUNDS, parse_overrides
-from domotic.sensor_load import (
+from domotic.airflow_adapter import setting, warehouse_connect
+from domotic.sensors.load import (
     CopyResult,
     LoadStats,
     copy_to_bronze,
@@ -23,15 +22,9 @@ from domotic.sensor_load import (
     list_share_day,
     load_bronze_files,
 )
+from domotic.sensors.outliers import DEFAULT_BOUNDS, parse_overrides
 
 log = logging.getLogger(__name__)
-
-
-def _connect_factory(conn_id: str = POSTGRES_CONN_ID):
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    hook = PostgresHook(postgres_conn_id=conn_id)
-    return hook.get_conn
 
 
 def _paths() -> tuple[Path, Path, str]:
@@ -68,7 +61,7 @@ def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
         # The share no longer holds the day (e.g. it was cleaned): replay it from Bronze's compacted archive.
         from domotic.maintenance import restore_archived_day
 
-        restored = restore_archived_day(Path(setting("domotic_bronze_root")), day, _connect_factory())
+        restored = restore_archived_day(Path(setting("domotic_bronze_root")), day, warehouse_connect())
         if restored:
             log.info("Day %s is not on the share: %d archived Bronze files restored for replay", day, len(restored))
             return [list(restored)]
@@ -92,7 +85,7 @@ def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
                       for generation in replay_generations(restored)]
     if share_names:
         result = ingest_share_files(
-            _connect_factory(), share, share_names, bronze_root, source_tz=source_tz,
+            warehouse_connect(), share, share_names, bronze_root, source_tz=source_tz,
             batch_files=int(setting("sensor_batch_files")), bounds=_bounds(),
             on_batch=lambda s: log.info("progress: %d/%d files, %d rows", s.files_seen, len(share_names), s.rows),
         )
@@ -122,7 +115,7 @@ def merge_summaries(summaries: Sequence[dict[str, Any] | None]) -> dict[str, Any
 
 
 def _copy(share: Path, names: list[str], bronze_root: Path, source_tz: str) -> CopyResult:
-    connect = _connect_factory()
+    connect = warehouse_connect()
     conn = connect()
     try:
         known = known_checksums(conn, names)
@@ -139,7 +132,7 @@ def _copy(share: Path, names: list[str], bronze_root: Path, source_tz: str) -> C
 def load_paths(paths: Sequence[str], ledger_source: str = "sensor_load") -> LoadStats:
     """Load Bronze files into Silver; logs per-file quarantine reasons and a summary."""
     stats = load_bronze_files(
-        _connect_factory(),
+        warehouse_connect(),
         list(paths),
         source_tz=setting("domotic_source_tz"),
         batch_files=int(setting("sensor_batch_files")),
@@ -152,7 +145,7 @@ def load_paths(paths: Sequence[str], ledger_source: str = "sensor_load") -> Load
 
 
 def _bounds() -> dict:
-    return {**DEFAULT_BOUNDS, **parse_overrides(_optional_variable("sensor_outlier_bounds"))}
+    return {**DEFAULT_BOUNDS, **parse_overrides(setting("sensor_outlier_bounds") or None)}
 
 
 def _log_summary(stats: LoadStats) -> None:
@@ -166,9 +159,3 @@ def asset_extra(stats: LoadStats | dict[str, Any]) -> dict[str, Any]:
     summary = stats.summary() if isinstance(stats, LoadStats) else stats
     return {key: summary.get(key) for key in ("window_start", "window_end", "files_loaded", "rows",
                                               "files_quarantined")}
-
-
-def _optional_variable(key: str) -> str | None:
-    from airflow.sdk import Variable
-
-    return Variable.get(key, default=None)

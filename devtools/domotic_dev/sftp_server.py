@@ -1,6 +1,6 @@
 """A small real SFTP server (asyncssh) for tests and the demo: password auth, chrooted to one folder.
 
-Run: ``python -m domotic.devtools.sftp_server --root DIR --port 2222 --user u --password p --host-key KEYFILE``.
+Run: ``python -m domotic_dev.sftp_server --root DIR --port 2222 --user u --password p --host-key KEYFILE``.
 The host key is created on first use (ed25519) and its public half written to ``KEYFILE.pub``.
 """
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psycopg
 
-from domotic.filenames import bronze_dir
+from domotic.sensors.names import bronze_dir
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS baseline;

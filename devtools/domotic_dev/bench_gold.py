@@ -9,13 +9,13 @@ at a scratch database. It measures, as the SQL of one ``gold_build`` transaction
 * ``minute``: one-minute windows, the way ``sensors_minutely``'s asset events trigger them: the last minute of
   the history (the live case) and a minute in the middle (a late file), median of ``repeat`` runs each;
 * ``rerun_day``: the same day again (nothing changes: what an idempotent re-run costs);
-* ``ledger_claim``: claiming and merging 10,000 pending changes of Gold's work ledger (``run/01_claim.sql`` and
-  ``run/01_windows.sql``, one-minute windows spread over the history, rolled back), median of ``repeat`` runs.
+* ``ledger_claim``: claiming and merging 10,000 pending changes of Gold's work ledger (``build/02_claim.sql`` and
+  ``build/03_windows.sql``, one-minute windows spread over the history, rolled back), median of ``repeat`` runs.
 
 The cost of a window must not grow with history: run it on 7 and on 70 days of Silver and compare
 (``generate_silver`` fills a scratch database with generated days through the real Silver loader).
 
-    python -m domotic.bench_gold --generate-days 70 --dbname domotic_bench_gold
+    python -m domotic_dev.bench_gold --generate-days 70 --dbname domotic_bench_gold
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from domotic import gold
-from domotic.gold_ledger import Pending, PendingScope
+from domotic.gold.ledger import Pending, PendingScope
 
 Connect = Callable[[], Any]
 
@@ -43,7 +43,7 @@ def generate_silver(connect: Connect, first_day: date, days: int, *, seed: int =
     """Generate ``days`` days of sensor files from ``first_day`` and load them into Silver, day by day."""
     from domotic.db import run_sql_files
     from domotic.generator.sensors import SensorSimulator, write_range
-    from domotic.sensor_load import SILVER_SENSOR_DDL, load_bronze_files
+    from domotic.sensors.load import SILVER_SENSOR_DDL, load_bronze_files
 
     with contextlib.closing(connect()) as conn:
         run_sql_files(conn, SILVER_SENSOR_DDL)
@@ -95,7 +95,7 @@ def _reset_gold(conn: Any) -> None:
 
 def bench_gold(connect: Connect | None = None, *, repeat: int = 5) -> dict[str, Any]:
     """Time a full Gold build and incremental windows on the Silver of ``connect``; returns seconds."""
-    from domotic.db import warehouse_connection
+    from domotic.airflow_adapter import warehouse_connection
 
     connect = connect or warehouse_connection
     with contextlib.closing(connect()) as conn:
@@ -147,7 +147,7 @@ def bench_ledger_claim(conn: Any, first: datetime, end: datetime, *, changes: in
     plan = gold.BuildPlan(reason="ledger bench", pending=Pending((PendingScope("sensor", changes, first, end,
                                                                                 first, 0),)))
     params = plan.parameters()
-    statements = [gold.read_sql("gold/run/01_claim.sql"), gold.read_sql("gold/run/01_windows.sql")]
+    statements = [gold.read_sql("gold/build/02_claim.sql"), gold.read_sql("gold/build/03_windows.sql")]
     runs, windows = [], 0
     for _ in range(repeat):
         with conn.cursor() as cur:  # committed first, as the Silver writers leave them

@@ -9,7 +9,7 @@ It writes to the warehouse of the ``domotic_postgres`` connection (or the psycop
 point it at a scratch database. Issue dates start in 2030 so they cannot collide with real forecasts, and
 their rows are deleted before and after the run.
 
-    python -m domotic.bench_weather --files 30
+    python -m domotic_dev.bench_weather --files 30
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def bench_weather(
     loaders: int = 2,
 ) -> dict[str, Any]:
     """Clean and load ``n_files`` generated files; returns input rows, seconds and input rows per second."""
-    from domotic.db import warehouse_connection
+    from domotic.airflow_adapter import warehouse_connection
 
     connect = connect or warehouse_connection
     with contextlib.closing(connect()) as conn:

@@ -1,7 +1,4 @@
-"""Gold build: which time windows to rebuild, the parameters the Gold SQL binds, and running it.
-
-``gold_build`` (dags/gold_build.py) calls these functions; so do the tests and the benchmark. Nothing here
-imports Airflow: the planner takes plain values (asset names and event extras, a logical date, a run conf).
+"""Gold's plan: which windows a build rebuilds and every parameter the Gold SQL binds (pure, no I/O).
 
 Windows. A window is a half-open UTC interval ``[start, end)`` of whole minutes. Two scopes:
 
@@ -9,127 +6,29 @@ Windows. A window is a half-open UTC interval ``[start, end)`` of whole minutes.
   it touches, and the calendar of those days;
 * ``weather``: weather facts of the hours it touches, and the calendar of those days.
 
-What to rebuild comes from Gold's work ledger (``domotic.gold_ledger``, ``silver.gold_ledger``), never from the
+What to rebuild comes from Gold's work ledger (``domotic.gold.ledger``, ``silver.gold_ledger``), never from the
 asset events Airflow chooses to deliver (apache/airflow#56050 leaves some undelivered): every Silver writer
 records its changed window there in the transaction of the change, and every build, however it started,
-claims every pending row inside its own transaction (``run/01_claim.sql``) and rebuilds their windows, merged
+claims every pending row inside its own transaction (``build/02_claim.sql``) and rebuilds their windows, merged
 per scope (overlapping or adjacent windows become one; nothing is added between separate windows). A
 'reference' row (the weekly MySQL snapshot) has no window: it refreshes the dimensions and the error counts of
 every health row. On top of the ledger, a time-triggered or manual run with logical date ``D`` rebuilds the
 whole UTC day ``[D, D+1)`` in both scopes (and refreshes the reference data), and a manual run may name its own
 window in the run conf: ``{"window_start": ..., "window_end": ...}``. Asset events wake ``gold_build`` up; their
 windows are logged beside the plan, for the UI, and are not the work list.
-
-Every build runs ``BUILD_SQL`` in one transaction (``build`` here, one ``SQLExecuteQueryOperator`` in the DAG):
-the dimensions, then each fact rebuilds the window's rows (upsert of what Silver yields, delete of what it no
-longer yields), so a re-run changes nothing and readers never see a half-built Gold. See docs/gold.md.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from domotic.gold_ledger import Pending
-from domotic.paths import SQL_DIR
+from domotic.gold.ledger import Pending
 
 log = logging.getLogger(__name__)
-
-# ------------------------------------------------------------------------------------------- SQL files
-
-# Silver tables Gold reads, created empty (their owners' own idempotent DDL) so Gold and its quality gates
-# run on a fresh install before the Silver DAGs ever ran (not the sensor_events view: Gold does not read it,
-# and re-creating a view would wait for the BI queries reading it). The MySQL mirrors (silver.dim_buildings & co.) are
-# created from MySQL's shapes by the snapshot itself: run/05_reference.sql reads them only when present.
-SILVER_INPUT_DDL: tuple[str, ...] = (
-    "silver/00_schema.sql",
-    "silver/gold_ledger.sql",
-    "silver/sensor_series.sql",
-    "silver/file_manifest.sql",
-    "silver/sensor_readings.sql",
-    "silver/weather/weather_file_manifest.sql",  # read by Gold's coverage guard (ops/gold_coverage.sql)
-    "silver/weather/weather_forecasts.sql",
-    "silver/mysql/di_errors_clean.sql",
-)
-
-GOLD_DDL: tuple[str, ...] = (
-    "gold/ddl/00_schema.sql",
-    "gold/ddl/dim_date.sql",
-    "gold/ddl/dim_datetime.sql",
-    "gold/ddl/dim_weather_site.sql",
-    "gold/ddl/dim_apartment.sql",
-    "gold/ddl/dim_room.sql",
-    "gold/ddl/dim_device.sql",
-    "gold/ddl/dim_tariff.sql",
-    "gold/ddl/dim_tariff_seed.sql",
-    "gold/ddl/fact_energy_minute.sql",
-    "gold/ddl/fact_environment_minute.sql",
-    "gold/ddl/fact_presence_minute.sql",
-    "gold/ddl/fact_device_health_day.sql",
-    "gold/ddl/fact_weather_hour.sql",
-    "gold/ddl/build_window.sql",
-    "gold/security/tenants.sql",
-    "gold/security/rls.sql",
-)
-
-# All files of one build, in order; each holds exactly one statement (bound parameters allow no more).
-BUILD_SQL: tuple[str, ...] = (
-    "gold/run/00_lock.sql",
-    "gold/run/00_statistics.sql",
-    "gold/run/01_claim.sql",
-    "gold/run/01_windows.sql",
-    "gold/run/02_minutes.sql",
-    "gold/run/03_segments.sql",
-    "gold/run/04_days.sql",
-    "gold/run/05_reference.sql",
-    "gold/dim_date.sql",
-    "gold/dim_datetime.sql",
-    "gold/dim_weather_site.sql",
-    "gold/dim_apartment.sql",
-    "gold/dim_room.sql",
-    "gold/dim_device.sql",
-    "gold/run/06_series.sql",
-    "gold/run/07_analyze.sql",
-    "gold/fact_energy_minute.sql",
-    "gold/fact_environment_minute.sql",
-    "gold/fact_presence_minute.sql",
-    "gold/fact_device_health_day.sql",
-    "gold/fact_weather_hour_revision.sql",
-    "gold/fact_weather_hour.sql",
-    "gold/run/98_record_absorbed.sql",
-    "gold/run/99_record_windows.sql",
-)
-
-# Gold tables with BI data (build_window is build metadata, tenant_role security configuration).
-GOLD_TABLES: tuple[str, ...] = (
-    "dim_date",
-    "dim_datetime",
-    "dim_weather_site",
-    "dim_apartment",
-    "dim_room",
-    "dim_device",
-    "dim_tariff",
-    "fact_energy_minute",
-    "fact_environment_minute",
-    "fact_presence_minute",
-    "fact_device_health_day",
-    "fact_weather_hour",
-    "fact_weather_hour_revision",
-)
-# Tables holding one apartment's data: every one carries the natural key apartment_id under RLS.
-TENANT_TABLES: tuple[str, ...] = (
-    "dim_apartment",
-    "dim_room",
-    "dim_device",
-    "fact_energy_minute",
-    "fact_environment_minute",
-    "fact_presence_minute",
-    "fact_device_health_day",
-)
 
 # ------------------------------------------------------------------------------------------- settings
 
@@ -291,7 +190,7 @@ class BuildPlan:
                    lookback_minutes: int = LOOKBACK_MINUTES, work_mem: str = WORK_MEM,
                    ledger_retention_days: int = LEDGER_RETENTION_DAYS) -> dict[str, Any]:
         """The parameters every Gold SQL file binds (JSON-serialisable: they travel through XCom)."""
-        from domotic.flatten import ROOM_NAMES
+        from domotic.sensors.flatten import ROOM_NAMES
 
         first_year, last_year = self.calendar_years()
         holidays = holiday_rows(date(first_year, 1, 1), date(last_year, 12, 31)) if first_year else []
@@ -405,60 +304,3 @@ def holiday_rows(first: date, last: date) -> list[tuple[date, str]]:
     calendar = holidays.country_holidays(HOLIDAY_COUNTRY, subdiv=HOLIDAY_SUBDIVISION,
                                          years=range(first.year, last.year + 1), language="en_US")
     return sorted((day, name) for day, name in calendar.items() if first <= day <= last)
-
-
-# ------------------------------------------------------------------------------------------- running
-
-
-def read_sql(name: str) -> str:
-    return (SQL_DIR / name).read_text()
-
-
-def ensure_schema(conn: Any, *, with_silver: bool = True) -> None:
-    """Create the Silver inputs (if missing) and the Gold tables, tariff seed and row-level security; commit."""
-    names = (*SILVER_INPUT_DDL, *GOLD_DDL) if with_silver else GOLD_DDL
-    with conn.cursor() as cur:
-        for name in names:
-            cur.execute(read_sql(name))
-    conn.commit()
-
-
-def build(conn: Any, parameters: Mapping[str, Any], statements: Sequence[str] = BUILD_SQL) -> list[tuple[str, float]]:
-    """Run one Gold build on ``conn`` in one transaction (as the DAG's build task does); returns timings.
-
-    Committed only when every statement succeeded; on any error the transaction is rolled back and the
-    exception propagates, leaving Gold exactly as it was.
-    """
-    timings: list[tuple[str, float]] = []
-    try:
-        with conn.cursor() as cur:
-            for name in statements:
-                started = time.perf_counter()
-                try:
-                    cur.execute(read_sql(name), dict(parameters))
-                except Exception as exc:
-                    exc.add_note(f"in Gold build statement include/sql/{name} (the build was rolled back)")
-                    raise
-                timings.append((name, time.perf_counter() - started))
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    return timings
-
-
-def built_windows(conn: Any) -> dict[str, Any]:
-    """The GOLD_STAR_SCHEMA event extra: the windows the latest build rebuilt, as it recorded them in
-    gold.build_window (ledger changes included), overall bounds first for simple consumers."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT scope, window_start, window_end FROM gold.build_window ORDER BY scope, window_start")
-        rows = cur.fetchall()
-    conn.commit()
-    windows = {scope: [Window(_utc(ws), _utc(we)) for sc, ws, we in rows if sc == scope]
-               for scope in ("sensor", "weather")}
-    extra: dict[str, Any] = {f"{scope}_windows": [w.as_json() for w in found] for scope, found in windows.items()}
-    every = [*windows["sensor"], *windows["weather"]]
-    if every:
-        extra["window_start"] = min(w.start for w in every).isoformat()
-        extra["window_end"] = max(w.end for w in every).isoformat()
-    return extra

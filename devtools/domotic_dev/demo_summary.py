@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from domotic.devtools.services import Service
+from domotic_dev.services import Service
 
 # Energy and cost come from the whole-house meter only (plugs are inside it: adding both would double count).
 # Presence hours: minutes with presence in any room, per apartment. Indoor climate excludes the Outdoor
