@@ -39,6 +39,12 @@ os.environ.update(
 
 from domotic_dev import services  # noqa: E402
 
+# Shared fixtures of several test modules (no test module imports another).
+pytest_plugins = [
+    "tests.fixtures.gold",
+    "tests.fixtures.pidb",
+]
+
 
 def pg_conn_json(svc: services.Service, dbname: str) -> str:
     return json.dumps(

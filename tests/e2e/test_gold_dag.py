@@ -13,7 +13,7 @@ import pytest
 
 from domotic import gold
 from domotic.gold import ledger as gold_ledger
-from tests.integration.test_gold import DAY2, make_db, silver_template, snapshot  # noqa: F401 (fixtures)
+from tests.fixtures.gold import DAY2, snapshot
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -94,7 +94,7 @@ def asset_events(airflow_home: Path, name: str) -> list[dict]:
     return [orjson.loads(extra) for (extra,) in rows]
 
 
-def test_dag_test_builds_the_day_and_passes_every_gate(airflow_db, make_db):  # noqa: F811
+def test_dag_test_builds_the_day_and_passes_every_gate(airflow_db, make_db):
     info, reference = make_db(), make_db()  # the first is the domotic_postgres connection
     before = len(asset_events(airflow_db, "gold_star_schema"))
     run = load_dag().test(logical_date=datetime(2023, 10, 29, tzinfo=UTC))
@@ -118,7 +118,7 @@ def test_dag_test_builds_the_day_and_passes_every_gate(airflow_db, make_db):  # 
     assert events[-1]["window_end"] == "2023-10-30T00:00:00+00:00"
 
 
-def test_dag_test_of_an_unrelated_day_builds_every_pending_change(airflow_db, make_db):  # noqa: F811
+def test_dag_test_of_an_unrelated_day_builds_every_pending_change(airflow_db, make_db):
     """No triggering event at all (``airflow dags test`` of another day): the pending ledger changes are built
     too, claimed by this run, and a second run finds nothing left."""
     info = make_db()
@@ -146,7 +146,7 @@ def test_dag_test_of_an_unrelated_day_builds_every_pending_change(airflow_db, ma
         assert gold_ledger.pending(conn).changes == 0
 
 
-def test_a_failed_gate_fails_the_run(airflow_db, make_db, no_retries):  # noqa: F811
+def test_a_failed_gate_fails_the_run(airflow_db, make_db, no_retries):
     info = make_db()
     with psycopg.connect(info) as conn:  # a reading off the minute grid: Silver and Gold minute counts differ
         conn.execute("INSERT INTO silver.sensor_readings (ts, value, series_id, file_id, is_outlier)"

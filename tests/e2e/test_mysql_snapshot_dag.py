@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from domotic_airflow.assets import SILVER_REFERENCE
-from tests.integration.test_mysql_snapshot import SILVER_NAMES, drop_pidb, make_pidb
+from tests.fixtures.pidb import SILVER_NAMES, drop_pidb, make_pidb
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_ID = "mysql_snapshot_weekly"

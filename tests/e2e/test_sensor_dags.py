@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from domotic.sensors.names import sensor_name
-from tests.integration.test_sensor_load import T0, fill_share, payload, write
+from tests.fixtures.sensors import T0, fill_share, payload, write
 
 REPO_DAGS = __import__("pathlib").Path(__file__).resolve().parents[2] / "dags"
 

@@ -16,13 +16,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,246 +27,61 @@ import pytest
 from psycopg import sql
 
 from domotic import gold
-from domotic.gold import BuildPlan, Window
-from domotic.gold import ledger as gold_ledger
+from tests.fixtures.gold import (
+    DAY1,
+    DAY2,
+    DOOR_OPEN,
+    END,
+    ERRORS,
+    GAP,
+    RESET_AT,
+    START,
+    WEATHER,
+    WEATHER_CODES,
+    admin,
+    conninfo,
+    full_plan,
+    run,
+    run_changes,
+    series_id,
+    snapshot,
+)
 
-DAY1, DAY2 = date(2023, 10, 28), date(2023, 10, 29)
-START = datetime(2023, 10, 28, tzinfo=UTC)
-END = datetime(2023, 10, 30, tzinfo=UTC)
-RESET_AT = datetime(2023, 10, 29, 10, 0, tzinfo=UTC)
-GAP = (datetime(2023, 10, 29, 15, 0, tzinfo=UTC), datetime(2023, 10, 29, 15, 30, tzinfo=UTC))
-DOOR_OPEN = (datetime(2023, 10, 29, 12, 0, tzinfo=UTC), datetime(2023, 10, 29, 14, 0, tzinfo=UTC))
-WEATHER = Window(datetime(2023, 10, 28, tzinfo=UTC), datetime(2023, 11, 2, tzinfo=UTC))
 TARIFF = 0.34
 LOOKBACK = timedelta(minutes=gold.LOOKBACK_MINUTES)
-WEATHER_CODES = {"PRED_T_2M_ctrl": "temperature_c", "PRED_RELHUM_2M_ctrl": "humidity_pct",
-                 "PRED_TOT_PREC_ctrl": "precipitation_mm", "PRED_GLOB_ctrl": "radiation_wm2"}
 # (device_id, reference sensor) pairs the reference rows below must produce; appliance plug -> MySQL device.
 EXPECTED_SENSOR = {"jimmy_Living Room_plug": 1, "jimmy_Bedroom_window": 3, "jimmy_Bathroom_door": 4,
                    "jimmy_Living Room_motion": 5, "jimmy_Living Room_meteo": 6, "jimmy_House_consumption": 8,
                    "jeremie_Bedroom_window": 11, "jeremie_Kitchen_window": 12, "jeremie_Kitchen_window_1": 13}
-ERRORS = [  # error_id, building, apartment, sensor, timestamp
-    (1, 1, "jimmy", 1, "2023-10-28 10:00:00+00"),
-    (2, 1, "jimmy", 5, "2023-10-29 05:00:00+00"),
-    (3, 1, "jimmy", None, "2023-10-29 06:00:00+00"),
-    (4, 2, "jeremie", 11, "2023-10-28 23:59:59+00"),
-    (5, 2, "jeremie", 13, "2023-10-29 00:00:00+00"),
-    (6, 2, "jeremie", None, "2023-10-30 00:00:00+00"),  # a day without sensor data
-]
 
 
 # ------------------------------------------------------------------------------------------- the dataset
 
 
-def conninfo(svc, dbname: str) -> str:
-    return f"host={svc.host} port={svc.port} user={svc.user} dbname={dbname}" + (
-        f" password={svc.password}" if svc.password else "")
 
 
-def admin(svc) -> psycopg.Connection:
-    return psycopg.connect(conninfo(svc, "postgres"), autocommit=True)
 
 
-def build_silver(info: str) -> None:
-    """Generated sensor files through the real loader, then the scenarios, weather and reference rows."""
-    from domotic.generator.sensors import Faults, write_range
-    from domotic.sensors.load import SILVER_SENSOR_DDL, load_bronze_files
-
-    with psycopg.connect(info) as conn:
-        with conn.cursor() as cur:
-            for name in (*SILVER_SENSOR_DDL, *gold.SILVER_INPUT_DDL):
-                cur.execute(gold.read_sql(name))
-        conn.commit()
-    folder = Path(tempfile.mkdtemp(prefix="gold-test-"))
-    try:
-        write_range(folder, START, END, Faults(missing_minutes=0.03, nulls=0.01, out_of_range=0.004), seed=3,
-                    history_start=DAY1)
-        load_bronze_files(lambda: psycopg.connect(info), sorted(str(p) for p in folder.iterdir()))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    with psycopg.connect(info) as conn:
-        inject_scenarios(conn)
-        insert_weather(conn)
-        insert_reference(conn)
-        # The loader recorded its windows in Gold's work ledger; each test says itself what it builds (the
-        # ledger's own tests record their changes explicitly).
-        conn.execute("DELETE FROM silver.gold_ledger")
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("VACUUM ANALYZE")
 
 
-def series_id(conn, apartment: str, room: str, sensor_type: str, field: str, index: int = 0) -> int:
-    row = conn.execute(
-        "SELECT series_id FROM silver.sensor_series WHERE apartment = %s AND room = %s AND sensor_type = %s"
-        " AND field = %s AND sensor_index = %s", (apartment, room, sensor_type, field, index)).fetchone()
-    assert row, (apartment, room, sensor_type, field, index)
-    return row[0]
 
 
-def inject_scenarios(conn) -> None:
-    # A plug counter reset: from RESET_AT on, jimmy's Office counter restarts from 7 Wh.
-    total = series_id(conn, "jimmy", "Office", "plug", "total")
-    conn.execute(
-        "UPDATE silver.sensor_readings r SET value = r.value - f.value + 7 FROM ("
-        " SELECT value, ts FROM silver.sensor_readings WHERE series_id = %(s)s AND ts >= %(t)s ORDER BY ts LIMIT 1"
-        ") f WHERE r.series_id = %(s)s AND r.ts >= f.ts", {"s": total, "t": RESET_AT})
-    # A device gap: jeremie's living-room plug sends nothing for 30 minutes (its counter keeps counting).
-    conn.execute(
-        "DELETE FROM silver.sensor_readings WHERE ts >= %s AND ts < %s AND series_id IN ("
-        " SELECT series_id FROM silver.sensor_series WHERE apartment = 'jeremie' AND room = 'Living Room'"
-        " AND sensor_type = 'plug')", GAP)
-    # A door left open for two hours, nobody moving: only the opening and the closing minute are presence.
-    door = series_id(conn, "jimmy", "Bedroom", "door", "open")
-    motion = series_id(conn, "jimmy", "Bedroom", "motion", "motion")
-    before, after = DOOR_OPEN[0] - timedelta(minutes=10), DOOR_OPEN[1] + timedelta(minutes=10)
-    conn.execute("UPDATE silver.sensor_readings SET value = CASE WHEN ts >= %s AND ts < %s THEN 1 ELSE 0 END"
-                 " WHERE series_id = %s AND ts >= %s AND ts < %s", (*DOOR_OPEN, door, before, after))
-    conn.execute("UPDATE silver.sensor_readings SET value = 0 WHERE series_id = %s AND ts >= %s AND ts < %s",
-                 (motion, before, after))
-    # the scenario minutes must exist (the generator's missing minutes must not have hit them)
-    assert conn.execute("SELECT count(*) FROM silver.sensor_readings WHERE series_id = %s AND ts IN (%s, %s)",
-                        (door, *DOOR_OPEN)).fetchone()[0] == 2
 
 
-def insert_weather(conn) -> None:
-    """Two issues for Sion (the older one later overridden), codes 00/01 with gaps, an unconfigured site."""
-    rng = random.Random(5)
-    rows = []
-    for issue in (date(2023, 10, 28), date(2023, 10, 29)):
-        first = datetime(issue.year, issue.month, issue.day, 1, tzinfo=UTC)
-        for step in range(0, 72, 3):  # 3-hourly over three days
-            ts = first + timedelta(hours=step)
-            for site in ("Sion", "Visp"):
-                for measurement in WEATHER_CODES:
-                    for prediction in (0, 1):
-                        value = round(rng.uniform(0, 30), 2)
-                        if prediction == 0 and rng.random() < 0.2:
-                            value = None  # the sentinel: code 01 must stand in
-                        outlier = measurement == "PRED_GLOB_ctrl" and rng.random() < 0.05
-                        rows.append((issue, site, measurement, prediction, ts, value, "u", outlier))
-    conn.cursor().executemany(
-        "INSERT INTO silver.weather_forecasts (prediction_date, site, measurement, prediction, timestamp, value,"
-        " unit, is_outlier) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
 
 
-def insert_reference(conn) -> None:
-    """The MySQL mirrors as mysql_snapshot_weekly creates them (MySQL names and types), and cleaned errors."""
-    conn.execute("""
-        CREATE TABLE silver.dim_building_types ("idBuildingType" integer PRIMARY KEY, name varchar(50));
-        INSERT INTO silver.dim_building_types VALUES (1, 'Maison'), (2, 'Appartement');
-        CREATE TABLE silver.dim_buildings ("idBuilding" integer PRIMARY KEY, apartment text,
-            "idBuildingType" integer, "buildingYear" smallint, "nbPeople" smallint, "heatingElectric" boolean,
-            surface numeric(6,1), "createdAt" timestamptz);
-        INSERT INTO silver.dim_buildings VALUES (1, 'jimmy', 2, 1987, 2, false, 78.5, now()),
-                                                (2, 'jeremie', 1, 2004, 3, true, 142.0, now());
-        CREATE TABLE silver.dim_rooms ("idRoom" integer PRIMARY KEY, "idBuilding" integer, name varchar(50),
-            floor smallint, orientation text, surface numeric(5,2), "nbSensors" smallint, "hasWindow" boolean);
-        INSERT INTO silver.dim_rooms VALUES (1, 1, 'Livingroom', 2, 'S', 24.5, 3, true),
-            (2, 1, 'Office', 2, 'E', 11.2, 2, true), (3, 1, 'Bdroom', 2, 'W', 13.8, 1, true),
-            (4, 1, 'Bhroom', 2, 'N', 5.6, 2, false), (5, 1, 'Kitchen', 2, 'NE', 9.4, 0, true),
-            (7, 2, 'Livingroom', 0, 'SW', 32.0, 3, true), (9, 2, 'Bdroom', 1, 'W', 15.3, 1, true),
-            (11, 2, 'Kitchen', 0, 'E', 14.7, 0, true);
-        CREATE TABLE silver.dim_sensors ("idSensor" integer PRIMARY KEY, "idRoom" integer, name varchar(60),
-            type varchar(30), model varchar(60), "ipAddress" varchar(45), "batteryPowered" boolean,
-            active boolean, "installedAt" date);
-        INSERT INTO silver.dim_sensors VALUES
-            (1, 1, 'Plug Livingroom', 'plug', 'Shelly Plug S', '192.168.1.21', false, true, '2023-06-05'),
-            (3, 3, 'Window Bdroom', 'doorWindow', 'Shelly D/W 2', '192.168.1.31', true, true, '2023-06-05'),
-            (4, 4, 'Door Bhroom', 'doorWindow', 'Shelly D/W 2', '192.168.1.32', true, true, '2023-06-05'),
-            (5, 1, 'Motion Livingroom', 'motion', 'Shelly Motion', '192.168.1.41', true, true, '2023-06-06'),
-            (6, 1, 'Station Livingroom', 'meteo', 'Netatmo', '192.168.1.51', false, true, '2023-06-06'),
-            (8, 2, 'Meter House', 'consumption', 'Shelly 3EM', '192.168.1.71', false, true, '2023-06-07'),
-            (11, 9, 'Window Bdroom', 'doorWindow', 'Shelly D/W 2', '192.168.2.31', true, false, '2023-06-08'),
-            (12, 11, 'Window Kitchen', 'doorWindow', 'Shelly D/W 2', '192.168.2.33', true, true, '2023-06-08'),
-            (13, 11, 'Window Kitchen 2', 'doorWindow', 'Shelly D/W 2', '192.168.2.34', true, true, '2023-06-08');
-        CREATE TABLE silver.dim_devices ("idDevice" integer PRIMARY KEY, "idRoom" integer,
-            "idProfileReference" integer, name varchar(60), type varchar(30), brand varchar(40),
-            "ratedPowerW" integer, "energyClass" varchar(4), "purchaseYear" smallint);
-        INSERT INTO silver.dim_devices VALUES (4, 5, 4, 'Dishwasher', 'dishwasher', 'Bosch', 2400, 'C', 2016),
-                                              (5, 11, 1, 'Fridge', 'fridge', 'Siemens', 100, 'D', 2012);
-    """)
-    conn.cursor().executemany(
-        "INSERT INTO silver.di_errors_clean (error_id, building_id, apartment, sensor_id, \"timestamp\", severity,"
-        " error_message) VALUES (%s, %s, %s, %s, %s, 'low', 'test')", ERRORS)
 
 
-@pytest.fixture(scope="module")
-def silver_template(pg_service) -> Iterator[str]:
-    name = f"domotic_gold_tpl_{uuid.uuid4().hex[:8]}"
-    with admin(pg_service) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        build_silver(conninfo(pg_service, name))
-        yield name
-    finally:
-        with admin(pg_service) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-@pytest.fixture
-def make_db(pg_service, silver_template, monkeypatch):
-    """Copies of the template; the first one is also the domotic_postgres connection (for hook-based tests)."""
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"domotic_gold_{uuid.uuid4().hex[:10]}"
-        with admin(pg_service) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(silver_template)))
-        made.append(name)
-        info = conninfo(pg_service, name)
-        with psycopg.connect(info) as conn:
-            gold.ensure_schema(conn)
-        if len(made) == 1:
-            import json
-
-            monkeypatch.setenv("AIRFLOW_CONN_DOMOTIC_POSTGRES", json.dumps(
-                {"conn_type": "postgres", "host": pg_service.host, "port": pg_service.port,
-                 "login": pg_service.user, "password": pg_service.password, "schema": name}))
-        return info
-
-    yield make
-    with admin(pg_service) as conn:
-        for name in made:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def full_plan() -> BuildPlan:
-    return BuildPlan([Window(START, END)], [WEATHER], refresh_reference=True, reason="full")
 
 
-def run(info: str, plan: BuildPlan, session_tz: str = "UTC") -> None:
-    with psycopg.connect(info) as conn:
-        conn.execute(sql.SQL("SET TimeZone = {}").format(sql.Literal(session_tz)))
-        conn.commit()
-        gold.build(conn, plan.parameters(["Sion"]))
 
 
-def run_changes(info: str, changes: list[tuple[str, datetime | None, datetime | None]],
-                session_tz: str = "UTC") -> None:
-    """Record Silver changes in Gold's work ledger (as the Silver writers do), then run a build with no window
-    of its own, as an asset-triggered run does: it claims and rebuilds exactly the pending changes."""
-    with psycopg.connect(info) as conn:
-        for scope, start, end in changes:
-            gold_ledger.enqueue_rebuild(conn, scope, start, end, source="test")
-        pending = gold_ledger.pending(conn)
-    run(info, gold.plan_from_context(None, None, None, pending), session_tz=session_tz)
 
 
-def snapshot(info: str, with_xmin: bool = False) -> dict[str, tuple]:
-    """Per Gold table: row count and a digest of every row (build_window is build metadata and excluded).
-
-    with_xmin adds each row's creating transaction: equal snapshots then mean no row was even rewritten.
-    """
-    row = sql.SQL("t::text || ' ' || t.xmin::text") if with_xmin else sql.SQL("t::text")
-    out = {}
-    with psycopg.connect(info) as conn:
-        for table in gold.GOLD_TABLES:
-            out[table] = conn.execute(sql.SQL(
-                "SELECT count(*), md5(coalesce(string_agg({row}, '|' ORDER BY {row} COLLATE \"C\"), ''))"
-                " FROM gold.{table} t").format(row=row, table=sql.Identifier(table))).fetchone()
-    return out
 
 
 # ------------------------------------------------------------------------------- the independent recomputation

@@ -7,15 +7,10 @@ fails the run and therefore the test.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import shutil
-import subprocess
 import threading
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -25,7 +20,6 @@ import pytest
 
 from domotic.db import run_sql_files
 from domotic.errors import PermanentError
-from domotic.paths import FIXTURES_DIR
 from domotic.reference import snapshot as snap
 from domotic.reference.snapshot import (
     ALLOW_LIST,
@@ -35,14 +29,8 @@ from domotic.reference.snapshot import (
     TableSpec,
 )
 from domotic.reference.tasks import run_snapshot
+from tests.fixtures.pidb import SILVER_NAMES, Pidb
 
-# The 10 reference tables and their Silver names (issue 4, legacy-system.md 4.5).
-SILVER_NAMES = {
-    "buildings": "dim_buildings", "buildingtype": "dim_building_types", "rooms": "dim_rooms",
-    "sensors": "dim_sensors", "devices": "dim_devices", "profilereference": "ref_energy_profiles",
-    "profile": "ref_power_snapshots", "parameters": "ref_parameters", "parameterstype": "ref_parameters_type",
-    "dierrors": "log_sensor_errors",
-}
 PERSONAL_TABLES = {"users", "actions", "achievements", "badges", "events", "eventsgeneric", "eventsignore",
                    "categories", "userrelationships"}
 PERSONAL_COLUMN_RE = re.compile(r"(?i)(first|last|user)_?name|e-?mail|phone|passw|(?<!ip)address|street|npa|zip|"
@@ -53,108 +41,18 @@ HANDLES = ("JimmyLoup", "JeremieVianin")
 # ------------------------------------------------------------------------------------------ the fixture db
 
 
-@dataclass
-class Pidb:
-    """One private copy of the fixture database, and the restricted account the snapshot reads with."""
-
-    host: str
-    port: int
-    root_user: str
-    root_password: str
-    database: str
-    user: str
-    password: str
-
-    def root(self) -> MySQLdb.Connection:
-        return MySQLdb.connect(host=self.host, port=self.port, user=self.root_user, passwd=self.root_password,
-                               db=self.database, charset="utf8mb4", autocommit=True)
-
-    def root_execute(self, *statements: str) -> None:
-        conn = self.root()
-        try:
-            cur = conn.cursor()
-            for statement in statements:
-                cur.execute(statement)
-        finally:
-            conn.close()
-
-    def count(self, table: str, where: str = "") -> int:
-        conn = self.root()
-        try:
-            cur = conn.cursor()
-            cur.execute(f"SELECT count(*) FROM `{table}` {where}")
-            return int(cur.fetchone()[0])
-        finally:
-            conn.close()
-
-    def conn_json(self) -> str:
-        return json.dumps({"conn_type": "mysql", "host": self.host, "port": self.port, "login": self.user,
-                           "password": self.password, "schema": self.database})
 
 
-def mysql_client() -> str:
-    client = shutil.which("mariadb") or shutil.which("mysql")
-    if client is None:
-        pytest.fail("neither the mariadb nor the mysql client is installed: cannot load include/fixtures/pidb.sql")
-    return client
 
 
-def load_fixture(svc, database: str) -> None:
-    """Load the dump with the real client, under another database name (its CREATE DATABASE and USE lines)."""
-    dump = (FIXTURES_DIR / "pidb.sql").read_text(encoding="utf-8")
-    dump, renamed = re.subn(r"^(CREATE DATABASE IF NOT EXISTS|USE) `pidb`", rf"\1 `{database}`", dump, flags=re.M)
-    assert renamed == 2, "pidb.sql must create and use the database `pidb` (one line each)"
-    args = [mysql_client(), "--protocol=TCP", "-h", svc.host, "-P", str(svc.port), "-u", svc.user]
-    if svc.password:
-        args.append(f"-p{svc.password}")
-    done = subprocess.run(args, input=dump, text=True, capture_output=True, timeout=120)
-    assert done.returncode == 0, f"loading pidb.sql failed: {done.stderr}"
 
 
-def grant_allow_list(pidb: Pidb, specs: tuple[TableSpec, ...] = ALLOW_LIST) -> None:
-    """The snapshot account may read the allow-listed columns and nothing else."""
-    conn = pidb.root()
-    try:
-        cur = conn.cursor()
-        cur.execute(f"CREATE USER '{pidb.user}'@'%%' IDENTIFIED BY %s", (pidb.password,))
-        for spec in specs:
-            columns = ", ".join(f"`{c}`" for c in spec.source_columns)
-            cur.execute(f"GRANT SELECT ({columns}) ON `{pidb.database}`.`{spec.source}` TO '{pidb.user}'@'%'")
-    finally:
-        conn.close()
 
 
-def make_pidb(svc) -> Pidb:
-    suffix = uuid.uuid4().hex[:10]
-    pidb = Pidb(svc.host, svc.port, svc.user, svc.password, f"pidb_{suffix}", f"snap_{suffix}",
-                f"pw-{uuid.uuid4().hex}")
-    try:
-        load_fixture(svc, pidb.database)
-        grant_allow_list(pidb)
-    except BaseException:
-        drop_pidb(pidb)
-        raise
-    return pidb
 
 
-def drop_pidb(pidb: Pidb) -> None:
-    conn = MySQLdb.connect(host=pidb.host, port=pidb.port, user=pidb.root_user, passwd=pidb.root_password,
-                           autocommit=True)
-    try:
-        cur = conn.cursor()
-        cur.execute(f"DROP DATABASE IF EXISTS `{pidb.database}`")
-        cur.execute(f"DROP USER IF EXISTS '{pidb.user}'@'%'")
-    finally:
-        conn.close()
 
 
-@pytest.fixture
-def pidb(mariadb_service, monkeypatch) -> Iterator[Pidb]:
-    """A private pidb loaded from the fixture dump, wired as the ``pidb_mysql`` connection (restricted user)."""
-    db = make_pidb(mariadb_service)
-    monkeypatch.setenv("AIRFLOW_CONN_PIDB_MYSQL", db.conn_json())
-    yield db
-    drop_pidb(db)
 
 
 @pytest.fixture

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import multiprocessing
 import os
 import signal
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-import orjson
 import psycopg
 import pytest
 
@@ -26,37 +24,7 @@ from domotic.sensors.load import (
     load_bronze_files,
 )
 from domotic.sensors.names import sensor_name
-from tests.unit.test_flatten import EXAMPLE
-
-DAY = date(2023, 9, 14)
-T0 = datetime(2023, 9, 14, 8, 0, tzinfo=UTC)
-HANDLES = ("JimmyLoup", "JeremieVianin")
-
-
-def payload(handle: str, minute: datetime, **overrides) -> dict:
-    body = copy.deepcopy(EXAMPLE)
-    body["user"] = handle
-    body["datetime"] = minute.strftime("%d.%m.%Y %H:%M")
-    body["consumptions"]["House"]["total_power"] = 400.0 + minute.minute  # a value that identifies the minute
-    body.update(overrides)
-    return body
-
-
-def write(share: Path, name: str, content: dict | bytes) -> Path:
-    path = share / name
-    path.write_bytes(content if isinstance(content, bytes) else orjson.dumps(content))
-    return path
-
-
-def fill_share(share: Path, minutes: int = 30) -> list[str]:
-    names = []
-    for i in range(minutes):
-        minute = T0 + timedelta(minutes=i)
-        for handle in HANDLES:
-            name = sensor_name(handle, minute)
-            write(share, name, payload(handle, minute))
-            names.append(name)
-    return names
+from tests.fixtures.sensors import DAY, EXAMPLE, T0, fill_share, payload, write
 
 
 @pytest.fixture

@@ -8,37 +8,7 @@ import pytest
 
 from domotic.sensors.flatten import flatten_payload, normalise_room, parse_payload_minute
 from domotic.sensors.outliers import DEFAULT_BOUNDS, bounds_for, parse_overrides
-
-EXAMPLE = {  # legacy-system.md section 1.5: flattens to 49 readings
-    "user": "JeremieVianin",
-    "api_token": "tok_9b41e0c2d7a84f6f",
-    "datetime": "14.09.2023 08:17",
-    "plugs": {
-        "Livingroom": {"power": 41.35, "total": 58214, "temperature": 29.8, "overtemperature": False, "switch": "on"},
-        "Office": {"power": 3.02, "total": 12977, "temperature": 27.1, "overtemperature": False, "switch": "on"},
-        "WashingMachine": {"power": 0.0, "total": 20533, "temperature": 24.6, "overtemperature": False,
-                           "switch": "on"},
-    },
-    "doorsWindows": {
-        "Bdroom": [{"type": "Window", "switch": "off", "battery": 90}, {"type": "Door", "switch": "on", "battery": 85}],
-        "Bhroom": [{"type": "Door", "switch": "off", "battery": 100}],
-        "Kitchen": [{"type": "Window", "switch": "on", "battery": 70}],
-    },
-    "motions": {
-        "Livingroom": {"motion": True, "light": 212, "temperature": 22.4},
-        "Kitchen": {"motion": False, "light": 35, "temperature": 21.9},
-    },
-    "meteos": {"meteo": {
-        "Livingroom": {"Temperature": 22.8, "CO2": 734, "Humidity": 51, "Noise": 38, "Pressure": 1018.4,
-                       "AbsolutePressure": 957.2},
-        "Bdroom": {"Temperature": 21.6, "CO2": 905, "Humidity": 55, "battery_percent": 77},
-        "Outdoor": {"Temperature": 14.3, "Humidity": 81, "battery_percent": 64},
-    }},
-    "humidities": {"Bhroom": {"temperature": 23.9, "humidity": 66.2, "devicePower": 88}},
-    "consumptions": {"House": {
-        "total_power": 412.7, "power1": 180.22, "power2": 96.4, "power3": 136.08, "current1": 0.86,
-        "current2": 0.47, "current3": 0.65, "voltage1": 231.9, "voltage2": 233.4, "voltage3": 232.1}},
-}
+from tests.fixtures.sensors import EXAMPLE
 
 
 def rows(payload):

@@ -12,7 +12,7 @@ import pytest
 from domotic.generator.sensors import parse_fault_args, write_range
 from domotic.sensors.flatten import flatten_payload, payload_copy_lines
 from domotic.sensors.outliers import bounds_for
-from tests.unit.test_flatten import EXAMPLE
+from tests.fixtures.sensors import EXAMPLE
 
 
 def fast_readings(payload: dict):

@@ -100,6 +100,39 @@ def _rooms(out: Flattened, section: object, category: str):
         yield normalise_room(raw_room), obj
 
 
+def _flatten_contacts(out: Flattened, room: str, contacts: object) -> None:
+    """The door and window contacts of one room (rule 2: one object or a list; the type is never guessed)."""
+    skipped = out.skipped
+    if isinstance(contacts, dict):  # rule 2: a single object instead of a list
+        contacts = [contacts]
+    if not isinstance(contacts, list):
+        if contacts is not None:
+            skipped["malformed contact"] += 1
+        return
+    seen: Counter[str] = Counter()  # position among contacts of the same type in this room
+    for contact in contacts:
+        if not isinstance(contact, dict):
+            skipped["malformed contact"] += 1
+            continue
+        raw_type = contact.get("type")
+        sensor_type = CONTACT_TYPES.get(raw_type.lower()) if isinstance(raw_type, str) else None
+        if sensor_type is None:  # rule 2: never guess the type
+            skipped["contact without known type"] += sum(
+                1 for key in ("switch", "battery") if contact.get(key) is not None
+            )
+            continue
+        index = seen[sensor_type]
+        seen[sensor_type] += 1
+        switch = contact.get("switch")
+        if switch is not None:  # rule 2: no switch, no 'open' row (unknown is not closed)
+            state = SWITCH_STATES.get(switch.lower()) if isinstance(switch, str) else _number(switch)
+            if state is None:
+                skipped[f"non-numeric {sensor_type}.open"] += 1
+            else:
+                out.readings.append(((room, sensor_type, "open", index), "bool", state))
+        _take(out, contact, room, sensor_type, (("battery", "battery", "%"),), index)
+
+
 def flatten_payload(payload: dict) -> Flattened:
     """All readings of one file, in a stable order, plus the count of skipped readings by reason."""
     out = Flattened()
@@ -112,34 +145,7 @@ def flatten_payload(payload: dict) -> Flattened:
             skipped["malformed plug"] += 1
 
     for room, contacts in _rooms(out, payload.get("doorsWindows"), "doorsWindows"):
-        if isinstance(contacts, dict):  # rule 2: a single object instead of a list
-            contacts = [contacts]
-        if not isinstance(contacts, list):
-            if contacts is not None:
-                skipped["malformed contact"] += 1
-            continue
-        seen: Counter[str] = Counter()  # position among contacts of the same type in this room
-        for contact in contacts:
-            if not isinstance(contact, dict):
-                skipped["malformed contact"] += 1
-                continue
-            raw_type = contact.get("type")
-            sensor_type = CONTACT_TYPES.get(raw_type.lower()) if isinstance(raw_type, str) else None
-            if sensor_type is None:  # rule 2: never guess the type
-                skipped["contact without known type"] += sum(
-                    1 for key in ("switch", "battery") if contact.get(key) is not None
-                )
-                continue
-            index = seen[sensor_type]
-            seen[sensor_type] += 1
-            switch = contact.get("switch")
-            if switch is not None:  # rule 2: no switch, no 'open' row (unknown is not closed)
-                state = SWITCH_STATES.get(switch.lower()) if isinstance(switch, str) else _number(switch)
-                if state is None:
-                    skipped[f"non-numeric {sensor_type}.open"] += 1
-                else:
-                    out.readings.append(((room, sensor_type, "open", index), "bool", state))
-            _take(out, contact, room, sensor_type, (("battery", "battery", "%"),), index)
+        _flatten_contacts(out, room, contacts)
 
     for room, obj in _rooms(out, payload.get("motions"), "motions"):
         if not isinstance(obj, dict):
@@ -226,6 +232,41 @@ def _emit(out: list[bytes], skipped: Counter[str], prefix: bytes, obj: dict, fie
         out.append(prefix + PACK_VALUE(8, value) + (entry[2] if entry[0] <= value <= entry[1] else entry[3]))
 
 
+def _emit_contacts(out: list[bytes], skipped: Counter[str], prefix: bytes, room: str, contacts: object,
+                   fields_of: Callable[..., dict], create: CreateSeries) -> None:
+    """The COPY rows of one room's door and window contacts (as ``_flatten_contacts``)."""
+    if isinstance(contacts, dict):
+        contacts = [contacts]
+    if not isinstance(contacts, list):
+        if contacts is not None:
+            skipped["malformed contact"] += 1
+        return
+    seen: dict[str, int] = {}
+    for contact in contacts:
+        if not isinstance(contact, dict):
+            skipped["malformed contact"] += 1
+            continue
+        raw_type = contact.get("type")
+        sensor_type = CONTACT_TYPES.get(raw_type.lower()) if isinstance(raw_type, str) else None
+        if sensor_type is None:
+            skipped["contact without known type"] += sum(
+                1 for key in ("switch", "battery") if contact.get(key) is not None)
+            continue
+        index = seen.get(sensor_type, 0)
+        seen[sensor_type] = index + 1
+        cached = fields_of(sensor_type, room, index)
+        switch = contact.get("switch")
+        if switch is not None:
+            state = SWITCH_STATES.get(switch.lower()) if isinstance(switch, str) else _number(switch)
+            if state is None:
+                skipped[f"non-numeric {sensor_type}.open"] += 1
+            else:
+                entry = cached.get("open") or create(sensor_type, room, index, "open", "bool")
+                out.append(prefix + PACK_VALUE(8, state) + (entry[2] if entry[0] <= state <= entry[1] else entry[3]))
+        _emit(out, skipped, prefix, contact, (("battery", "battery", "%"),), cached, create, sensor_type, room,
+              index)
+
+
 def payload_copy_lines(payload: dict, prefix: bytes, cache: SeriesCache, create: CreateSeries,
                        out: list[bytes], skipped: Counter[str]) -> None:
     """Append one binary COPY row per reading of ``payload`` to ``out`` (see the note above)."""
@@ -256,38 +297,7 @@ def payload_copy_lines(payload: dict, prefix: bytes, cache: SeriesCache, create:
             skipped["malformed doorsWindows"] += 1
         else:
             for raw_room, contacts in section.items():
-                room = rooms(raw_room, raw_room)
-                if isinstance(contacts, dict):
-                    contacts = [contacts]
-                if not isinstance(contacts, list):
-                    if contacts is not None:
-                        skipped["malformed contact"] += 1
-                    continue
-                seen: dict[str, int] = {}
-                for contact in contacts:
-                    if not isinstance(contact, dict):
-                        skipped["malformed contact"] += 1
-                        continue
-                    raw_type = contact.get("type")
-                    sensor_type = CONTACT_TYPES.get(raw_type.lower()) if isinstance(raw_type, str) else None
-                    if sensor_type is None:
-                        skipped["contact without known type"] += sum(
-                            1 for key in ("switch", "battery") if contact.get(key) is not None)
-                        continue
-                    index = seen.get(sensor_type, 0)
-                    seen[sensor_type] = index + 1
-                    cached = fields_of(sensor_type, room, index)
-                    switch = contact.get("switch")
-                    if switch is not None:
-                        state = SWITCH_STATES.get(switch.lower()) if isinstance(switch, str) else _number(switch)
-                        if state is None:
-                            skipped[f"non-numeric {sensor_type}.open"] += 1
-                        else:
-                            entry = cached.get("open") or create(sensor_type, room, index, "open", "bool")
-                            out.append(prefix + PACK_VALUE(8, state)
-                                       + (entry[2] if entry[0] <= state <= entry[1] else entry[3]))
-                    _emit(out, skipped, prefix, contact, (("battery", "battery", "%"),), cached, create,
-                          sensor_type, room, index)
+                _emit_contacts(out, skipped, prefix, rooms(raw_room, raw_room), contacts, fields_of, create)
 
     section = payload.get("motions")
     if section is not None:

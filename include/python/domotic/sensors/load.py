@@ -398,7 +398,7 @@ class LoadStats:
 
 
 @dataclass
-class _Pending:
+class PendingFile:
     """One file of a batch, read and hashed, waiting for the batch transaction."""
 
     path: str
@@ -425,15 +425,15 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-class _Batch:
-    """Turns a batch of pending files into COPY text and manifest rows (pure Python, no DB work)."""
+class BatchEncoder:
+    """Turns a batch of pending files into binary COPY rows and manifest rows (pure Python, no DB work)."""
 
     def __init__(self, registry: SeriesRegistry, source_tz: str, stats: LoadStats) -> None:
         self.registry, self.source_tz, self.stats = registry, source_tz, stats
         self.manifest: list[tuple] = []
         self._creators: dict[str, CreateSeries] = {}
 
-    def _quarantine(self, item: _Pending, file_id: int, reason: str, apartment: str | None = None,
+    def _quarantine(self, item: PendingFile, file_id: int, reason: str, apartment: str | None = None,
                     file_ts: datetime | None = None) -> None:
         self.stats.files_quarantined += 1
         self.stats.quarantined[item.name] = reason
@@ -441,7 +441,7 @@ class _Batch:
         self.manifest.append((file_id, item.name, apartment, file_ts, item.digest, len(item.data), "quarantined",
                               reason, 0, 0, None, None, None, False, None, item.path))
 
-    def chunks(self, items: Sequence[_Pending], file_ids: Sequence[int]) -> Iterator[bytes]:
+    def chunks(self, items: Sequence[PendingFile], file_ids: Sequence[int]) -> Iterator[bytes]:
         """Binary COPY rows per file, in order; manifest rows accumulate in ``self.manifest``."""
         by_apartment, stats = self.registry.by_apartment, self.stats
         for item, file_id in zip(items, file_ids, strict=True):
@@ -504,14 +504,14 @@ def _manifest_state(conn: psycopg.Connection, names: list[str]) -> tuple[set[tup
     return seen, current
 
 
-def _one_version_per_name(pending: list[_Pending], stats: LoadStats) -> list[_Pending]:
+def _one_version_per_name(pending: list[PendingFile], stats: LoadStats) -> list[PendingFile]:
     """The same name twice in one batch with different content: the last one listed is the current version."""
     by_name = {item.name: item for item in pending}
     stats.files_unchanged += len(pending) - len(by_name)
     return list(by_name.values())
 
 
-def _read_pending(paths: Sequence[str], conn: psycopg.Connection, stats: LoadStats) -> list[_Pending]:
+def _read_bronze_batch(paths: Sequence[str], conn: psycopg.Connection, stats: LoadStats) -> list[PendingFile]:
     """Read and hash a batch of Bronze files; drop content already in the manifest; note what it supersedes."""
     items = []
     for path in paths:
@@ -523,18 +523,18 @@ def _read_pending(paths: Sequence[str], conn: psycopg.Connection, stats: LoadSta
         items.append((path, canonical_name(os.path.basename(path)), data))
     stats.files_seen += len(items)
     seen, current = _manifest_state(conn, [name for _, name, _ in items])
-    pending: list[_Pending] = []
+    pending: list[PendingFile] = []
     for path, name, data in items:
         digest = checksum(data)
         if (name, digest) in seen:
             stats.files_unchanged += 1
             continue
         seen.add((name, digest))
-        pending.append(_Pending(path, name, data, digest, current.get(name)))
+        pending.append(PendingFile(path, name, data, digest, current.get(name)))
     return _one_version_per_name(pending, stats)
 
 
-def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[_Pending], source_tz: str,
+def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[PendingFile], source_tz: str,
                 stats: LoadStats, ledger_source: str = "sensor_load") -> None:
     """One transaction: retire superseded versions, stream readings, record the manifest."""
     file_ids = [row[0] for row in conn.execute(
@@ -547,15 +547,15 @@ def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[
         # files are loaded again on the next run.
         conn.execute("SET LOCAL synchronous_commit = off")
         if superseded:
-            _retire(conn, superseded)
-        batch = _Batch(registry, source_tz, batch_stats)
+            _retire_superseded(conn, superseded)
+        batch = BatchEncoder(registry, source_tz, batch_stats)
         try:
             with conn.transaction(), conn.cursor() as cur, cur.copy(_COPY_READINGS) as copy:
                 _stream(copy, batch.chunks(items, file_ids))
         except psycopg.errors.UniqueViolation:
             # Two files claim the same (minute, series): merge through staging; the later file wins.
             batch_stats = LoadStats(merge_fallbacks=1)
-            batch = _Batch(registry, source_tz, batch_stats)
+            batch = BatchEncoder(registry, source_tz, batch_stats)
             _merge_batch(conn, batch, items, file_ids)
         for _, _, old_ts in superseded:
             if old_ts is not None:
@@ -587,7 +587,7 @@ def _stream(copy: psycopg.Copy, chunks: Iterator[bytes], flush_bytes: int = 1 <<
     copy.write(b"".join(pending))
 
 
-def _retire(conn: psycopg.Connection, superseded: list[tuple[str, int, datetime | None]]) -> None:
+def _retire_superseded(conn: psycopg.Connection, superseded: list[tuple[str, int, datetime | None]]) -> None:
     """Delete the readings of the versions being replaced and mark them not current."""
     ids = [file_id for _, file_id, _ in superseded]
     times = [ts for _, _, ts in superseded]
@@ -599,7 +599,7 @@ def _retire(conn: psycopg.Connection, superseded: list[tuple[str, int, datetime 
     conn.execute("UPDATE silver.file_manifest SET is_current = false WHERE file_id = ANY(%s)", (ids,))
 
 
-def _merge_batch(conn: psycopg.Connection, batch: _Batch, items: list[_Pending], file_ids: list[int]) -> None:
+def _merge_batch(conn: psycopg.Connection, batch: BatchEncoder, items: list[PendingFile], file_ids: list[int]) -> None:
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS sensor_readings_stage "
         "(LIKE silver.sensor_readings INCLUDING DEFAULTS, ord bigint GENERATED ALWAYS AS IDENTITY) "
@@ -621,6 +621,26 @@ def _merge_batch(conn: psycopg.Connection, batch: _Batch, items: list[_Pending],
     )
 
 
+@contextmanager
+def _loading_session(connect: Connect, bounds: dict[tuple[str, str], Bounds] | None
+                     ) -> Iterator[tuple[psycopg.Connection, SeriesRegistry]]:
+    """The loading connection (each batch is one explicit transaction on it) and the series registry."""
+    registry = SeriesRegistry(connect, bounds)
+    conn = connect()
+    conn.autocommit = True  # each batch is one explicit transaction (conn.transaction())
+    try:
+        registry.preload(conn)
+        yield conn, registry
+    finally:
+        conn.close()
+        registry.close()
+
+
+def _in_batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def load_bronze_files(
     connect: Connect,
     paths: Sequence[str],
@@ -635,24 +655,16 @@ def load_bronze_files(
     ``ledger_source`` names the writer in Gold's work ledger (``archive_replay`` for a compaction replay).
     """
     stats = LoadStats()
-    registry = SeriesRegistry(connect, bounds)
-    conn = connect()
-    conn.autocommit = True  # each batch is one explicit transaction (conn.transaction())
-    try:
-        registry.preload(conn)
-        for start in range(0, len(paths), batch_files):
-            items = _read_pending(paths[start:start + batch_files], conn, stats)
+    with _loading_session(connect, bounds) as (conn, registry):
+        for batch in _in_batches(paths, batch_files):
+            items = _read_bronze_batch(batch, conn, stats)
             if items:
                 _load_batch(conn, registry, items, source_tz, stats, ledger_source)
             if on_batch:
                 on_batch(stats)
-    finally:
-        conn.close()
-        registry.close()
     for name, reason in stats.quarantined.items():
         log.warning("Quarantined file %s: %s", name, reason)
     return stats
-
 
 
 @dataclass
@@ -684,41 +696,40 @@ def ingest_share_files(
     """
     stats, copied = LoadStats(), CopyResult()
     writer = BronzeWriter(bronze_root, source_tz)
-    registry = SeriesRegistry(connect, bounds)
-    share_dir = str(share)
-    conn = connect()
-    conn.autocommit = True  # each batch is one explicit transaction (conn.transaction())
-    try:
-        registry.preload(conn)
-        for start in range(0, len(names), batch_files):
-            read: list[tuple[str, bytes, float, str]] = []
-            for name in names[start:start + batch_files]:
-                try:
-                    data, mtime = _read_file(os.path.join(share_dir, name))
-                except FileNotFoundError:
-                    copied.vanished.append(name)
-                    continue
-                read.append((name, data, mtime, checksum(data)))
-            stats.files_seen += len(read)
-            seen, current = _manifest_state(conn, [name for name, _, _, _ in read])
-            pending: list[_Pending] = []
-            for name, data, mtime, digest in read:
-                if (name, digest) in seen:
-                    copied.unchanged += 1
-                    stats.files_unchanged += 1
-                    continue
-                seen.add((name, digest))
-                parsed = parse_or_error(name, source_tz)
-                path = writer.store(name, data, mtime, digest, copied, parsed)
-                pending.append(_Pending(path, name, data, digest, current.get(name), parsed))
-            items = _one_version_per_name(pending, stats)
+    with _loading_session(connect, bounds) as (conn, registry):
+        for batch in _in_batches(names, batch_files):
+            items = _copy_share_batch(share, batch, conn, writer, copied, stats, source_tz)
             if items:
                 _load_batch(conn, registry, items, source_tz, stats)
             if on_batch:
                 on_batch(stats)
-    finally:
-        conn.close()
-        registry.close()
     if copied.vanished:
         log.warning("Files listed but gone when read: %s", copied.vanished)
     return IngestResult(copied, stats)
+
+
+def _copy_share_batch(share: Path, names: Sequence[str], conn: psycopg.Connection, writer: BronzeWriter,
+                      copied: CopyResult, stats: LoadStats, source_tz: str) -> list[PendingFile]:
+    """Read a batch of share files; skip content the manifest holds; store the rest in Bronze, to load."""
+    share_dir = str(share)
+    read: list[tuple[str, bytes, float, str]] = []
+    for name in names:
+        try:
+            data, mtime = _read_file(os.path.join(share_dir, name))
+        except FileNotFoundError:
+            copied.vanished.append(name)
+            continue
+        read.append((name, data, mtime, checksum(data)))
+    stats.files_seen += len(read)
+    seen, current = _manifest_state(conn, [name for name, _, _, _ in read])
+    pending: list[PendingFile] = []
+    for name, data, mtime, digest in read:
+        if (name, digest) in seen:
+            copied.unchanged += 1
+            stats.files_unchanged += 1
+            continue
+        seen.add((name, digest))
+        parsed = parse_or_error(name, source_tz)
+        path = writer.store(name, data, mtime, digest, copied, parsed)
+        pending.append(PendingFile(path, name, data, digest, current.get(name), parsed))
+    return _one_version_per_name(pending, stats)
