@@ -12,29 +12,33 @@
 --                  NULL when the room has no such reading in that minute.
 --   is_anomaly:    a chosen value is an outlier (the room had no valid reading of that measure).
 -- The Outdoor station gets its own rows with is_outdoor = true (never mixed into indoor rooms).
-WITH by_source AS (   -- per segment (at most a day): one value per source slot and validity (v / o = outlier)
+-- env_slot (from gold_series, build/20_series.sql) = 10 * measure + source precedence: 11/12/13 temperature of
+-- the meteo station / humidity sensor / motion sensor, 21/22 humidity of the meteo station / humidity sensor,
+-- 31 CO2, 41 noise, 51 pressure (meteo station), 61 light (motion sensor), 71 window open, 81 door open.
+-- by_source pivots each slot into two columns: its valid value, and its value when flagged *_outlier.
+WITH by_source AS (   -- per segment (at most a day): one value per source slot and validity
     SELECT x.*
     FROM gold_segment m
     CROSS JOIN LATERAL (
         SELECT r.ts, g.room_key,
-               max(r.value) FILTER (WHERE g.env_slot = 11 AND NOT r.is_outlier) AS t1v,
-               max(r.value) FILTER (WHERE g.env_slot = 12 AND NOT r.is_outlier) AS t2v,
-               max(r.value) FILTER (WHERE g.env_slot = 13 AND NOT r.is_outlier) AS t3v,
-               max(r.value) FILTER (WHERE g.env_slot = 11 AND r.is_outlier)     AS t1o,
-               max(r.value) FILTER (WHERE g.env_slot = 12 AND r.is_outlier)     AS t2o,
-               max(r.value) FILTER (WHERE g.env_slot = 13 AND r.is_outlier)     AS t3o,
-               max(r.value) FILTER (WHERE g.env_slot = 21 AND NOT r.is_outlier) AS h1v,
-               max(r.value) FILTER (WHERE g.env_slot = 22 AND NOT r.is_outlier) AS h2v,
-               max(r.value) FILTER (WHERE g.env_slot = 21 AND r.is_outlier)     AS h1o,
-               max(r.value) FILTER (WHERE g.env_slot = 22 AND r.is_outlier)     AS h2o,
-               max(r.value) FILTER (WHERE g.env_slot = 31 AND NOT r.is_outlier) AS cv,
-               max(r.value) FILTER (WHERE g.env_slot = 31 AND r.is_outlier)     AS co,
-               max(r.value) FILTER (WHERE g.env_slot = 41 AND NOT r.is_outlier) AS nv,
-               max(r.value) FILTER (WHERE g.env_slot = 41 AND r.is_outlier)     AS no,
-               max(r.value) FILTER (WHERE g.env_slot = 51 AND NOT r.is_outlier) AS pv,
-               max(r.value) FILTER (WHERE g.env_slot = 51 AND r.is_outlier)     AS po,
-               max(r.value) FILTER (WHERE g.env_slot = 61 AND NOT r.is_outlier) AS lv,
-               max(r.value) FILTER (WHERE g.env_slot = 61 AND r.is_outlier)     AS lo,
+               max(r.value) FILTER (WHERE g.env_slot = 11 AND NOT r.is_outlier) AS temp_meteo,
+               max(r.value) FILTER (WHERE g.env_slot = 12 AND NOT r.is_outlier) AS temp_humidity_sensor,
+               max(r.value) FILTER (WHERE g.env_slot = 13 AND NOT r.is_outlier) AS temp_motion_sensor,
+               max(r.value) FILTER (WHERE g.env_slot = 11 AND r.is_outlier)     AS temp_meteo_outlier,
+               max(r.value) FILTER (WHERE g.env_slot = 12 AND r.is_outlier)     AS temp_humidity_sensor_outlier,
+               max(r.value) FILTER (WHERE g.env_slot = 13 AND r.is_outlier)     AS temp_motion_sensor_outlier,
+               max(r.value) FILTER (WHERE g.env_slot = 21 AND NOT r.is_outlier) AS hum_meteo,
+               max(r.value) FILTER (WHERE g.env_slot = 22 AND NOT r.is_outlier) AS hum_humidity_sensor,
+               max(r.value) FILTER (WHERE g.env_slot = 21 AND r.is_outlier)     AS hum_meteo_outlier,
+               max(r.value) FILTER (WHERE g.env_slot = 22 AND r.is_outlier)     AS hum_humidity_sensor_outlier,
+               max(r.value) FILTER (WHERE g.env_slot = 31 AND NOT r.is_outlier) AS co2,
+               max(r.value) FILTER (WHERE g.env_slot = 31 AND r.is_outlier)     AS co2_outlier,
+               max(r.value) FILTER (WHERE g.env_slot = 41 AND NOT r.is_outlier) AS noise,
+               max(r.value) FILTER (WHERE g.env_slot = 41 AND r.is_outlier)     AS noise_outlier,
+               max(r.value) FILTER (WHERE g.env_slot = 51 AND NOT r.is_outlier) AS pressure,
+               max(r.value) FILTER (WHERE g.env_slot = 51 AND r.is_outlier)     AS pressure_outlier,
+               max(r.value) FILTER (WHERE g.env_slot = 61 AND NOT r.is_outlier) AS light,
+               max(r.value) FILTER (WHERE g.env_slot = 61 AND r.is_outlier)     AS light_outlier,
                bool_or(r.value = 1) FILTER (WHERE g.env_slot = 71)              AS window_open_flag,
                bool_or(r.value = 1) FILTER (WHERE g.env_slot = 81)              AS door_open_flag
         FROM (   -- one primary-key range scan per segment (OFFSET 0 keeps the planner from scanning it
@@ -50,25 +54,39 @@ WITH by_source AS (   -- per segment (at most a day): one value per source slot 
 ),
 src AS MATERIALIZED (
     SELECT m.datetime_key, x.room_key, m.date_key, r.apartment_key, r.apartment_id, r.is_outdoor,
-           coalesce(x.t1v, x.t2v, x.t3v, x.t1o, x.t2o, x.t3o) AS temperature_c,
-           CASE WHEN x.t1v IS NOT NULL THEN 'meteo' WHEN x.t2v IS NOT NULL THEN 'humidity'
-                WHEN x.t3v IS NOT NULL THEN 'motion' WHEN x.t1o IS NOT NULL THEN 'meteo'
-                WHEN x.t2o IS NOT NULL THEN 'humidity' WHEN x.t3o IS NOT NULL THEN 'motion'
+           coalesce(x.temp_meteo, x.temp_humidity_sensor, x.temp_motion_sensor,
+                    x.temp_meteo_outlier, x.temp_humidity_sensor_outlier, x.temp_motion_sensor_outlier)
+               AS temperature_c,
+           CASE WHEN x.temp_meteo IS NOT NULL THEN 'meteo'
+                WHEN x.temp_humidity_sensor IS NOT NULL THEN 'humidity'
+                WHEN x.temp_motion_sensor IS NOT NULL THEN 'motion'
+                WHEN x.temp_meteo_outlier IS NOT NULL THEN 'meteo'
+                WHEN x.temp_humidity_sensor_outlier IS NOT NULL THEN 'humidity'
+                WHEN x.temp_motion_sensor_outlier IS NOT NULL THEN 'motion'
            END AS temperature_source,
-           coalesce(x.h1v, x.h2v, x.h1o, x.h2o) AS humidity_pct,
-           CASE WHEN x.h1v IS NOT NULL THEN 'meteo' WHEN x.h2v IS NOT NULL THEN 'humidity'
-                WHEN x.h1o IS NOT NULL THEN 'meteo' WHEN x.h2o IS NOT NULL THEN 'humidity'
+           coalesce(x.hum_meteo, x.hum_humidity_sensor, x.hum_meteo_outlier, x.hum_humidity_sensor_outlier)
+               AS humidity_pct,
+           CASE WHEN x.hum_meteo IS NOT NULL THEN 'meteo'
+                WHEN x.hum_humidity_sensor IS NOT NULL THEN 'humidity'
+                WHEN x.hum_meteo_outlier IS NOT NULL THEN 'meteo'
+                WHEN x.hum_humidity_sensor_outlier IS NOT NULL THEN 'humidity'
            END AS humidity_source,
-           coalesce(x.cv, x.co) AS co2_ppm,
-           coalesce(x.nv, x.no) AS noise_db,
-           coalesce(x.pv, x.po) AS pressure_hpa,
-           coalesce(x.lv, x.lo) AS light_lux,
+           coalesce(x.co2, x.co2_outlier) AS co2_ppm,
+           coalesce(x.noise, x.noise_outlier) AS noise_db,
+           coalesce(x.pressure, x.pressure_outlier) AS pressure_hpa,
+           coalesce(x.light, x.light_outlier) AS light_lux,
            x.window_open_flag,
            x.door_open_flag,
-           (coalesce(x.t1v, x.t2v, x.t3v) IS NULL AND coalesce(x.t1o, x.t2o, x.t3o) IS NOT NULL)
-           OR (coalesce(x.h1v, x.h2v) IS NULL AND coalesce(x.h1o, x.h2o) IS NOT NULL)
-           OR (x.cv IS NULL AND x.co IS NOT NULL) OR (x.nv IS NULL AND x.no IS NOT NULL)
-           OR (x.pv IS NULL AND x.po IS NOT NULL) OR (x.lv IS NULL AND x.lo IS NOT NULL) AS is_anomaly
+           -- an anomaly: some measure had only an outlier to offer
+           (coalesce(x.temp_meteo, x.temp_humidity_sensor, x.temp_motion_sensor) IS NULL
+            AND coalesce(x.temp_meteo_outlier, x.temp_humidity_sensor_outlier, x.temp_motion_sensor_outlier)
+                IS NOT NULL)
+           OR (coalesce(x.hum_meteo, x.hum_humidity_sensor) IS NULL
+               AND coalesce(x.hum_meteo_outlier, x.hum_humidity_sensor_outlier) IS NOT NULL)
+           OR (x.co2 IS NULL AND x.co2_outlier IS NOT NULL)
+           OR (x.noise IS NULL AND x.noise_outlier IS NOT NULL)
+           OR (x.pressure IS NULL AND x.pressure_outlier IS NOT NULL)
+           OR (x.light IS NULL AND x.light_outlier IS NOT NULL) AS is_anomaly
     FROM by_source x
     JOIN gold_minute m ON m.ts = x.ts
     JOIN gold.dim_room r ON r.room_key = x.room_key
