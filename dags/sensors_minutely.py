@@ -56,8 +56,9 @@ def sensors_minutely():
         folder=var_template("domotic_smb_path"),
         source_tz=var_template("domotic_source_tz"),
         wait_seconds=var_template("sensor_wait_seconds"),
-        poke_interval=2,  # one stat per predicted file: cheap, and it bounds the arrival-to-Silver latency
-        timeout=timedelta(minutes=8),  # safety net only: the sensor's own deadline ends the wait first
+        deferrable=True,  # waits in the triggerer (reschedule mode: deferrable=False)
+        poke_interval=2,  # the trigger's stat interval: one stat per predicted file, bounds the latency
+        timeout=timedelta(minutes=8),  # safety net only: the trigger's own deadline ends the wait first
     )
 
     @task

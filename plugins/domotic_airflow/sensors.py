@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from domotic.sensors.names import predict_names
 from domotic_airflow.triggers import PredictedFilesTrigger, existing_names
@@ -30,8 +30,10 @@ class PredictedFileSensor(BaseSensorOperator):
     first; then the sensor succeeds with the files found, pushes the missing names to XCom (key ``missing``)
     and logs them. A missing minute is never a failure: ``sensors_daily`` reconciles it at night.
 
-    Deferrable by default (``[operators] default_deferrable``), the wait happening in the triggerer; with
-    ``deferrable=False`` use ``mode="reschedule"`` to free the worker slot between pokes.
+    Deferrable by default, whatever airflow.cfg says (``[operators] default_deferrable`` is False out of the
+    box): the wait happens in the triggerer, which ends it at the sensor's own deadline
+    (``PredictedFilesTrigger``), and ``timeout`` bounds the deferral as a safety net. ``deferrable=False`` runs
+    the classic poke loop (``mode="reschedule"`` by default, freeing the worker slot between pokes).
     """
 
     template_fields = ("folder", "source_tz", "wait_seconds")
@@ -43,7 +45,7 @@ class PredictedFileSensor(BaseSensorOperator):
         folder: str,
         source_tz: str = "UTC",
         wait_seconds: int | str = 180,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 5)
@@ -78,6 +80,8 @@ class PredictedFileSensor(BaseSensorOperator):
         self.defer(
             trigger=PredictedFilesTrigger(self.folder, names, deadline.isoformat(), float(self.poke_interval)),
             method_name="execute_complete",
+            # BaseSensorOperator.timeout only bounds the poke loop: a deferral needs its own bound.
+            timeout=timedelta(seconds=float(self.timeout)),
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> list[str]:

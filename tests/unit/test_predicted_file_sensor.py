@@ -101,6 +101,12 @@ def test_sensor_timeout_path_proceeds_with_found_files(tmp_path):
     assert ctx["ti"].pushed["missing"] == [names[1]]
 
 
+def test_the_sensor_defers_by_default_whatever_airflow_cfg_says(monkeypatch):
+    """[operators] default_deferrable is False out of the box: the sensor must not depend on it."""
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
+    assert PredictedFileSensor(task_id="s", folder="/tmp").deferrable is True
+
+
 def test_deferrable_sensor_returns_at_once_when_files_exist(tmp_path):
     names = predict_names(MINUTE)
     for name in names:
@@ -113,13 +119,15 @@ def test_deferrable_sensor_defers_with_trigger(tmp_path):
     from airflow.sdk.exceptions import TaskDeferred
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    sensor = PredictedFileSensor(task_id="s", folder=str(tmp_path), deferrable=True, wait_seconds=120)
+    sensor = PredictedFileSensor(task_id="s", folder=str(tmp_path), deferrable=True, wait_seconds=120,
+                                 timeout=timedelta(minutes=8))
     try:
         sensor.execute(context_for(now))
     except TaskDeferred as deferred:
         assert isinstance(deferred.trigger, PredictedFilesTrigger)
         assert deferred.trigger.names == predict_names(now)
         assert deferred.method_name == "execute_complete"
+        assert deferred.timeout == timedelta(minutes=8)  # the deferral is bounded too
     else:  # pragma: no cover
         raise AssertionError("sensor did not defer")
     ctx = context_for(now)
