@@ -53,7 +53,9 @@ class LocalAirflow:
         return f"http://127.0.0.1:{self.api_port}"
 
     def env(self) -> dict[str, str]:
-        meta = f"postgresql+psycopg://{self.meta.user}@{self.meta.host}:{self.meta.port}/{self.meta_db}"
+        # psycopg2, as the official image: with the psycopg 3 dialect /ui/dependencies answered HTTP 500
+        # (operator does not exist: jsonb #> character varying).
+        meta = f"postgresql+psycopg2://{self.meta.user}@{self.meta.host}:{self.meta.port}/{self.meta_db}"
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.home),

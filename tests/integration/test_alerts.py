@@ -159,3 +159,53 @@ def test_empty_share_fails_as_not_mounted(tmp_path, monkeypatch, warehouse):
     monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_SMB_PATH", str(tmp_path / "missing"))
     with pytest.raises(SourceMissingError, match="does not exist or is not mounted"):
         copy_day(date(2023, 9, 14))
+
+
+def _deadline_context(state: str, queued_at: str, deadline: str = "2023-09-14T02:15:00+00:00") -> dict:
+    return {"dag_run": {"dag_id": "gold_build", "dag_run_id": "scheduled__2023-09-14T02:00:00+00:00",
+                        "state": state, "queued_at": queued_at, "logical_date": "2023-09-14T02:00:00+00:00"},
+            "deadline": {"id": "x", "deadline_time": deadline}}
+
+
+def test_deadline_alert_says_how_late_links_the_run_and_has_a_text_part(warehouse, smtp_server, monkeypatch):
+    from domotic_airflow.alerts import raise_alert
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")
+    result = raise_alert("deadline_missed", _deadline_context("running", "2023-09-14T02:00:05+00:00"),
+                         dag_id="gold_build", rule="must finish within 15 min of being queued")
+    assert result["email_sent"] is True
+    (mail,) = smtp_server.messages
+    text = next(p.get_payload(decode=True).decode() for p in mail.walk() if p.get_content_type() == "text/plain")
+    html = next(p.get_payload(decode=True).decode() for p in mail.walk() if p.get_content_type() == "text/html")
+    run_url = "http://airflow.example:8080/dags/gold_build/runs/scheduled__2023-09-14T02%3A00%3A00%2B00%3A00"
+    for body in (text, html):
+        assert run_url in body
+        assert "late, state running" in body and "Logical date 2023-09-14T02:00:00+00:00" in body
+    assert result["details"]["late_seconds"] > 0
+
+
+@pytest.mark.parametrize(("state", "queued_at", "why"), [
+    ("failed", "2023-09-14T02:00:05+00:00", "the run had already failed"),
+    ("running", "2023-09-14T03:00:00+00:00", "created after its deadline"),  # a catch-up of a past date
+])
+def test_deadline_alerts_that_would_mislead_are_recorded_not_mailed(warehouse, smtp_server, state, queued_at, why):
+    from domotic_airflow.alerts import raise_alert
+
+    result = raise_alert("deadline_missed", _deadline_context(state, queued_at), dag_id="gold_build")
+    assert result["email_sent"] is False and why in result["email_error"]
+    assert smtp_server.messages == []
+    assert alerts(warehouse["conninfo"])[0][:2] == ("deadline_missed", "gold_build")
+
+
+def test_failure_alert_says_it_is_final_and_links_the_task_log(warehouse, smtp_server):
+    from types import SimpleNamespace
+
+    from domotic_airflow.alerts import raise_alert
+
+    ti = SimpleNamespace(dag_id="weather_daily", task_id="fetch_new_files", run_id="manual__1", try_number=4,
+                         max_tries=3, map_index=-1)
+    result = raise_alert("task_failure", {"ti": ti, "exception": ConnectionError("refused"),
+                                          "dag_run": SimpleNamespace(state="running", logical_date=None)})
+    assert "failed for good" in result["message"] and "try 4 of 4, no retry left" in result["message"]
+    assert "will retry" not in result["message"]
+    assert result["links"]["task_log"].endswith("/dags/weather_daily/runs/manual__1/tasks/fetch_new_files?try_number=4")

@@ -24,7 +24,7 @@ ALLOWED: dict[str, tuple[int, str]] = {
     "dags/mysql_snapshot_weekly.py": (1, "the task stamps the snapshot it takes"),
     "plugins/domotic_airflow/sensors.py": (2, "the sensor bounds a real wait"),
     "plugins/domotic_airflow/triggers.py": (1, "the trigger bounds a real wait"),
-    "plugins/domotic_airflow/alerts.py": (1, "an alert says when it was raised"),
+    "plugins/domotic_airflow/alerts.py": (1, "an alert says when it was raised and how late a run is"),
     "include/python/domotic/maintenance.py": (4, "fallback of an injectable now= parameter"),
     "include/python/domotic/reference/snapshot.py": (1, "fallback of the injectable taken_at= parameter"),
     "include/python/domotic/generator/live.py": (1, "default of the injectable clock= parameter"),
