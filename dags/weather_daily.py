@@ -43,26 +43,17 @@ from airflow.sdk.exceptions import AirflowSkipException
 from domotic.errors import PermanentError
 from domotic.paths import SQL_DIR
 from domotic.settings import POSTGRES_CONN_ID, catchup_enabled, env, history_start
+from domotic.weather import SCHEDULE_TZ, WEATHER_DDL
+from domotic.weather import tasks as weather_tasks
 from domotic_airflow.assets import SILVER_WEATHER
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
 HISTORY_START = history_start()
 
-# The same list as domotic.weather.WEATHER_DDL (a unit test keeps them equal); repeated here so that parsing
-# this file does not import pandas.
-WEATHER_DDL = (  # a tuple: the operator renders a list of .sql names in place
-    "silver/00_schema.sql",
-    "silver/gold_ledger.sql",
-    "silver/weather/weather_file_manifest.sql",
-    "silver/weather/weather_file_stats.sql",
-    "silver/weather/weather_forecasts.sql",
-    "silver/weather/weather_clean.sql",
-)
-
 # Deployment setting (environment, cheap at parse time): how long to wait before retrying an unreachable server.
 SFTP_RETRY_DELAY = timedelta(seconds=float(env("DOMOTIC_SFTP_RETRY_DELAY_SECONDS")))
 
-# First matching rule wins. The weather module turns paramiko's errors into these classes: PermanentError
+# First matching rule wins. domotic.weather.fetch turns paramiko's errors into these classes: PermanentError
 # (login rejected, host key unknown, remote folder missing) and ConnectionError (refused, timed out, reset).
 SFTP_RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
@@ -85,10 +76,13 @@ SFTP_RETRY_POLICY = ExceptionRetryPolicy(
     ]
 )
 
+# Every task body is one call into domotic.weather.tasks, which does not import pandas: parsing this file
+# stays cheap (tests/unit/test_weather_clean.py checks it).
+
 
 @dag(
     dag_id="weather_daily",
-    schedule=CronTriggerTimetable("30 7 * * *", timezone="Europe/Zurich"),
+    schedule=CronTriggerTimetable("30 7 * * *", timezone=SCHEDULE_TZ),
     start_date=pendulum.datetime(HISTORY_START.year, HISTORY_START.month, HISTORY_START.day, tz="UTC"),
     catchup=catchup_enabled(),
     max_active_runs=1,
@@ -111,22 +105,16 @@ def weather_daily():
     # Backfill runs do not count against max_active_runs: one fetch and one load at a time across all runs.
     @task(retries=3, retry_delay=SFTP_RETRY_DELAY, retry_policy=SFTP_RETRY_POLICY, max_active_tis_per_dag=1)
     def fetch_new_files(logical_date=None, dag_run=None) -> dict:
-        from domotic import weather
-
-        return weather.fetch_new_files(weather.run_day(logical_date, dag_run.run_after)).summary()
+        return weather_tasks.fetch_new_files(logical_date, dag_run.run_after)
 
     @task(outlets=[SILVER_WEATHER], max_active_tis_per_dag=1)
     def load_new_files(logical_date=None, dag_run=None, outlet_events=None) -> dict:
-        from domotic import weather
-
-        report = weather.load_pending_files(weather.run_day(logical_date, dag_run.run_after))
-        extra = weather.asset_extra(report)
-        if extra is None:
-            raise AirflowSkipException(
-                f"no forecast rows loaded (quarantined: {report.quarantined or 'none'})"
+        try:
+            return weather_tasks.load_new_files(
+                logical_date, dag_run.run_after, outlet_events[SILVER_WEATHER]
             )
-        outlet_events[SILVER_WEATHER].extra = extra
-        return report.summary()
+        except weather_tasks.NothingLoaded as nothing:
+            raise AirflowSkipException(str(nothing)) from None
 
     create_weather_tables >> fetch_new_files() >> load_new_files()
 

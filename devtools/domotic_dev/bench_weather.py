@@ -26,6 +26,8 @@ from typing import Any
 
 from domotic import weather
 from domotic.generator.weather import write_forecast_files
+from domotic.weather import fetch as weather_fetch
+from domotic.weather import load as weather_load
 
 BENCH_START = date(2030, 1, 1)
 
@@ -77,9 +79,9 @@ def _bench(
         items = []
         with conn.cursor() as cur:
             for f in files:
-                checksum = weather.file_sha256(f.path)
+                checksum = weather_fetch.file_sha256(f.path)
                 cur.execute(
-                    weather._load_sql("manifest_record_download.sql"),
+                    weather.read_sql("manifest_record_download.sql"),
                     {
                         "source_name": f.path.name,
                         "checksum": checksum,
@@ -90,11 +92,11 @@ def _bench(
                         "bronze_path": str(f.path),
                     },
                 )
-                items.append(weather.LoadItem(f.path.name, checksum, f.path, f.issue_date))
+                items.append(weather_load.LoadItem(f.path.name, checksum, f.path, f.issue_date))
         conn.commit()
         input_rows = sum(f.rows for f in files)
         started = time.perf_counter()
-        outcomes = weather.clean_and_load(connect, items, min_year=2023, loaders=loaders)
+        outcomes = weather_load.clean_and_load(connect, items, min_year=2023, loaders=loaders)
         seconds = time.perf_counter() - started
         loaded_rows = sum(o.rows_loaded for o in outcomes)
         _cleanup(conn, names, BENCH_START, last)

@@ -18,13 +18,7 @@ import pytest
 from domotic_dev import services
 
 from domotic.generator.weather import write_forecast_files
-from tests.integration.test_weather_sftp import (  # noqa: F401 - sftp_server is a fixture
-    PASSWORD,
-    USER,
-    sftp_conn_json,
-    sftp_server,
-    stop_sftp,
-)
+from tests.fixtures.weather import PASSWORD, USER, sftp_conn_json, stop_sftp
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +44,7 @@ def asset_extras(airflow_home: Path) -> list[dict]:
 
 
 @pytest.fixture
-def meteo(sftp_server, warehouse, airflow_db, tmp_path, monkeypatch):  # noqa: F811
+def meteo(sftp_server, warehouse, airflow_db, tmp_path, monkeypatch):
     remote = Path(sftp_server.extra["root"]) / "Meteo2"
     for old in remote.glob("*"):
         old.unlink()
@@ -121,7 +115,7 @@ def test_dag_test_one_day_fills_both_silver_tables(meteo):
     assert len(asset_extras(meteo["airflow_home"])) == before + 1
 
 
-def test_server_down_for_the_first_try_and_up_for_the_retry(meteo, sftp_server, monkeypatch):  # noqa: F811
+def test_server_down_for_the_first_try_and_up_for_the_retry(meteo, sftp_server, monkeypatch):
     port = services.free_port()  # nothing listens here yet: connection refused
     monkeypatch.setenv("AIRFLOW_CONN_METEO_SFTP", sftp_conn_json(sftp_server, port=port))
     dag = load_dag()
@@ -145,7 +139,7 @@ def test_server_down_for_the_first_try_and_up_for_the_retry(meteo, sftp_server, 
     assert set(silver_counts(meteo["conninfo"])["loaded"]) == {"Pred_2023-08-31.csv", "Pred_2023-09-01.csv"}
 
 
-def test_wrong_password_fails_at_once_with_no_retry(meteo, sftp_server, monkeypatch):  # noqa: F811
+def test_wrong_password_fails_at_once_with_no_retry(meteo, sftp_server, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_METEO_SFTP", sftp_conn_json(sftp_server, password="not-the-password"))
     dag = load_dag()
     assert dag.get_task("fetch_new_files").retries == 3

@@ -210,6 +210,7 @@ def test_coverage_guard_names_the_silver_days_gold_lacks(silver):
 def test_weather_load_records_the_hours_of_the_file_and_of_the_version_it_replaces(warehouse, tmp_path):
     from domotic import weather
     from domotic.generator.weather import write_forecast_files
+    from domotic.weather import load as weather_load
 
     info = warehouse["conninfo"]
     with psycopg.connect(info) as conn:
@@ -220,7 +221,7 @@ def test_weather_load_records_the_hours_of_the_file_and_of_the_version_it_replac
     shorter.parent.mkdir()
     shorter.write_text("".join([lines[0], *(line for line in lines[1:] if line < "2023-10-30")]))
 
-    def deliver(path: Path, checksum: str) -> weather.FileOutcome:
+    def deliver(path: Path, checksum: str) -> weather_load.FileOutcome:
         with psycopg.connect(info) as conn:
             conn.execute("UPDATE silver.weather_file_manifest SET is_current = false WHERE source_name = %s",
                          (path.name,))
@@ -228,8 +229,8 @@ def test_weather_load_records_the_hours_of_the_file_and_of_the_version_it_replac
                          " remote_path, remote_size, remote_mtime, bronze_path, status)"
                          " VALUES (%s, %s, %s, %s, 0, now(), %s, 'downloaded')",
                          (path.name, checksum, DAY, f"/Meteo2/{path.name}", str(path)))
-        (outcome,) = weather.clean_and_load(lambda: psycopg.connect(info), [
-            weather.LoadItem(path.name, checksum, path, DAY)], 2023)
+        (outcome,) = weather_load.clean_and_load(lambda: psycopg.connect(info), [
+            weather_load.LoadItem(path.name, checksum, path, DAY)], 2023)
         assert outcome.status == "loaded"
         return outcome
 

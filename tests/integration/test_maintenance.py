@@ -437,6 +437,7 @@ def test_recent_days_and_unsettled_files_are_never_touched(tmp_path):
 
 def test_weather_files_are_gzipped_verified_and_still_readable(tmp_path):
     from domotic import weather
+    from domotic.weather import load as weather_load
 
     bronze = tmp_path / "bronze"
     old, young = date(2023, 9, 14), date(2031, 3, 30)
@@ -456,7 +457,7 @@ def test_weather_files_are_gzipped_verified_and_still_readable(tmp_path):
             assert path.exists() and not gz.exists()
         else:
             assert not path.exists() and gzip.decompress(gz.read_bytes()) == data
-            assert weather._existing_bronze_copy(path) == gz  # the weather loader finds the compacted form
+            assert weather_load.existing_bronze_copy(path) == gz  # the weather loader finds the compacted form
     # Crash after the .gz rename, before the original's removal: the next run only removes the original.
     path = next(p for p in contents if young.strftime("%Y/%m/%d") not in str(p))
     path.write_bytes(contents[path])

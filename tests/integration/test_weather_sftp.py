@@ -1,16 +1,14 @@
 """weather_daily's fetch and load against a real SFTP server (asyncssh on loopback) and a real Postgres.
 
 The server's host key is pinned in the connection extra ``host_key`` (checking stays on); one test shows an
-unknown key being rejected. The task bodies are called directly; tests/e2e runs them through dag.test().
+unknown key being rejected. The task bodies' day-level functions (``domotic.weather.tasks.fetch_up_to`` and
+``load_up_to``) are called directly; tests/e2e runs the tasks through dag.test().
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
-import signal
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,16 +18,25 @@ import psycopg
 import pytest
 from domotic_dev import services
 
-from domotic import weather
 from domotic.db import run_sql_files
 from domotic.errors import PermanentError
 from domotic.generator.weather import write_forecast_files
-from tests.unit.test_weather_clean import SAMPLE_CSV, SAMPLE_ROWS, SAMPLE_STATS, SAMPLE_WIDE, at
+from domotic.weather import WEATHER_DDL
+from domotic.weather.clean import DROP_REASONS
+from domotic.weather.fetch import (
+    FetchReport,
+    RemoteDirectoryMissingError,
+    SftpAuthenticationError,
+    SftpHostKeyError,
+    SftpUnavailableError,
+)
+from domotic.weather.load import LoadReport, asset_extra
+from domotic.weather.tasks import fetch_up_to, load_up_to
+from tests.fixtures.weather import SAMPLE_CSV, SAMPLE_ROWS, SAMPLE_STATS, SAMPLE_WIDE, at, sftp_conn_json
 
 pytestmark = pytest.mark.integration
 
 DAY = date(2023, 9, 1)
-USER, PASSWORD = "meteo", "meteo-pass"
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 OLDER_ISSUE_CSV = """Time,Value,Prediction,Site,Measurement,Unit
@@ -37,40 +44,6 @@ OLDER_ISSUE_CSV = """Time,Value,Prediction,Site,Measurement,Unit
 2023-09-01 01:00:00+00:00,8.0,00,"Aadorf / Tänikon",PRED_T_2M_ctrl,°C
 2023-09-02 01:00:00+00:00,10.0,00,Sion,PRED_T_2M_ctrl,°C
 """
-
-
-def sftp_conn_json(
-    svc: services.Service, password: str = PASSWORD, host_key: str | None = None, port: int | None = None
-) -> str:
-    key = host_key if host_key is not None else f"{svc.extra['host_key_type']} {svc.extra['host_key']}"
-    extra = {"host_key": key} if key else {}
-    return json.dumps(
-        {
-            "conn_type": "sftp",
-            "host": "127.0.0.1",
-            "port": port or svc.port,
-            "login": svc.user,
-            "password": password,
-            "extra": extra,
-        }
-    )
-
-
-def stop_sftp(svc: services.Service) -> None:
-    """Stop our server process and reap it (Service.stop alone waits 10 s on the unreaped child)."""
-    if svc.pid:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(svc.pid, signal.SIGTERM)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(svc.pid, 0)
-    svc.stop()
-
-
-@pytest.fixture(scope="module")
-def sftp_server(tmp_path_factory):
-    svc = services.start_sftp(tmp_path_factory.mktemp("sftp-root"), user=USER, password=PASSWORD)
-    yield svc
-    stop_sftp(svc)
 
 
 @dataclass
@@ -87,11 +60,9 @@ class Env:
             os.utime(path, (mtime.timestamp(), mtime.timestamp()))
         return path
 
-    def run(self, day: date = DAY) -> tuple[weather.FetchReport, weather.LoadReport]:
-        fetched = weather.fetch_new_files(day, remote_dir="/Meteo2", bronze_root=self.bronze)
-        loaded = weather.load_pending_files(
-            day, connect=lambda: psycopg.connect(self.conninfo), min_year=2023
-        )
+    def run(self, day: date = DAY) -> tuple[FetchReport, LoadReport]:
+        fetched = fetch_up_to(day, remote_dir="/Meteo2", bronze_root=self.bronze)
+        loaded = load_up_to(day, connect=lambda: psycopg.connect(self.conninfo), min_year=2023)
         return fetched, loaded
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -108,7 +79,7 @@ def env(sftp_server, warehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_METEO_SFTP", sftp_conn_json(sftp_server))
     monkeypatch.setenv("AIRFLOW_VAR_METEO_SFTP_PATH", "/Meteo2")
     with psycopg.connect(warehouse["conninfo"]) as conn:
-        run_sql_files(conn, weather.WEATHER_DDL)
+        run_sql_files(conn, WEATHER_DDL)
         yield Env(remote, tmp_path / "bronze", conn, warehouse["conninfo"])
 
 
@@ -165,7 +136,7 @@ def test_day_file_downloaded_once_and_cleaned_to_exact_silver_rows(env):
     assert stats == SAMPLE_STATS
     assert manifest(env) == [("Pred_2023-09-01.csv", "loaded", True, str(bronze_file))]
     assert loaded.loaded == ["Pred_2023-09-01.csv"] and loaded.rows_loaded == 12
-    assert weather.asset_extra(loaded) == {"window_start": at(1).isoformat(), "window_end": at(8).isoformat()}
+    assert asset_extra(loaded) == {"window_start": at(1).isoformat(), "window_end": at(8).isoformat()}
 
 
 def test_second_run_downloads_nothing(env):
@@ -175,7 +146,7 @@ def test_second_run_downloads_nothing(env):
     stamp = bronze_file.stat().st_mtime_ns
     fetched, loaded = env.run()
     assert fetched.downloaded == [] and fetched.unchanged == 1
-    assert loaded.loaded == [] and weather.asset_extra(loaded) is None
+    assert loaded.loaded == [] and asset_extra(loaded) is None
     assert bronze_file.stat().st_mtime_ns == stamp
     assert len(forecasts(env)) == 12
 
@@ -218,7 +189,7 @@ def test_changed_remote_file_is_downloaded_again_and_reloaded(env):
     assert (day_dir / "Pred_2023-09-01.csv").read_text(encoding="utf-8") == SAMPLE_CSV
     rows = [r for r in manifest(env) if r[0] == "Pred_2023-09-01.csv"]
     assert [(status, current) for _, status, current, _ in rows] == [("loaded", False), ("loaded", True)]
-    assert weather.asset_extra(loaded) == {"window_start": at(1).isoformat(), "window_end": at(8).isoformat()}
+    assert asset_extra(loaded) == {"window_start": at(1).isoformat(), "window_end": at(8).isoformat()}
 
     # Touched on the server with the same content: downloaded to compare, but nothing is reloaded.
     os.utime(env.remote / "Pred_2023-09-01.csv", (t0.timestamp() + 9000, t0.timestamp() + 9000))
@@ -283,7 +254,7 @@ def test_file_missing_a_column_is_quarantined_while_others_load(env):
                 "SELECT reason, rows FROM silver.weather_file_stats WHERE source_name = %s", (f.path.name,)
             )
         )
-        for reason in (*weather.DROP_REASONS, "sentinel_null", "outlier_flagged"):
+        for reason in (*DROP_REASONS, "sentinel_null", "outlier_flagged"):
             assert stats[reason] == f.injected[reason], (f.path.name, reason)
         assert stats["rows_read"] == f.rows
         assert len(forecasts(env, f.issue_date)) == stats["rows_loaded"]
@@ -302,8 +273,8 @@ def test_wrong_password_fails_at_once_without_retry(env, sftp_server, monkeypatc
     monkeypatch.setenv("AIRFLOW_CONN_METEO_SFTP", sftp_conn_json(sftp_server, password="wrong"))
     env.put("Pred_2023-09-01.csv", SAMPLE_CSV)
     started = time.monotonic()
-    with pytest.raises(weather.SftpAuthenticationError, match="rejected the login of user 'meteo'") as err:
-        weather.fetch_new_files(DAY, remote_dir="/Meteo2", bronze_root=env.bronze)
+    with pytest.raises(SftpAuthenticationError, match="rejected the login of user 'meteo'") as err:
+        fetch_up_to(DAY, remote_dir="/Meteo2", bronze_root=env.bronze)
     assert time.monotonic() - started < 5  # no connect retries with sleeps inside the task
     assert isinstance(err.value, PermanentError)
     decision = sftp_policy().evaluate(err.value, try_number=1, max_tries=4)
@@ -316,8 +287,8 @@ def test_server_down_is_a_transient_error_that_retries(env, sftp_server, monkeyp
 
     monkeypatch.setenv("AIRFLOW_CONN_METEO_SFTP", sftp_conn_json(sftp_server, port=services.free_port()))
     started = time.monotonic()
-    with pytest.raises(weather.SftpUnavailableError, match="unreachable") as err:
-        weather.fetch_new_files(DAY, remote_dir="/Meteo2", bronze_root=env.bronze)
+    with pytest.raises(SftpUnavailableError, match="unreachable") as err:
+        fetch_up_to(DAY, remote_dir="/Meteo2", bronze_root=env.bronze)
     assert time.monotonic() - started < 5
     assert isinstance(err.value, ConnectionError)
     decision = sftp_policy().evaluate(err.value, try_number=1, max_tries=4)
@@ -330,21 +301,21 @@ def test_unknown_or_wrong_host_key_is_rejected(env, sftp_server, monkeypatch):
 
     # No pinned key (and the server is in no known_hosts): verification is on, so the server is refused.
     monkeypatch.setenv("AIRFLOW_CONN_METEO_SFTP", sftp_conn_json(sftp_server, host_key=""))
-    with pytest.raises(weather.SftpHostKeyError, match="host key unknown") as err:
-        weather.fetch_new_files(DAY, remote_dir="/Meteo2", bronze_root=env.bronze)
+    with pytest.raises(SftpHostKeyError, match="host key unknown") as err:
+        fetch_up_to(DAY, remote_dir="/Meteo2", bronze_root=env.bronze)
     assert sftp_policy().evaluate(err.value, try_number=1, max_tries=4).action == RetryAction.FAIL
     # A pinned key that is not the server's: refused too (a man in the middle looks like this).
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode().split()
     monkeypatch.setenv(
         "AIRFLOW_CONN_METEO_SFTP", sftp_conn_json(sftp_server, host_key=f"{other[0]} {other[1]}")
     )
-    with pytest.raises(weather.SftpHostKeyError):
-        weather.fetch_new_files(DAY, remote_dir="/Meteo2", bronze_root=env.bronze)
+    with pytest.raises(SftpHostKeyError):
+        fetch_up_to(DAY, remote_dir="/Meteo2", bronze_root=env.bronze)
 
 
 def test_missing_remote_folder_fails_at_once(env):
     from airflow.sdk import RetryAction
 
-    with pytest.raises(weather.RemoteDirectoryMissingError, match="'/Nope' does not exist") as err:
-        weather.fetch_new_files(DAY, remote_dir="/Nope", bronze_root=env.bronze)
+    with pytest.raises(RemoteDirectoryMissingError, match="'/Nope' does not exist") as err:
+        fetch_up_to(DAY, remote_dir="/Nope", bronze_root=env.bronze)
     assert sftp_policy().evaluate(err.value, try_number=1, max_tries=4).action == RetryAction.FAIL

@@ -17,7 +17,7 @@ whole month yields the same file for that day.
 
 The defects are injected on rows of the 4 kept measurements only, each at most once per row, and counted in
 ``ForecastFile.injected`` under the names the cleaner uses for its per-reason counts
-(``domotic.weather.STEPS``), so tests can compare the two exactly.
+(``domotic.weather.clean.STEPS``), so tests can compare the two exactly.
 """
 
 from __future__ import annotations
