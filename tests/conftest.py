@@ -20,10 +20,6 @@ import pytest
 
 # Fixture modules shared by several test modules (no test module imports another); pytest imports them after
 # this file, so after the environment below is set. One entry per line.
-pytest_plugins = [
-    "tests.fixtures.weather",
-]
-
 REPO = Path(__file__).resolve().parents[1]
 
 # Airflow reads its configuration at import time: point it at a throw-away home before anything imports it.
@@ -49,6 +45,7 @@ from domotic_dev import services  # noqa: E402
 pytest_plugins = [
     "tests.fixtures.gold",
     "tests.fixtures.pidb",
+    "tests.fixtures.weather",
 ]
 
 
