@@ -7,7 +7,6 @@ makes the test fail (never skip).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Fixture modules shared between test modules (a test module never imports another): one entry per line.
+pytest_plugins = [
+    "tests.fixtures.maintenance",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,12 +43,7 @@ os.environ.update(
 
 from domotic_dev import services  # noqa: E402
 
-
-def pg_conn_json(svc: services.Service, dbname: str) -> str:
-    return json.dumps(
-        {"conn_type": "postgres", "host": svc.host, "port": svc.port, "login": svc.user,
-         "password": svc.password, "schema": dbname}
-    )
+from tests.fixtures.services import pg_conn_json  # noqa: E402
 
 
 @pytest.fixture(scope="session")
