@@ -11,9 +11,10 @@ after its last retry through `default_args()`). None catches up: maintenance is 
 | `maintenance_backup` | daily 02:00 | `pg_dump -Fc` of `domotic_postgres` into `backup_dir/domotic_YYYYMMDD.dump`, then deletes dumps older than `backup_retention_days` (default 14) |
 | `maintenance_disk_report` | daily 05:00 | sizes of Bronze (per apartment, weather; archives vs loose files), backups and the largest tables (XCom + log); fails (alert) when the Bronze filesystem has less than `disk_free_min_gb` free |
 
-An archived day stays replayable: `domotic.maintenance.archived_day_paths` / `replay_archived_day` (and
-`restore_archived_day` for `sensors_daily`). Run one by hand with `airflow dags test <dag_id>`.
-Details and the runbook: `docs/maintenance.md`.
+Each task body is one call into `domotic.maintenance.tasks`. An archived day stays replayable:
+`domotic.sensors.replay.archived_day_paths` / `replay_archived_day` (and `restore_archived_day` for
+`sensors_daily`). Run one by hand with `airflow dags test <dag_id>`. Details and the runbook:
+`docs/maintenance.md`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import pendulum
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from domotic import maintenance
-from domotic.paths import SQL_DIR
+from domotic.maintenance import tasks as maintenance
 from domotic.settings import POSTGRES_CONN_ID, history_start
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
@@ -69,7 +69,6 @@ def maintenance_bronze_compaction():
     tags=["maintenance", "postgres"],
     default_args=default_args(),
     deadline=run_deadline("maintenance_vacuum", 240),
-    template_searchpath=[str(SQL_DIR)],
     doc_md=__doc__,
 )
 def maintenance_vacuum():
@@ -77,17 +76,16 @@ def maintenance_vacuum():
     def list_big_tables() -> list[str]:
         return maintenance.run_list_big_tables()
 
-    vacuum_analyze = SQLExecuteQueryOperator(
+    # The statements come in explicitly as this task's input: renaming list_big_tables cannot leave it
+    # silently vacuuming nothing.
+    SQLExecuteQueryOperator(
         task_id="vacuum_analyze",
         conn_id=POSTGRES_CONN_ID,
-        sql="maintenance/vacuum_analyze.sql",
+        sql=list_big_tables(),
         autocommit=True,  # VACUUM cannot run inside a transaction block
-        split_statements=True,
         return_last=False,
         show_return_value_in_logs=False,
     )
-
-    list_big_tables() >> vacuum_analyze
 
 
 @dag(

@@ -7,7 +7,6 @@ makes the test fail (never skip).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-# Fixture modules shared by several test modules (no test module imports another); pytest imports them after
-# this file, so after the environment below is set. One entry per line.
 REPO = Path(__file__).resolve().parents[1]
 
 # Airflow reads its configuration at import time: point it at a throw-away home before anything imports it.
@@ -41,19 +38,16 @@ os.environ.update(
 
 from domotic_dev import services  # noqa: E402
 
-# Shared fixtures of several test modules (no test module imports another).
+from tests.fixtures.services import pg_conn_json  # noqa: E402
+
+# Fixture modules shared by several test modules (no test module imports another); pytest imports them after
+# this file, so after the environment above is set. One entry per line.
 pytest_plugins = [
     "tests.fixtures.gold",
+    "tests.fixtures.maintenance",
     "tests.fixtures.pidb",
     "tests.fixtures.weather",
 ]
-
-
-def pg_conn_json(svc: services.Service, dbname: str) -> str:
-    return json.dumps(
-        {"conn_type": "postgres", "host": svc.host, "port": svc.port, "login": svc.user,
-         "password": svc.password, "schema": dbname}
-    )
 
 
 @pytest.fixture(scope="session")

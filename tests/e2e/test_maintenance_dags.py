@@ -13,19 +13,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domotic import maintenance
 from domotic.generator.sensors import Faults, write_range
 from domotic.sensors.load import list_share_day
-from tests.conftest import pg_conn_json
-from tests.integration.test_maintenance import (  # noqa: F401  (fixtures)
-    APARTMENTS,
-    DAYS,
-    SMALL,
-    fresh_db,
-    ingest,
-    snapshot,
-    workdir,
-)
+from domotic.sensors.replay import replay_archived_day
+from tests.fixtures.maintenance import APARTMENTS, DAYS, SMALL, ingest, snapshot
+from tests.fixtures.services import pg_conn_json
 
 REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"
 RUN_DATE = datetime(2023, 11, 1, 3, tzinfo=UTC)  # a compaction run 47 days after DAYS
@@ -60,7 +52,7 @@ def states(run) -> dict[str, str]:
 
 
 @pytest.fixture
-def folders(warehouse, workdir, monkeypatch):  # noqa: F811
+def folders(warehouse, workdir, monkeypatch):
     paths = {name: workdir / name for name in ("share", "bronze", "backups")}
     for path in paths.values():
         path.mkdir()
@@ -71,7 +63,7 @@ def folders(warehouse, workdir, monkeypatch):  # noqa: F811
     return {**paths, "conninfo": warehouse["conninfo"], "connect": lambda: psycopg.connect(warehouse["conninfo"])}
 
 
-def test_compaction_dag_then_sensors_daily_replays_archived_days(airflow_db, folders, fresh_db, monkeypatch, pg_service):  # noqa: F811
+def test_compaction_dag_then_sensors_daily_replays_archived_days(airflow_db, folders, fresh_db, monkeypatch, pg_service):
     from domotic.db import run_sql_files
     from domotic.sensors.load import SILVER_SENSOR_DDL
 
@@ -119,7 +111,7 @@ def test_compaction_dag_then_sensors_daily_replays_archived_days(airflow_db, fol
     other = fresh_db()
     for apartment in APARTMENTS:
         for day in DAYS:
-            maintenance.replay_archived_day(lambda: psycopg.connect(other), folders["bronze"], apartment, day)
+            replay_archived_day(lambda: psycopg.connect(other), folders["bronze"], apartment, day)
     assert snapshot(lambda: psycopg.connect(other)) == silver
 
 
@@ -131,7 +123,7 @@ def test_vacuum_dag(airflow_db, folders):
         run_sql_files(conn, SILVER_SENSOR_DDL)
     run = load_dag("maintenance_vacuum").test(logical_date=RUN_DATE)
     assert run.state == "success", states(run)
-    assert xcom(airflow_db, run, "list_big_tables")[0].startswith("silver.")
+    assert xcom(airflow_db, run, "list_big_tables")[0].startswith("VACUUM (ANALYZE) silver.")
     with folders["connect"]() as conn:
         for _ in range(50):  # cumulative statistics are flushed asynchronously
             conn.execute("SELECT pg_stat_clear_snapshot()")
@@ -142,6 +134,14 @@ def test_vacuum_dag(airflow_db, folders):
                 break
             __import__("time").sleep(0.1)
     assert vacuumed
+
+
+def test_vacuum_dag_with_no_big_table_says_so_and_succeeds(airflow_db, folders):
+    from domotic.maintenance.vacuum import NOTHING_TO_VACUUM
+
+    run = load_dag("maintenance_vacuum").test(logical_date=RUN_DATE)  # an empty warehouse
+    assert run.state == "success", states(run)
+    assert xcom(airflow_db, run, "list_big_tables") == [NOTHING_TO_VACUUM]
 
 
 def test_backup_dag(airflow_db, folders):

@@ -8,9 +8,7 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -19,10 +17,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domotic import maintenance
+from domotic.airflow_adapter import pg_command_env
 from domotic.db import run_sql_files
 from domotic.errors import ConfigurationError
 from domotic.generator.sensors import Faults, write_range
+from domotic.maintenance import archive, backup, compaction, disk, vacuum, weather_files
+from domotic.maintenance.archive import archive_digests, archive_path, day_folder
+from domotic.maintenance.compaction import compact_sensor_days
+from domotic.sensors import replay
 from domotic.sensors.load import (
     SILVER_SENSOR_DDL,
     copy_to_bronze,
@@ -30,15 +32,13 @@ from domotic.sensors.load import (
     list_share_day,
     load_bronze_files,
 )
-from tests.conftest import pg_conn_json
+from tests.fixtures.maintenance import APARTMENTS, DAYS, SMALL, drop_database, ingest, snapshot
+from tests.fixtures.services import pg_conn_json
 
-DAYS = (date(2023, 9, 14), date(2023, 9, 15))
-APARTMENTS = ("jeremie", "jimmy")
 TODAY = date(2023, 11, 1)  # far enough after DAYS for a 30-day retention
-# Two full days for the replay test; the other tests take the two hours around midnight (both days, 240 files)
-# with higher fault rates so that re-deliveries and corrupt files are still in them.
+# Two full days for the replay test; the other tests take the two hours around midnight (SMALL: both days,
+# 240 files) with higher fault rates so that re-deliveries and corrupt files are still in them.
 FULL = (datetime(2023, 9, 14), datetime(2023, 9, 16))
-SMALL = (datetime(2023, 9, 14, 23), datetime(2023, 9, 15, 1))
 FAULTS = Faults(corrupt_json=0.002, bad_datetime=0.002, nulls=0.01, out_of_range=0.005, non_numeric=0.002,
                 single_object_contact=0.01, changed_redelivery=0.004, duplicate_delivery=0.002)
 SMALL_FAULTS = Faults(corrupt_json=0.03, bad_datetime=0.02, nulls=0.05, changed_redelivery=0.08,
@@ -46,52 +46,6 @@ SMALL_FAULTS = Faults(corrupt_json=0.03, bad_datetime=0.02, nulls=0.05, changed_
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def new_database(pg_service, dbname: str) -> str:
-    from domotic_dev import services
-
-    services.create_database(pg_service, dbname, drop=True)
-    conninfo = f"host={pg_service.host} port={pg_service.port} user={pg_service.user} dbname={dbname}"
-    with psycopg.connect(conninfo) as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
-    return conninfo
-
-
-def drop_database(pg_service, dbname: str) -> None:
-    from domotic_dev import services
-
-    services.drop_database(pg_service, dbname)
-
-
-@pytest.fixture
-def fresh_db(pg_service):
-    """Factory of extra empty warehouses (Silver DDL applied), dropped at the end of the test."""
-    made: list[str] = []
-
-    def make() -> str:
-        dbname = f"domotic_test_{uuid.uuid4().hex[:10]}"
-        made.append(dbname)
-        return new_database(pg_service, dbname)
-
-    yield make
-    for dbname in made:
-        drop_database(pg_service, dbname)
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    """A scratch folder in RAM when the machine has /dev/shm: these tests create ~20k small files, and file
-    creation on a busy shared disk, not the code under test, would dominate their runtime."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    folder = Path(tempfile.mkdtemp(prefix="domotic-maintenance-", dir=shm))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -104,14 +58,6 @@ def env(warehouse, workdir):
     return {**folders, "conninfo": warehouse["conninfo"], "connect": lambda: psycopg.connect(warehouse["conninfo"])}
 
 
-def ingest(connect, share: Path, bronze: Path, names: list[str]) -> list[str]:
-    with connect() as conn:
-        known = known_checksums(conn, names)
-    copied = copy_to_bronze(share, names, bronze, known)
-    load_bronze_files(connect, copied.bronze_paths)
-    return copied.bronze_paths
-
-
 def generate_and_load(env, window: tuple[datetime, datetime] = SMALL, faults: Faults = SMALL_FAULTS) -> None:
     """Generated files (with faults and re-deliveries) through share -> Bronze -> Silver, day by day, then the
     re-deliveries, as sensors_daily would have loaded them."""
@@ -122,30 +68,6 @@ def generate_and_load(env, window: tuple[datetime, datetime] = SMALL, faults: Fa
         ingest(env["connect"], env["share"], env["bronze"], listing.names + listing.bad_names)
     ingest(env["connect"], env["redo"], env["bronze"], sorted(os.listdir(env["redo"])))
     assert report.faults["changed_redelivery"] and report.faults["corrupt_json"]  # the tests exercise both
-
-
-def _digest(expr: str) -> str:
-    """An order-independent checksum of a set of rows (sum of 60-bit slices of per-row md5) plus the count."""
-    return f"sum(('x' || left(md5({expr}), 15))::bit(60)::bigint::numeric)::text || '/' || count(*)"
-
-
-def snapshot(connect) -> tuple:
-    """Checksums of Silver that do not depend on surrogate ids, load times or where Bronze files sat."""
-    event = ("concat_ws('|', apartment, room, sensor_type, field, sensor_index, value, unit, \"timestamp\", "
-             "is_outlier)")
-    manifest = ("concat_ws('|', source_name, apartment, file_ts, checksum, size_bytes, status, reason, rows, "
-                "skipped_readings, skip_reasons, payload_ts, reading_ts, ts_fallback, payload_gap_minutes, "
-                "is_current)")
-    # Readings stay tied to their manifest row: same (file version, minute, series) pairs.
-    link = "concat_ws('|', m.source_name, m.checksum, e.\"timestamp\", e.room, e.field, e.sensor_index)"
-    with connect() as conn:
-        return conn.execute(
-            f"SELECT (SELECT {_digest(event)} FROM silver.sensor_events),"
-            f" (SELECT {_digest(manifest)} FROM silver.file_manifest),"
-            " (SELECT count(*) FILTER (WHERE NOT is_current) || '/' || count(*) FILTER (WHERE status = 'quarantined')"
-            "  FROM silver.file_manifest),"
-            f" (SELECT {_digest(link)} FROM silver.sensor_events e JOIN silver.file_manifest m USING (file_id))"
-        ).fetchone()
 
 
 def bronze_files(bronze: Path) -> dict[str, str]:
@@ -161,24 +83,24 @@ def bronze_files(bronze: Path) -> dict[str, str]:
 def archived_files(bronze: Path) -> dict[str, str]:
     """The same view, read from the day archives (``<apt>/YYYY/MM/DD.tar.gz`` member ``HH/name``)."""
     files = {}
-    for archive in sorted(bronze.rglob("*.tar.gz")):
-        prefix = archive.relative_to(bronze).as_posix()[: -len(".tar.gz")]
-        for rel, digest in maintenance.archive_digests(archive).items():
+    for day_archive in sorted(bronze.rglob("*.tar.gz")):
+        prefix = day_archive.relative_to(bronze).as_posix()[: -len(".tar.gz")]
+        for rel, digest in archive_digests(day_archive).items():
             files[f"{prefix}/{rel}"] = digest
     return files
 
 
-def compact(env, **kwargs) -> maintenance.CompactionReport:
+def compact(env, **kwargs) -> compaction.CompactionReport:
     """Compaction as the DAG runs it: retention 30 days, checked against the manifest (settle time off)."""
     args = {"today": TODAY, "retention_days": 30, "settle_hours": 0,
-            "known": maintenance.manifest_lookup(env["connect"]), **kwargs}
-    return maintenance.compact_sensor_days(env["bronze"], **args)
+            "known": compaction.manifest_lookup(env["connect"]), **kwargs}
+    return compact_sensor_days(env["bronze"], **args)
 
 
 def replay_all(connect, bronze: Path, scratch: Path) -> None:
     for day in DAYS:
         for apartment in APARTMENTS:
-            maintenance.replay_archived_day(connect, bronze, apartment, day, tmp_root=scratch)
+            replay.replay_archived_day(connect, bronze, apartment, day, tmp_root=scratch)
 
 
 # ------------------------------------------------------------------------------------------------ compaction
@@ -198,8 +120,8 @@ def test_compaction_keeps_every_file_replayable(env, fresh_db):
     assert bronze_files(env["bronze"]) == {}  # no loose file left
     for apartment in APARTMENTS:
         for day in DAYS:
-            assert maintenance.archive_path(env["bronze"], apartment, day).is_file()
-            assert not maintenance.day_folder(env["bronze"], apartment, day).exists()
+            assert archive_path(env["bronze"], apartment, day).is_file()
+            assert not day_folder(env["bronze"], apartment, day).exists()
     assert archived_files(env["bronze"]) == originals  # every file, every version, same bytes
 
     # A fresh warehouse fed only from the archives holds exactly the same Silver.
@@ -207,7 +129,7 @@ def test_compaction_keeps_every_file_replayable(env, fresh_db):
     replay_all(lambda: psycopg.connect(conninfo), env["bronze"], env["scratch"])
     assert snapshot(lambda: psycopg.connect(conninfo)) == silver
     # ... and replaying a day again changes nothing.
-    stats = maintenance.replay_archived_day(lambda: psycopg.connect(conninfo), env["bronze"], "jimmy", DAYS[0],
+    stats = replay.replay_archived_day(lambda: psycopg.connect(conninfo), env["bronze"], "jimmy", DAYS[0],
                                             tmp_root=env["scratch"])
     assert stats.files_seen == 0 and stats.files_loaded == 0  # every version is known: nothing to load
     assert snapshot(lambda: psycopg.connect(conninfo)) == silver
@@ -216,20 +138,20 @@ def test_compaction_keeps_every_file_replayable(env, fresh_db):
 def test_archived_day_paths_yields_the_bronze_names_in_replay_order(env):
     generate_and_load(env)
     day, apartment = DAYS[0], "jimmy"
-    folder = maintenance.day_folder(env["bronze"], apartment, day)
+    folder = day_folder(env["bronze"], apartment, day)
     loose = {p.relative_to(folder).as_posix(): p.stat().st_mtime for p in folder.rglob("*") if p.is_file()}
     compact(env)
-    with maintenance.archived_day_paths(env["bronze"], apartment, day, env["scratch"]) as paths:
+    with replay.archived_day_paths(env["bronze"], apartment, day, env["scratch"]) as paths:
         root = Path(paths[0]).parents[1]
         rels = [Path(p).relative_to(root).as_posix() for p in paths]
         assert sorted(rels) == sorted(loose)
         assert all(Path(p).stat().st_mtime == loose[rel] for p, rel in zip(paths, rels, strict=True))
-        generations = maintenance.replay_generations(paths)
+        generations = replay.replay_generations(paths)
         assert sum(map(len, generations)) == len(paths) and len(generations) == 2
         assert all(len(Path(p).name.rsplit(".", 1)[-1]) == 12 for p in generations[1])  # re-deliveries last
     assert not root.exists()  # removed after use
     with pytest.raises(FileNotFoundError, match="no Bronze archive"):
-        maintenance.archived_day_paths(env["bronze"], apartment, DAYS[0] - timedelta(days=3)).__enter__()
+        replay.archived_day_paths(env["bronze"], apartment, DAYS[0] - timedelta(days=3)).__enter__()
 
 
 def test_compaction_is_idempotent(env):
@@ -248,7 +170,7 @@ def test_crash_between_archive_write_and_delete_loses_nothing(env, monkeypatch):
     def crash(*_args, **_kwargs):
         raise KeyboardInterrupt("killed after the archive rename, before any loose file was removed")
 
-    monkeypatch.setattr(maintenance, "_remove_archived", crash)
+    monkeypatch.setattr(compaction, "_remove_archived", crash)
     with pytest.raises(KeyboardInterrupt):
         compact(env)
     monkeypatch.undo()
@@ -259,14 +181,14 @@ def test_crash_between_archive_write_and_delete_loses_nothing(env, monkeypatch):
     crashed_archive = first[0].read_bytes()
 
     # Crash half-way through the removals of the next day.
-    real = maintenance._remove_archived
+    real = compaction._remove_archived
 
     def crash_half_way(loose, members):
         items = list(loose.items())
         real(dict(items[: len(items) // 2]), members)
         raise KeyboardInterrupt("killed while removing loose files")
 
-    monkeypatch.setattr(maintenance, "_remove_archived", crash_half_way)
+    monkeypatch.setattr(compaction, "_remove_archived", crash_half_way)
     with pytest.raises(KeyboardInterrupt):
         compact(env)
     monkeypatch.undo()
@@ -284,7 +206,7 @@ def test_crash_while_writing_the_archive_leaves_the_folder(env, monkeypatch):
     generate_and_load(env)
     originals = bronze_files(env["bronze"])
     calls = {"n": 0}
-    real_add = maintenance._add
+    real_add = archive._add
 
     def add_then_die(*args):
         calls["n"] += 1
@@ -292,7 +214,7 @@ def test_crash_while_writing_the_archive_leaves_the_folder(env, monkeypatch):
             raise OSError(28, "No space left on device")
         real_add(*args)
 
-    monkeypatch.setattr(maintenance, "_add", add_then_die)
+    monkeypatch.setattr(archive, "_add", add_then_die)
     with pytest.raises(OSError, match="No space left"):
         compact(env)
     monkeypatch.undo()
@@ -300,7 +222,7 @@ def test_crash_while_writing_the_archive_leaves_the_folder(env, monkeypatch):
     assert list(env["bronze"].rglob("*.tar.gz")) == []
     assert [p for p in env["bronze"].rglob(".*") if p.is_file()] == []  # the temporary was removed
     # A temporary left by a SIGKILLed writer is incomplete by construction: removed, then the day archived.
-    month = maintenance.day_folder(env["bronze"], "jimmy", DAYS[0]).parent
+    month = day_folder(env["bronze"], "jimmy", DAYS[0]).parent
     stale = month / ".14.tar.gz.tmp-999999"
     stale.write_bytes(b"\x1f\x8b half an archive")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
@@ -313,23 +235,23 @@ def test_file_arriving_after_compaction_is_merged_into_the_archive(env):
     generate_and_load(env)
     compact(env)
     day, apartment = DAYS[0], "jimmy"
-    archive = maintenance.archive_path(env["bronze"], apartment, day)
-    before = maintenance.archive_digests(archive)
+    day_archive = archive_path(env["bronze"], apartment, day)
+    before = archive_digests(day_archive)
     # A late re-delivery with new content: Bronze no longer holds the loose first version, so the copy stores
     # it under the plain name beside the archive.
     name = "14.09.2023 2330_JimmyLoup_received.json"
     (env["share"] / name).write_bytes(b'{"datetime": "14.09.2023 23:30", "plugs": {"Office": {"power": 5}}}')
     ingest(env["connect"], env["share"], env["bronze"], [name])
-    assert (maintenance.day_folder(env["bronze"], apartment, day) / "23" / name).is_file()
+    assert (day_folder(env["bronze"], apartment, day) / "23" / name).is_file()
     report = compact(env)
     assert report.summary()["days_by_action"] == {"merged": 1}
-    after = maintenance.archive_digests(archive)
+    after = archive_digests(day_archive)
     added = set(after) - set(before)
     assert {k: after[k] for k in before} == before and len(added) == 1
     (rel,) = added
     digest = hashlib.sha256((env["share"] / name).read_bytes()).hexdigest()
     assert rel == f"23/{name}.{digest[:12]}" and after[rel] == digest
-    assert not maintenance.day_folder(env["bronze"], apartment, day).exists()
+    assert not day_folder(env["bronze"], apartment, day).exists()
 
 
 def test_a_day_with_a_file_silver_never_loaded_is_not_compacted(env):
@@ -344,8 +266,8 @@ def test_a_day_with_a_file_silver_never_loaded_is_not_compacted(env):
     report = compact(env)
     summary = report.summary()
     assert summary["unloaded_days"] == ["jimmy/2023-09-15"] and summary["days_by_action"]["archived"] == 3
-    folder = maintenance.day_folder(env["bronze"], "jimmy", DAYS[1])
-    assert not maintenance.archive_path(env["bronze"], "jimmy", DAYS[1]).exists()
+    folder = day_folder(env["bronze"], "jimmy", DAYS[1])
+    assert not archive_path(env["bronze"], "jimmy", DAYS[1]).exists()
     stored = [p for p in folder.rglob("*") if p.is_file()]
     assert len(stored) > 1 and any(p.name.startswith(name) for p in stored)  # untouched, the new file too
     # Once the day is loaded, the next run packs it.
@@ -358,13 +280,13 @@ def test_restore_for_sensors_daily_replays_only_what_the_manifest_lacks(env, fre
     generate_and_load(env)
     silver = snapshot(env["connect"])
     compact(env)
-    assert maintenance.restore_archived_day(env["bronze"], DAYS[0], env["connect"]) == []  # all loaded
+    assert replay.restore_archived_day(env["bronze"], DAYS[0], env["connect"]) == []  # all loaded
     conninfo = fresh_db()
     connect = lambda: psycopg.connect(conninfo)  # noqa: E731
     for day in DAYS:
-        paths = maintenance.restore_archived_day(env["bronze"], day, connect)
+        paths = replay.restore_archived_day(env["bronze"], day, connect)
         assert paths and all(p.startswith(str(env["bronze"])) for p in paths)  # back at their Bronze paths
-        for generation in maintenance.replay_generations(paths):
+        for generation in replay.replay_generations(paths):
             load_bronze_files(connect, generation)
     assert snapshot(connect) == silver
     with connect() as conn:  # the manifest points at the real Bronze paths again
@@ -375,9 +297,9 @@ def test_restore_for_sensors_daily_replays_only_what_the_manifest_lacks(env, fre
     other = fresh_db()
     connect_other = lambda: psycopg.connect(other)  # noqa: E731
     for day in DAYS:
-        load_bronze_files(connect_other, maintenance.restore_archived_day(env["bronze"], day, connect_other))
+        load_bronze_files(connect_other, replay.restore_archived_day(env["bronze"], day, connect_other))
     assert snapshot(connect_other)[0] == silver[0] and snapshot(connect_other)[3] == silver[3]
-    assert [maintenance.restore_archived_day(env["bronze"], day, connect_other) for day in DAYS] == [[], []]
+    assert [replay.restore_archived_day(env["bronze"], day, connect_other) for day in DAYS] == [[], []]
     # The restored files are absorbed again by the next compaction (identical to their members).
     archives = {p: p.read_bytes() for p in env["bronze"].rglob("*.tar.gz")}
     report = compact(env)
@@ -395,16 +317,16 @@ def test_replay_never_brings_back_an_older_version(env, fresh_db):
     connect = lambda: psycopg.connect(conninfo)  # noqa: E731
     for day in DAYS:
         for apartment in APARTMENTS:
-            with maintenance.archived_day_paths(env["bronze"], apartment, day, env["scratch"]) as paths:
+            with replay.archived_day_paths(env["bronze"], apartment, day, env["scratch"]) as paths:
                 load_bronze_files(connect, paths)
     assert snapshot(connect)[0] == events
     with connect() as conn:
         assert conn.execute("SELECT count(*) FROM silver.file_manifest WHERE NOT is_current").fetchone()[0] == 0
     # Neither the restore for sensors_daily nor a replay goes back to a first version.
     for day in DAYS:
-        assert maintenance.restore_archived_day(env["bronze"], day, connect) == []
+        assert replay.restore_archived_day(env["bronze"], day, connect) == []
         for apartment in APARTMENTS:
-            stats = maintenance.replay_archived_day(connect, env["bronze"], apartment, day, tmp_root=env["scratch"])
+            stats = replay.replay_archived_day(connect, env["bronze"], apartment, day, tmp_root=env["scratch"])
             assert stats.files_loaded == 0
     assert snapshot(connect)[0] == events
 
@@ -415,24 +337,24 @@ def test_recent_days_and_unsettled_files_are_never_touched(tmp_path):
     days = {"today": today, "young": today - timedelta(days=29), "edge": today - timedelta(days=30),
             "old": today - timedelta(days=31)}
     for day in days.values():
-        folder = maintenance.day_folder(bronze, "jimmy", day) / "10"
+        folder = day_folder(bronze, "jimmy", day) / "10"
         folder.mkdir(parents=True)
         (folder / f"{day:%d.%m.%Y} 1000_JimmyLoup_received.json").write_text("{}")
     (bronze / "_quarantine").mkdir()
     (bronze / "_quarantine" / "junk.json").write_text("?")
     # Files created just now are not settled yet: nothing happens with the default settle time.
     created = max(p.stat().st_ctime for p in bronze.rglob("*.json"))
-    report = maintenance.compact_sensor_days(bronze, today=today, retention_days=30, now=created + 1)
+    report = compact_sensor_days(bronze, today=today, retention_days=30, now=created + 1)
     assert report.summary()["unsettled_days"] == [f"jimmy/{days['old']}"]
-    report = maintenance.compact_sensor_days(bronze, today=today, retention_days=30, settle_hours=0)
+    report = compact_sensor_days(bronze, today=today, retention_days=30, settle_hours=0)
     assert report.summary()["days_by_action"] == {"archived": 1} and report.cutoff == days["edge"].isoformat()
     for label, day in days.items():
-        assert maintenance.archive_path(bronze, "jimmy", day).exists() == (label == "old"), label
-        assert maintenance.day_folder(bronze, "jimmy", day).exists() == (label != "old"), label
+        assert archive_path(bronze, "jimmy", day).exists() == (label == "old"), label
+        assert day_folder(bronze, "jimmy", day).exists() == (label != "old"), label
     assert (bronze / "_quarantine" / "junk.json").exists()
     with pytest.raises(ConfigurationError, match="bronze_retention_days"):
-        maintenance.compact_sensor_days(bronze, today=today, retention_days=0)
-    assert maintenance.compact_sensor_days(bronze, today=today, retention_days=-1, settle_hours=0).disabled
+        compact_sensor_days(bronze, today=today, retention_days=0)
+    assert compact_sensor_days(bronze, today=today, retention_days=-1, settle_hours=0).disabled
 
 
 def test_weather_files_are_gzipped_verified_and_still_readable(tmp_path):
@@ -449,7 +371,7 @@ def test_weather_files_are_gzipped_verified_and_still_readable(tmp_path):
         for name in names:
             (folder / name).write_text("Time,Site,Value\n2023-09-14 00:00,Sion,12.5\n" * 50)
             contents[folder / name] = (folder / name).read_bytes()
-    report = maintenance.compress_weather_files(bronze, today=young, retention_days=30, settle_hours=0)
+    report = weather_files.compress_weather_files(bronze, today=young, retention_days=30, settle_hours=0)
     assert report.weather_files_compressed == 2
     for path, data in contents.items():
         gz = path.with_name(path.name + ".gz")
@@ -461,7 +383,7 @@ def test_weather_files_are_gzipped_verified_and_still_readable(tmp_path):
     # Crash after the .gz rename, before the original's removal: the next run only removes the original.
     path = next(p for p in contents if young.strftime("%Y/%m/%d") not in str(p))
     path.write_bytes(contents[path])
-    again = maintenance.compress_weather_files(bronze, today=young, retention_days=30, settle_hours=0)
+    again = weather_files.compress_weather_files(bronze, today=young, retention_days=30, settle_hours=0)
     assert again.weather_originals_removed == 1 and again.weather_files_compressed == 0 and not path.exists()
 
 
@@ -472,7 +394,7 @@ def test_backup_is_restorable_and_old_dumps_are_pruned(env, pg_service, fresh_db
     generate_and_load(env)
     silver = snapshot(env["connect"])
     backups = tmp_path / "backups"
-    result = maintenance.dump_warehouse(backups, date(2023, 11, 1))
+    result = backup.dump_warehouse(backups, date(2023, 11, 1), *pg_command_env())
     dump = Path(result["path"])
     assert dump.name == "domotic_20231101.dump" and result["size_bytes"] > 0
     assert [p.name for p in backups.iterdir()] == [dump.name]  # no temporary left
@@ -498,24 +420,25 @@ def test_backup_is_restorable_and_old_dumps_are_pruned(env, pg_service, fresh_db
     stale = backups / ".domotic_20231020.dump.tmp-4242"
     stale.write_bytes(b"partial")
     os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
-    deleted = maintenance.prune_backups(backups, date(2023, 11, 1), 14)
+    deleted = backup.prune_backups(backups, date(2023, 11, 1), 14)
     assert sorted(Path(p).name for p in deleted) == [stale.name, "domotic_20231001.dump", "domotic_20231017.dump"]
     assert sorted(p.name for p in backups.iterdir()) == [
         "domotic_20231018.dump", "domotic_20231031.dump", "domotic_20231101.dump", "notes.txt"]
-    assert maintenance.prune_backups(backups, date(2024, 6, 1), 14) == [
+    assert backup.prune_backups(backups, date(2024, 6, 1), 14) == [
         str(backups / n) for n in ("domotic_20231018.dump", "domotic_20231031.dump")]
     assert [p.name for p in backups.glob("*.dump")] == ["domotic_20231101.dump"]  # the newest, however old
     with pytest.raises(ConfigurationError):
-        maintenance.prune_backups(backups, date(2024, 6, 1), 0)
+        backup.prune_backups(backups, date(2024, 6, 1), 0)
 
 
 def test_backup_fails_clearly(env, tmp_path, monkeypatch, pg_service):
-    with pytest.raises(maintenance.BackupError, match="not found on PATH"):
-        maintenance.dump_warehouse(tmp_path / "b", date(2023, 11, 1), pg_dump_bin="pg_dump_does_not_exist")
+    with pytest.raises(backup.BackupError, match="not found on PATH"):
+        backup.dump_warehouse(tmp_path / "b", date(2023, 11, 1), *pg_command_env(),
+                              pg_dump_bin="pg_dump_does_not_exist")
     bad = json.loads(pg_conn_json(pg_service, "no_such_database_xyz"))
     monkeypatch.setenv("AIRFLOW_CONN_DOMOTIC_POSTGRES", json.dumps(bad))
-    with pytest.raises(maintenance.BackupError, match=r"exit code 1:\n.*no_such_database_xyz"):
-        maintenance.dump_warehouse(tmp_path / "b", date(2023, 11, 1))
+    with pytest.raises(backup.BackupError, match=r"exit code 1:\n.*no_such_database_xyz"):
+        backup.dump_warehouse(tmp_path / "b", date(2023, 11, 1), *pg_command_env())
     assert list((tmp_path / "b").iterdir()) == []
 
 
@@ -523,7 +446,7 @@ def test_password_goes_to_the_environment_never_the_command_line(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_DOMOTIC_POSTGRES", json.dumps(
         {"conn_type": "postgres", "host": "db.example", "port": 6543, "login": "etl", "password": "s3cr3t!",
          "schema": "domotic", "extra": {"sslmode": "require"}}))
-    args, env = maintenance.pg_command_env()
+    args, env = pg_command_env()
     assert "s3cr3t!" not in " ".join(args)
     assert args == ["-w", "-d", "domotic", "-h", "db.example", "-p", "6543", "-U", "etl"]
     assert env["PGPASSWORD"] == "s3cr3t!" and env["PGSSLMODE"] == "require"
@@ -538,13 +461,16 @@ def test_big_tables_lists_the_existing_ones_and_vacuum_runs(env):
         conn.execute("CREATE SCHEMA gold; CREATE TABLE gold.fact_energy_minute (x int);"
                      "CREATE TABLE gold.dim_date (x int)")
         conn.commit()
-        tables = maintenance.big_tables(conn)
+        tables = vacuum.big_tables(conn)
     assert tables[0] == "silver.sensor_readings"
     assert set(tables) == {"silver.sensor_readings", "silver.file_manifest", "silver.sensor_series",
                            "gold.fact_energy_minute"}
+    statements = vacuum.vacuum_statements(tables)  # what vacuum_analyze runs
+    assert statements[0] == "VACUUM (ANALYZE) silver.sensor_readings"
     with psycopg.connect(env["conninfo"], autocommit=True) as conn:
-        for table in tables:
-            conn.execute(f"VACUUM (ANALYZE) {table}")
+        for statement in statements:
+            conn.execute(statement)
+    assert vacuum.vacuum_statements([]) == [vacuum.NOTHING_TO_VACUUM]  # the operator refuses an empty list
 
 
 def test_disk_report_sizes_and_free_space_check(env, tmp_path):
@@ -555,7 +481,7 @@ def test_disk_report_sizes_and_free_space_check(env, tmp_path):
     backups = tmp_path / "backups"
     backups.mkdir()
     (backups / "domotic_20231101.dump").write_bytes(b"x" * 1000)
-    report = maintenance.disk_report(env["bronze"], backups, datetime(2023, 11, 1, 5, tzinfo=UTC), env["connect"])
+    report = disk.disk_report(env["bronze"], backups, datetime(2023, 11, 1, 5, tzinfo=UTC), env["connect"])
     assert report["generated_at"] == "2023-11-01T05:00:00+00:00"
     json.dumps(report)  # XCom-serialisable
     for apartment in APARTMENTS:
@@ -568,10 +494,10 @@ def test_disk_report_sizes_and_free_space_check(env, tmp_path):
     assert report["largest_tables"][0]["table_name"] == "silver.sensor_readings"
     assert report["database_bytes"] > report["largest_tables"][0]["total_bytes"] > 0
     assert report["filesystems"]["bronze"]["free_bytes"] > 0
-    assert "silver.sensor_readings" in maintenance.format_report(report)
-    assert maintenance.check_free_space(report, 0)["bronze_free_gb"] > 0
-    with pytest.raises(maintenance.DiskSpaceLowError, match="disk_free_min_gb"):
-        maintenance.check_free_space(report, 10**9)
+    assert "silver.sensor_readings" in disk.format_report(report)
+    assert disk.check_free_space(report, 0)["bronze_free_gb"] > 0
+    with pytest.raises(disk.DiskSpaceLowError, match="disk_free_min_gb"):
+        disk.check_free_space(report, 10**9)
 
 
 

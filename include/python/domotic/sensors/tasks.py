@@ -23,6 +23,7 @@ from domotic.sensors.load import (
     load_bronze_files,
 )
 from domotic.sensors.outliers import DEFAULT_BOUNDS, parse_overrides
+from domotic.sensors.replay import replay_generations, restore_archived_day
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
     hours = chunk_hours or int(setting("sensor_chunk_hours"))
     if not listing.names:
         # The share no longer holds the day (e.g. it was cleaned): replay it from Bronze's compacted archive.
-        from domotic.maintenance import restore_archived_day
-
         restored = restore_archived_day(Path(setting("domotic_bronze_root")), day, warehouse_connect())
         if restored:
             log.info("Day %s is not on the share: %d archived Bronze files restored for replay", day, len(restored))
@@ -78,8 +77,6 @@ def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
     share_names = [name for name in names if not os.path.isabs(name)]
     summaries = []
     if restored:
-        from domotic.maintenance import replay_generations
-
         # First versions, then each later re-delivery, as they were loaded originally (same manifest history).
         summaries += [load_paths(generation, ledger_source="archive_replay").summary()
                       for generation in replay_generations(restored)]
