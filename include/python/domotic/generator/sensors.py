@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -170,10 +170,10 @@ def readings_per_file(handle: str) -> int:
 ZURICH: Final = ZoneInfo("Europe/Zurich")
 _SION_LAT, _SION_LON = 46.233, 7.360
 _EPOCH_1970 = datetime(1970, 1, 1, tzinfo=UTC)
-_MINUTES = 1440
-_LM = np.arange(_MINUTES)
-_MIN_HOURS = _LM / 60.0
-_HOURS25 = np.arange(25, dtype=float)
+_MINUTES_PER_DAY = 1440
+_MINUTE_OF_DAY = np.arange(_MINUTES_PER_DAY)
+_HOUR_OF_MINUTE = _MINUTE_OF_DAY / 60.0
+_HOURLY_KNOTS = np.arange(25, dtype=float)
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -214,8 +214,8 @@ def _labels_for_day(day_abs: int, source_tz: ZoneInfo | None) -> tuple[list[str]
         local = (utc_hour.astimezone(source_tz) if source_tz else utc_hour).replace(tzinfo=None)
         if local.minute == 0:  # whole-hour offset: one stem for the 60 minutes
             stem = f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}"
-            names += [stem + mm for mm in _MM]
-            labels += [f"{stem}:{mm}" for mm in _MM]
+            names += [stem + mm for mm in _TWO_DIGIT_MINUTES]
+            labels += [f"{stem}:{mm}" for mm in _TWO_DIGIT_MINUTES]
             continue
         for minute in range(60):
             t = local + timedelta(minutes=minute)
@@ -225,14 +225,25 @@ def _labels_for_day(day_abs: int, source_tz: ZoneInfo | None) -> tuple[list[str]
     return names, labels
 
 
-_MM = tuple(f"{m:02d}" for m in range(60))
+_TWO_DIGIT_MINUTES = tuple(f"{m:02d}" for m in range(60))
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Random streams
 # --------------------------------------------------------------------------------------------------------------
 
-_S_PLAN, _S_DAY, _S_WEATHER, _S_DEVICE, _S_FAULT, _S_FAULT_DETAIL, _S_CYCLE, _S_INIT = range(1, 9)
+# Stream ids, the second element of every ``_rng`` key. The values are part of the output: renumbering a stream
+# changes every number it draws, so never reuse or reorder them; add new streams with new numbers.
+STREAM_DAY_PLAN: Final = (
+    1  # key (seed, stream, apartment, local date): wake, bed, outings, showers, TV, meals
+)
+STREAM_SENSOR_DAY: Final = 2  # (seed, stream, UTC day, apartment): motion, contacts, drift, plug loads, noise
+STREAM_WEATHER: Final = 3  # (seed, stream, UTC day): pressure, temperature anomaly, clouds, outdoor humidity
+STREAM_DEVICE_CONSTANTS: Final = 4  # (seed, stream, apartment): battery phases and drain rates, sensor biases
+STREAM_FAULT_CHOICE: Final = 5  # (seed, stream, UTC day): 4 uniforms per file choose its faults
+STREAM_FAULT_DETAIL: Final = 6  # (seed, stream, absolute minute, apartment): what a chosen fault breaks
+STREAM_APPLIANCE_CYCLES: Final = 7  # (seed, stream, apartment, local date): dishwasher, washer, dryer runs
+STREAM_INITIAL_STATE: Final = 8  # (seed, stream, apartment): starting plug counters
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -244,21 +255,24 @@ def _rng(*key: int) -> np.random.Generator:
 # Behaviour: one plan per apartment and local (Zurich) date, stateless
 # --------------------------------------------------------------------------------------------------------------
 
+# Occupancy of a minute (the COL_OCCUPANCY feature).
 AWAY, HOME, ASLEEP = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class _Persona:
+    """Habits of one apartment's occupants; times are local minutes of the day, ``_sd`` standard deviations."""
+
     wake_weekday: float
     wake_weekend: float
     wake_sd: float
-    bed: float
+    bed: float  # Sunday to Thursday; an hour later on Friday and Saturday nights
     bed_sd: float
-    home_office_p: float
-    return_mean: float
+    home_office_p: float  # probability that a weekday is a home-office day
+    return_mean: float  # coming home from the office
     return_sd: float
-    evening_out_p: float
-    showers: int
+    evening_out_p: float  # probability of going out on a weekday evening
+    showers: int  # morning showers (people in the apartment)
 
 
 _PERSONAS = (
@@ -266,25 +280,29 @@ _PERSONAS = (
     _Persona(420, 540, 25, 1395, 40, 0.20, 1110, 50, 0.20, 2),  # jeremie: two people, laundry machines
 )
 
-# Feature rows of a local day (all 1,440-minute arrays indexed by local minute of day).
+# Feature columns of a local day: rows of a (N_FEATURE_COLUMNS, 1440) float array indexed by local minute of day.
+# Flags are stored as 0.0/1.0.
 (
-    _F_STATUS,
-    _F_HO,
-    _F_TV,
-    _F_PC,
-    _F_SHOWER,
-    _F_COOK,
-    _F_WAKEWIN,
-    _F_BEDWIN,
-    _F_BOILER,
-    _F_WEEKEND,
+    COL_OCCUPANCY,  # AWAY, HOME or ASLEEP
+    COL_WORKING_FROM_HOME,  # at home on a home-office day, 08:00-17:00
+    COL_TV_ON,  # evening TV (living-room plug)
+    COL_PC_ON,  # office PC: working from home, or an evening session
+    COL_SHOWER_RUNNING,  # someone in the shower (0/1 even when two showers overlap)
+    COL_COOKING_WATTS,  # stove and coffee machine power, W (on phase 2 of the house meter)
+    COL_AFTER_WAKING,  # the 45 minutes after getting up (bedroom window and door, bathroom)
+    COL_BEFORE_BED,  # the 40 minutes before going to bed
+    COL_BOILER_HEATING,  # the night-tariff water boiler heats (2 kW on phase 3)
+    COL_WEEKEND,  # Saturday or Sunday
 ) = range(10)
-_N_FEATURES = 10
+N_FEATURE_COLUMNS = 10
 
 
 @dataclass(frozen=True)
 class _DayPlan:
-    """What the occupants do on one local date; minutes are local minutes of that date (bed may pass 1440)."""
+    """What the occupants do on one local date; minutes are local minutes of that date (bed may pass 1440).
+
+    Spans are (start, duration) unless named otherwise; ``away`` holds (leave, back) pairs.
+    """
 
     wake: int
     bed: int
@@ -293,15 +311,117 @@ class _DayPlan:
     tv: tuple[int, int] | None
     pc_evening: tuple[int, int] | None
     showers: tuple[tuple[int, int], ...]
-    cooking: tuple[tuple[int, int, float], ...]
+    cooking: tuple[tuple[int, int, float], ...]  # (start, duration, W)
     boiler: tuple[int, int]
     cycles: tuple[tuple[str, int, np.ndarray], ...]  # (plug, local start minute, power profile W)
 
 
 @dataclass(frozen=True)
 class _LocalDay:
-    features: np.ndarray  # (_N_FEATURES, 1440)
+    features: np.ndarray  # (N_FEATURE_COLUMNS, 1440)
     cycles: tuple[tuple[str, int, np.ndarray], ...]  # (plug, absolute UTC start minute, profile)
+
+
+class _PlanUniforms(NamedTuple):
+    """The 16 uniforms drawn first from a day plan's stream, one per decision (the last two are spare).
+
+    Drawn as one batch so that the decisions taken from them never shift the later draws of the plan.
+    """
+
+    home_office: float
+    lunch_out: float  # home-office day: goes out for lunch; on office days: when leaving after waking
+    lunch_start: float
+    lunch_length: float
+    evening_out: float
+    evening_out_start: float
+    evening_out_length: float
+    day_trip: float
+    weekend_outings: float  # 0, 1 or 2 outings on a weekend day without a trip
+    shower_start: float
+    shower_length: float
+    second_shower_gap: float
+    second_shower_length: float
+    evening_shower: float
+    spare_1: float
+    spare_2: float
+
+
+def _wake_and_bed(rng: np.random.Generator, persona: _Persona, weekday: int) -> tuple[int, int]:
+    """Wake-up (05:00-12:00) and bedtime (21:30-02:00) local minutes; later bed on Friday and Saturday."""
+    weekend = weekday >= 5
+    wake_mean = persona.wake_weekend if weekend else persona.wake_weekday
+    wake = int(np.clip(rng.normal(wake_mean, persona.wake_sd), 300, 720))
+    bed_mean = persona.bed + (60 if weekday in (4, 5) else 0)
+    bed = int(np.clip(rng.normal(bed_mean, persona.bed_sd), 1290, 1560))
+    return wake, bed
+
+
+def _outings(
+    rng: np.random.Generator, u: _PlanUniforms, persona: _Persona, weekend: bool, wake: int, bed: int
+) -> tuple[bool, tuple[tuple[int, int], ...]]:
+    """Whether the day is a home-office day, and the (leave, back) spans away from home.
+
+    Weekdays: an office day (leave after breakfast, back in the evening) or a home-office day (maybe out for
+    lunch), maybe out in the evening. Weekends: rarely a day trip, otherwise up to two outings. Spans are kept
+    at least 10 minutes after waking and before bed (or midnight).
+    """
+    away: list[tuple[int, int]] = []
+    home_office = False
+    if not weekend:
+        home_office = bool(u.home_office < persona.home_office_p)
+        if home_office:
+            if u.lunch_out < 0.35:
+                away.append((720 + int(u.lunch_start * 20), 780 + int(u.lunch_length * 30)))
+        else:
+            leave = wake + 40 + int(u.lunch_out * 50)
+            back = int(np.clip(rng.normal(persona.return_mean, persona.return_sd), leave + 360, bed - 60))
+            away.append((leave, back))
+        if u.evening_out < persona.evening_out_p:
+            start = 1170 + int(u.evening_out_start * 60)
+            away.append((start, start + 120 + int(u.evening_out_length * 90)))
+    elif u.day_trip < 0.08:
+        away.append((wake + 60, 1230))  # day trip
+    else:
+        for _ in range(int(u.weekend_outings * 3)):
+            start = 600 + int(rng.integers(0, 420))
+            away.append((start, start + int(rng.integers(60, 240))))
+    day_end = min(bed, _MINUTES_PER_DAY)
+    clipped = sorted((max(leave, wake + 10), min(back, day_end - 10)) for leave, back in away)
+    return home_office, tuple((leave, back) for leave, back in clipped if back > leave)
+
+
+def _showers(
+    rng: np.random.Generator, u: _PlanUniforms, persona: _Persona, wake: int, bed: int
+) -> tuple[tuple[int, int], ...]:
+    """Morning shower(s) after waking, one per person, and sometimes a shower before bed."""
+    showers = [(wake + 5 + int(u.shower_start * 20), 8 + int(u.shower_length * 7))]
+    if persona.showers > 1:
+        second_start = showers[0][0] + 20 + int(u.second_shower_gap * 15)
+        showers.append((second_start, 8 + int(u.second_shower_length * 7)))
+    if u.evening_shower < 0.3:
+        showers.append((bed - 40 - int(rng.integers(0, 50)), 10))
+    return tuple(showers)
+
+
+def _evening_screens(rng: np.random.Generator) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """An evening of TV (70 % of days) and an evening PC session (30 %), as (start, duration)."""
+    tv = (int(rng.integers(1170, 1260)), int(rng.integers(90, 210))) if rng.random() < 0.7 else None
+    pc_evening = (int(rng.integers(1200, 1290)), int(rng.integers(30, 120))) if rng.random() < 0.3 else None
+    return tv, pc_evening
+
+
+def _cooking(rng: np.random.Generator, wake: int, lunch_at_home: bool) -> tuple[tuple[int, int, float], ...]:
+    """(start, duration, W): the morning coffee, dinner most days, lunch on some days spent at home."""
+    cooking = [(wake + 10 + int(rng.integers(0, 20)), 3, 1300.0)]  # coffee machine
+    if rng.random() < 0.75:
+        cooking.append(
+            (int(rng.integers(1080, 1170)), int(rng.integers(20, 50)), float(rng.uniform(1200, 2400)))
+        )
+    if lunch_at_home and rng.random() < 0.5:  # no draw at all on office days
+        cooking.append(
+            (int(rng.integers(710, 750)), int(rng.integers(15, 30)), float(rng.uniform(1000, 2000)))
+        )
+    return tuple(cooking)
 
 
 def _segments(rng: np.random.Generator, spec: Iterable[tuple[int, int, float, float]]) -> np.ndarray:
@@ -345,7 +465,69 @@ def _dryer_profile(rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([heat, _segments(rng, ((10, 15, 250, 350),))])
 
 
-class _Planner:
+def _appliance_cycles(
+    rng: np.random.Generator, plugs: tuple[str, ...], weekend: bool
+) -> tuple[tuple[str, int, np.ndarray], ...]:
+    """(plug, local start minute, W profile) of the machines run that date, from their own stream.
+
+    Dishwasher after dinner on 45 % of days; washing machine (weekend days or weekday evenings), followed by
+    the dryer three times in four.
+    """
+    cycles: list[tuple[str, int, np.ndarray]] = []
+    if "Dishwasher" in plugs and rng.random() < 0.45:
+        cycles.append(("Dishwasher", int(rng.integers(1200, 1350)), _dishwasher_profile(rng)))
+    if "WashingMachine" in plugs and rng.random() < (0.5 if weekend else 0.2):
+        start = int(rng.integers(540, 1080) if weekend else rng.integers(1110, 1230))
+        profile = _washer_profile(rng)
+        cycles.append(("WashingMachine", start, profile))
+        if "Dryer" in plugs and rng.random() < 0.75:
+            cycles.append(("Dryer", start + profile.size + int(rng.integers(5, 45)), _dryer_profile(rng)))
+    return tuple(cycles)
+
+
+def _occupancy(plan: _DayPlan, previous: _DayPlan) -> np.ndarray:
+    """AWAY/HOME/ASLEEP per local minute: asleep until waking (from the previous night's bedtime) and after bed."""
+    occupancy = np.full(_MINUTES_PER_DAY, HOME, dtype=np.int8)
+    occupancy[max(previous.bed - _MINUTES_PER_DAY, 0) : plan.wake] = ASLEEP
+    for leave, back in plan.away:
+        occupancy[leave:back] = AWAY
+    if plan.bed < _MINUTES_PER_DAY:
+        occupancy[plan.bed :] = ASLEEP
+    return occupancy
+
+
+def _during(span: tuple[int, int] | None) -> np.ndarray:
+    """Local minutes inside a (start, duration) span; none for ``None``."""
+    if span is None:
+        return np.zeros(_MINUTES_PER_DAY, dtype=bool)
+    minute = _MINUTE_OF_DAY
+    return (minute >= span[0]) & (minute < span[0] + span[1])
+
+
+def _feature_columns(plan: _DayPlan, previous: _DayPlan, ordinal: int) -> np.ndarray:
+    """The COL_* rows of one local date, from its plan (and the previous night's bedtime)."""
+    minute = _MINUTE_OF_DAY
+    occupancy = _occupancy(plan, previous)
+    home = occupancy == HOME
+    features = np.zeros((N_FEATURE_COLUMNS, _MINUTES_PER_DAY))
+    features[COL_OCCUPANCY] = occupancy
+    working_from_home = home & plan.home_office & (minute >= 480) & (minute < 1020)
+    features[COL_WORKING_FROM_HOME] = working_from_home
+    features[COL_TV_ON] = home & _during(plan.tv)
+    features[COL_PC_ON] = home & (working_from_home | _during(plan.pc_evening))
+    for shower in plan.showers:
+        features[COL_SHOWER_RUNNING] += _during(shower) & (occupancy != AWAY)
+    for start, duration, watts in plan.cooking:
+        features[COL_COOKING_WATTS] += _during((start, duration)) * home * watts
+    features[COL_AFTER_WAKING] = (minute >= plan.wake) & (minute < plan.wake + 45)
+    features[COL_BEFORE_BED] = (minute >= plan.bed - 40) & (minute < plan.bed)
+    features[COL_BOILER_HEATING] = _during(plan.boiler)
+    features[COL_WEEKEND] = date.fromordinal(ordinal).weekday() >= 5
+    np.clip(features[COL_SHOWER_RUNNING], 0, 1, out=features[COL_SHOWER_RUNNING])
+    return features
+
+
+class _BehaviourPlanner:
     """Day plans and their per-minute features for one apartment, cached by local date.
 
     Stateless by design: the plan of a date depends only on (seed, apartment, date), so the behaviour of any
@@ -373,122 +555,31 @@ class _Planner:
         return self._days[ordinal]
 
     def _make_plan(self, ordinal: int) -> _DayPlan:
-        rng = _rng(self.seed, _S_PLAN, self.idx, ordinal)
-        p = self.persona
+        """Draw the plan of one local date: the order of the draws below is part of the output."""
+        rng = _rng(self.seed, STREAM_DAY_PLAN, self.idx, ordinal)
+        persona = self.persona
         weekday = date.fromordinal(ordinal).weekday()
         weekend = weekday >= 5
-        u = rng.random(16)
-        wake = int(np.clip(rng.normal(p.wake_weekend if weekend else p.wake_weekday, p.wake_sd), 300, 720))
-        bed_mean = p.bed + (60 if weekday in (4, 5) else 0)
-        bed = int(np.clip(rng.normal(bed_mean, p.bed_sd), 1290, 1560))
-        away: list[tuple[int, int]] = []
-        home_office = False
-        if not weekend:
-            home_office = bool(u[0] < p.home_office_p)
-            if home_office:
-                if u[1] < 0.35:
-                    away.append((720 + int(u[2] * 20), 780 + int(u[3] * 30)))
-            else:
-                leave = wake + 40 + int(u[1] * 50)
-                back = int(np.clip(rng.normal(p.return_mean, p.return_sd), leave + 360, bed - 60))
-                away.append((leave, back))
-            if u[4] < p.evening_out_p:
-                start = 1170 + int(u[5] * 60)
-                away.append((start, start + 120 + int(u[6] * 90)))
-        elif u[7] < 0.08:
-            away.append((wake + 60, 1230))  # day trip
-        else:
-            for _ in range(int(u[8] * 3)):
-                start = 600 + int(rng.integers(0, 420))
-                away.append((start, start + int(rng.integers(60, 240))))
-        day_end = min(bed, _MINUTES)
-        clipped = sorted((max(a, wake + 10), min(b, day_end - 10)) for a, b in away)
-        away_t = tuple((a, b) for a, b in clipped if b > a)
-
-        showers = [(wake + 5 + int(u[9] * 20), 8 + int(u[10] * 7))]
-        if p.showers > 1:
-            showers.append((showers[0][0] + 20 + int(u[11] * 15), 8 + int(u[12] * 7)))
-        if u[13] < 0.3:
-            showers.append((bed - 40 - int(rng.integers(0, 50)), 10))
-        tv = (int(rng.integers(1170, 1260)), int(rng.integers(90, 210))) if rng.random() < 0.7 else None
-        pc_evening = (
-            (int(rng.integers(1200, 1290)), int(rng.integers(30, 120))) if rng.random() < 0.3 else None
-        )
-        cooking = [(wake + 10 + int(rng.integers(0, 20)), 3, 1300.0)]  # coffee machine
-        if rng.random() < 0.75:
-            cooking.append(
-                (int(rng.integers(1080, 1170)), int(rng.integers(20, 50)), float(rng.uniform(1200, 2400)))
-            )
-        if (weekend or home_office) and rng.random() < 0.5:
-            cooking.append(
-                (int(rng.integers(710, 750)), int(rng.integers(15, 30)), float(rng.uniform(1000, 2000)))
-            )
-        boiler = (int(rng.integers(60, 150)), int(rng.integers(40, 100)))
-
-        crng = _rng(self.seed, _S_CYCLE, self.idx, ordinal)
-        cycles: list[tuple[str, int, np.ndarray]] = []
-        plugs = self.inventory.plugs
-        if "Dishwasher" in plugs and crng.random() < 0.45:
-            cycles.append(("Dishwasher", int(crng.integers(1200, 1350)), _dishwasher_profile(crng)))
-        if "WashingMachine" in plugs and crng.random() < (0.5 if weekend else 0.2):
-            start = int(crng.integers(540, 1080) if weekend else crng.integers(1110, 1230))
-            profile = _washer_profile(crng)
-            cycles.append(("WashingMachine", start, profile))
-            if "Dryer" in plugs and crng.random() < 0.75:
-                cycles.append(
-                    ("Dryer", start + profile.size + int(crng.integers(5, 45)), _dryer_profile(crng))
-                )
-        return _DayPlan(
-            wake,
-            bed,
-            away_t,
-            home_office,
-            tv,
-            pc_evening,
-            tuple(showers),
-            tuple(cooking),
-            boiler,
-            tuple(cycles),
-        )
+        uniforms = _PlanUniforms(*rng.random(16))
+        wake, bed = _wake_and_bed(rng, persona, weekday)
+        home_office, away = _outings(rng, uniforms, persona, weekend, wake, bed)
+        showers = _showers(rng, uniforms, persona, wake, bed)
+        tv, pc_evening = _evening_screens(rng)
+        cooking = _cooking(rng, wake, lunch_at_home=weekend or home_office)
+        boiler = (int(rng.integers(60, 150)), int(rng.integers(40, 100)))  # night tariff, 01:00-02:30 start
+        cycle_rng = _rng(self.seed, STREAM_APPLIANCE_CYCLES, self.idx, ordinal)
+        cycles = _appliance_cycles(cycle_rng, self.inventory.plugs, weekend)
+        return _DayPlan(wake, bed, away, home_office, tv, pc_evening, showers, cooking, boiler, cycles)
 
     def _make_local_day(self, ordinal: int) -> _LocalDay:
-        plan, prev = self.plan(ordinal), self.plan(ordinal - 1)
-        lm = _LM
-        status = np.full(_MINUTES, HOME, dtype=np.int8)
-        status[max(prev.bed - _MINUTES, 0) : plan.wake] = ASLEEP
-        for a, b in plan.away:
-            status[a:b] = AWAY
-        if plan.bed < _MINUTES:
-            status[plan.bed :] = ASLEEP
-        home = status == HOME
-
-        def within(span: tuple[int, int] | None) -> np.ndarray:
-            if span is None:
-                return np.zeros(_MINUTES, dtype=bool)
-            return (lm >= span[0]) & (lm < span[0] + span[1])
-
-        feats = np.zeros((_N_FEATURES, _MINUTES))
-        feats[_F_STATUS] = status
-        ho = home & plan.home_office & (lm >= 480) & (lm < 1020)
-        feats[_F_HO] = ho
-        feats[_F_TV] = home & within(plan.tv)
-        feats[_F_PC] = home & (ho | within(plan.pc_evening))
-        for shower in plan.showers:
-            feats[_F_SHOWER] += within(shower) & (status != AWAY)
-        for start, dur, watts in plan.cooking:
-            feats[_F_COOK] += within((start, dur)) * home * watts
-        feats[_F_WAKEWIN] = (lm >= plan.wake) & (lm < plan.wake + 45)
-        feats[_F_BEDWIN] = (lm >= plan.bed - 40) & (lm < plan.bed)
-        feats[_F_BOILER] = within(plan.boiler)
-        feats[_F_WEEKEND] = date.fromordinal(ordinal).weekday() >= 5
-        np.clip(feats[_F_SHOWER], 0, 1, out=feats[_F_SHOWER])
-
+        plan = self.plan(ordinal)
+        features = _feature_columns(plan, self.plan(ordinal - 1), ordinal)
         midnight = datetime.combine(date.fromordinal(ordinal), time())
         cycles = tuple(
             (plug, to_abs_minute((midnight + timedelta(minutes=start)).replace(tzinfo=ZURICH)), profile)
             for plug, start, profile in plan.cycles
         )
-        return _LocalDay(feats, cycles)
+        return _LocalDay(features, cycles)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -496,7 +587,7 @@ class _Planner:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _ar_hourly(
+def _hourly_ar1_path(
     rng: np.random.Generator, y0: float, mean: float, phi: float, sigma: float
 ) -> tuple[np.ndarray, float]:
     """An hourly AR(1) path starting at the carried value, linearly interpolated to minutes."""
@@ -505,10 +596,10 @@ def _ar_hourly(
     shocks = rng.normal(0.0, sigma, 24)
     for h in range(24):
         pts[h + 1] = mean + phi * (pts[h] - mean) + shocks[h]
-    return np.interp(_MIN_HOURS, _HOURS25, pts), float(pts[24])
+    return np.interp(_HOUR_OF_MINUTE, _HOURLY_KNOTS, pts), float(pts[24])
 
 
-def _ema(target: np.ndarray, alpha: np.ndarray | float, y0: float) -> tuple[np.ndarray, float]:
+def _first_order_lag(target: np.ndarray, alpha: np.ndarray | float, y0: float) -> tuple[np.ndarray, float]:
     """First-order lag ``y[n] = y[n-1] + alpha[n] * (target[n] - y[n-1])``, vectorised.
 
     The one model behind every slow physical quantity; a time-varying ``alpha`` gives e.g. CO2 decaying
@@ -519,16 +610,16 @@ def _ema(target: np.ndarray, alpha: np.ndarray | float, y0: float) -> tuple[np.n
     a = np.broadcast_to(np.asarray(alpha, dtype=float), x.shape)
     out = np.empty_like(x)
     y = float(y0)
-    for lo in range(0, x.size, _EMA_BLOCK):
-        ab, xb = a[lo : lo + _EMA_BLOCK], x[lo : lo + _EMA_BLOCK]
+    for lo in range(0, x.size, _LAG_BLOCK):
+        ab, xb = a[lo : lo + _LAG_BLOCK], x[lo : lo + _LAG_BLOCK]
         keep = np.cumprod(1.0 - ab)
         block = keep * (y + np.cumsum(ab * xb / keep))
-        out[lo : lo + _EMA_BLOCK] = block
+        out[lo : lo + _LAG_BLOCK] = block
         y = float(block[-1])
     return out, y
 
 
-_EMA_BLOCK = 240
+_LAG_BLOCK = 240
 
 
 @dataclass
@@ -556,7 +647,7 @@ class _DayContext:
 
 def _sun_factor(day_of_year: int) -> np.ndarray:
     """max(sin(solar elevation), 0) at Sion for each UTC minute of the day (NOAA approximation)."""
-    hours = _MIN_HOURS
+    hours = _HOUR_OF_MINUTE
     g = 2 * np.pi / 365.0 * (day_of_year - 1 + (hours - 12) / 24)
     eqtime = 229.18 * (
         0.000075
@@ -574,7 +665,7 @@ def _sun_factor(day_of_year: int) -> np.ndarray:
         - 0.002697 * np.cos(3 * g)
         + 0.00148 * np.sin(3 * g)
     )
-    true_solar = _LM + eqtime + 4 * _SION_LON
+    true_solar = _MINUTE_OF_DAY + eqtime + 4 * _SION_LON
     hour_angle = np.radians(true_solar / 4 - 180)
     lat = np.radians(_SION_LAT)
     sin_elev = np.sin(lat) * np.sin(decl) + np.cos(lat) * np.cos(decl) * np.cos(hour_angle)
@@ -585,7 +676,7 @@ def _sun_factor(day_of_year: int) -> np.ndarray:
 # One apartment, one UTC day
 # --------------------------------------------------------------------------------------------------------------
 
-_ROOM_TEMP_OFFSET = {
+_ROOM_TEMPERATURE_OFFSET = {
     "Livingroom": 0.5,
     "Office": 0.2,
     "Bdroom": -0.8,
@@ -610,7 +701,7 @@ _RESET_P_PER_DAY = 1 / 30  # counter resets: roughly once a month per plug
 
 
 @dataclass
-class _AptState:
+class _ApartmentState:
     """Everything an apartment carries from one UTC day to the next."""
 
     counters: dict[str, float]
@@ -628,7 +719,7 @@ class _AptState:
 
 
 @dataclass
-class _AptDay:
+class _ApartmentDay:
     """Prepared per-minute Python lists of one apartment-day; a payload is a cheap dict over index ``i``."""
 
     inventory: Inventory
@@ -681,17 +772,17 @@ class _ApartmentModel:
 
     def __init__(self, seed: int, idx: int, inventory: Inventory) -> None:
         self.seed, self.idx, self.inv = seed, idx, inventory
-        self.planner = _Planner(seed, idx, inventory)
-        init = _rng(seed, _S_INIT, idx)
-        self.state = _AptState(
+        self.planner = _BehaviourPlanner(seed, idx, inventory)
+        init = _rng(seed, STREAM_INITIAL_STATE, idx)
+        self.state = _ApartmentState(
             counters={p: float(init.integers(5_000, 90_000)) for p in inventory.plugs},
             plug_temp={p: 24.0 for p in inventory.plugs},
             co2={s: 600.0 for s in inventory.meteo_stations if s != OUTDOOR},
             open_until={(room, pos): 0 for room, pos, _ in inventory.contacts},
-            win_ema={room: 0.0 for room in _ROOM_TEMP_OFFSET},
+            win_ema={room: 0.0 for room in _ROOM_TEMPERATURE_OFFSET},
         )
         # Battery devices: (phase, drain %/day); level = 100 - ((phase + rate * day) mod 90), replaced at 10 %.
-        dev = _rng(seed, _S_DEVICE, idx)
+        dev = _rng(seed, STREAM_DEVICE_CONSTANTS, idx)
         keys = [f"contact:{r}:{p}" for r, p, _ in inventory.contacts]
         keys += [f"meteo:{s}" for s in inventory.meteo_modules] + [
             f"humidity:{r}" for r in inventory.humidities
@@ -706,36 +797,36 @@ class _ApartmentModel:
 
     def _gather(self, ctx: _DayContext) -> np.ndarray:
         """Local-day features mapped onto the UTC minutes of this day (handles DST days)."""
-        feats = np.empty((_N_FEATURES, _MINUTES))
+        feats = np.empty((N_FEATURE_COLUMNS, _MINUTES_PER_DAY))
         for ordinal in np.unique(ctx.local_ord).tolist():
             sel = ctx.local_ord == ordinal
             feats[:, sel] = self.planner.local_day(ordinal).features[:, ctx.local_min[sel]]
         return feats
 
     def _appliance_power(self, ctx: _DayContext) -> dict[str, np.ndarray]:
-        power = {p: np.zeros(_MINUTES) for p in self.inv.plugs}
+        power = {p: np.zeros(_MINUTES_PER_DAY) for p in self.inv.plugs}
         first, last = int(ctx.local_ord.min()), int(ctx.local_ord.max())
         for ordinal in range(first - 1, last + 1):
             for plug, start_abs, profile in self.planner.local_day(ordinal).cycles:
                 lo, hi = start_abs - ctx.minute0, start_abs - ctx.minute0 + profile.size
-                a, b = max(lo, 0), min(hi, _MINUTES)
+                a, b = max(lo, 0), min(hi, _MINUTES_PER_DAY)
                 if a < b:
                     power[plug][a:b] += profile[a - lo : b - lo]
         return power
 
-    def simulate_day(self, ctx: _DayContext) -> _AptDay:
-        inv, st, n = self.inv, self.state, _MINUTES
-        rng = _rng(self.seed, _S_DAY, ctx.day_abs, self.idx)
+    def simulate_day(self, ctx: _DayContext) -> _ApartmentDay:
+        inv, st, n = self.inv, self.state, _MINUTES_PER_DAY
+        rng = _rng(self.seed, STREAM_SENSOR_DAY, ctx.day_abs, self.idx)
         feats = self._gather(ctx)
-        status = feats[_F_STATUS]
+        status = feats[COL_OCCUPANCY]
         home, asleep = status == HOME, status == ASLEEP
         lm = ctx.local_min
         evening = (lm >= 1080) & (lm < 1410)
         meals = ((lm >= 420) & (lm < 480)) | ((lm >= 720) & (lm < 780)) | ((lm >= 1110) & (lm < 1200))
-        ho, tv, pc = feats[_F_HO] > 0, feats[_F_TV] > 0, feats[_F_PC] > 0
-        shower, cook_w = feats[_F_SHOWER], feats[_F_COOK]
-        wakewin, bedwin = feats[_F_WAKEWIN] > 0, feats[_F_BEDWIN] > 0
-        days = (ctx.minute0 + _LM) / 1440.0
+        ho, tv, pc = feats[COL_WORKING_FROM_HOME] > 0, feats[COL_TV_ON] > 0, feats[COL_PC_ON] > 0
+        shower, cook_w = feats[COL_SHOWER_RUNNING], feats[COL_COOKING_WATTS]
+        wakewin, bedwin = feats[COL_AFTER_WAKING] > 0, feats[COL_BEFORE_BED] > 0
+        days = (ctx.minute0 + _MINUTE_OF_DAY) / 1440.0
 
         # Motion: a per-room probability when awake at home, a trickle at night, none when away.
         p_home = {
@@ -744,13 +835,13 @@ class _ApartmentModel:
             "Office": 0.05 + 0.5 * ho + 0.35 * pc,
             "Bdroom": 0.04 + 0.45 * (wakewin | bedwin),
             "Bhroom": 0.06 + 0.5 * shower + 0.2 * wakewin,
-            "Laundry": 0.04 + 0.04 * feats[_F_WEEKEND],
+            "Laundry": 0.04 + 0.04 * feats[COL_WEEKEND],
         }
         p_sleep = {"Bdroom": 0.02, "Bhroom": 0.004}
-        draws = rng.random((len(_ROOM_TEMP_OFFSET), n))
+        draws = rng.random((len(_ROOM_TEMPERATURE_OFFSET), n))
         motion = {
             room: draws[k] < np.where(home, p_home[room], np.where(asleep, p_sleep.get(room, 0.002), 0.0))
-            for k, room in enumerate(_ROOM_TEMP_OFFSET)
+            for k, room in enumerate(_ROOM_TEMPERATURE_OFFSET)
         }
 
         # Doors and windows: open events start at a rate driven by behaviour and last a sampled duration;
@@ -800,17 +891,17 @@ class _ApartmentModel:
                 win_open_room[room] = win_open_room.get(room, np.zeros(n, dtype=bool)) | mask
 
         # Temperatures: daily cycle, outdoor influence, slow drift, cooling by open windows.
-        drift, st.indoor_drift = _ar_hourly(rng, st.indoor_drift, 0.0, 0.95, 0.08)
+        drift, st.indoor_drift = _hourly_ar1_path(rng, st.indoor_drift, 0.0, 0.95, 0.08)
         diurnal = 0.9 * np.cos(2 * np.pi * (lm - 1020) / 1440)
         base = 21.2 + self.apt_temp_offset + diurnal + 0.10 * (ctx.t_out - 15) + drift
         win_ema: dict[str, np.ndarray] = {}
-        for room in _ROOM_TEMP_OFFSET:
+        for room in _ROOM_TEMPERATURE_OFFSET:
             opened = win_open_room.get(room)
             target = opened.astype(float) if opened is not None else np.zeros(n)
-            win_ema[room], st.win_ema[room] = _ema(target, 0.08, st.win_ema[room])
-        cook_ema, st.cook_ema = _ema((cook_w > 0).astype(float), 0.1, st.cook_ema)
+            win_ema[room], st.win_ema[room] = _first_order_lag(target, 0.08, st.win_ema[room])
+        cook_ema, st.cook_ema = _first_order_lag((cook_w > 0).astype(float), 0.1, st.cook_ema)
         shower_alpha = np.where(shower > 0, 0.25, 0.035)
-        excess, st.shower_excess = _ema(35.0 * shower, shower_alpha, st.shower_excess)
+        excess, st.shower_excess = _first_order_lag(35.0 * shower, shower_alpha, st.shower_excess)
         temp = {
             room: np.clip(
                 base
@@ -821,7 +912,7 @@ class _ApartmentModel:
                 19.0,
                 24.0,
             )
-            for room, off in _ROOM_TEMP_OFFSET.items()
+            for room, off in _ROOM_TEMPERATURE_OFFSET.items()
         }
 
         def noisy(
@@ -835,7 +926,7 @@ class _ApartmentModel:
 
         # Plugs: appliance cycles, TV evenings, office PC, standby; counters integrate power.
         power = self._appliance_power(ctx)
-        pc_walk, st.pc_level = _ema(rng.uniform(60, 150, n), 0.15, st.pc_level)
+        pc_walk, st.pc_level = _first_order_lag(rng.uniform(60, 150, n), 0.15, st.pc_level)
         plug_power: dict[str, np.ndarray] = {}
         for plug in inv.plugs:
             standby = _STANDBY_W[plug] * (1 + rng.normal(0, 0.1, n))
@@ -857,7 +948,9 @@ class _ApartmentModel:
                 resets.append((reset_at, plug))
             st.counters[plug] = float(cum[-1])
             ambient = temp.get(plug, temp["Kitchen"])
-            ptemp, st.plug_temp[plug] = _ema(ambient + 2.5 + 0.004 * watts, 0.04, st.plug_temp[plug])
+            ptemp, st.plug_temp[plug] = _first_order_lag(
+                ambient + 2.5 + 0.004 * watts, 0.04, st.plug_temp[plug]
+            )
             plug_cols.append(
                 (
                     plug,
@@ -917,7 +1010,7 @@ class _ApartmentModel:
         laundry_on = (power["WashingMachine"] if "WashingMachine" in power else np.zeros(n)) + (
             power["Dryer"] if "Dryer" in power else np.zeros(n)
         )
-        laundry_ema, st.laundry_ema = _ema((laundry_on > 0).astype(float), 0.05, st.laundry_ema)
+        laundry_ema, st.laundry_ema = _first_order_lag((laundry_on > 0).astype(float), 0.05, st.laundry_ema)
         room_rh_base = 47 + 0.2 * (ctx.rh_out - 70)
 
         def indoor_rh(room: str) -> np.ndarray:
@@ -938,7 +1031,7 @@ class _ApartmentModel:
             vent = sum(win_ema[r] for r in _VENTILATED_BY.get(station, (station,)))
             k = 0.012 + 0.10 * np.minimum(vent, 1.0)
             gen = 5.5 * weight.get(station, 0.3 * home)
-            co2, st.co2[station] = _ema(400 + gen / k, k, st.co2[station])
+            co2, st.co2[station] = _first_order_lag(400 + gen / k, k, st.co2[station])
             cols = [
                 ("Temperature", noisy(temp[station] + self.sensor_bias["meteo"], 0.05, 1, indoor)),
                 ("CO2", np.clip(np.round(co2 + rng.normal(0, 8, n)), 400, 1500).astype(int).tolist()),
@@ -970,19 +1063,19 @@ class _ApartmentModel:
 
         # House meter: three phases carrying base loads plus every plug on its phase, so the plugs are part
         # of total_power (never add them again downstream).
-        minute_abs = ctx.minute0 + _LM
+        minute_abs = ctx.minute0 + _MINUTE_OF_DAY
         fridge = 85.0 * (((minute_abs + 17 * self.idx) % 55) < 18)
         phases = [
             35 + fridge + rng.normal(0, 2, n),
             25 + 15 * lamp_count + cook_w + rng.normal(0, 3, n),
-            20 + 2000 * feats[_F_BOILER] + rng.normal(0, 3, n),
+            20 + 2000 * feats[COL_BOILER_HEATING] + rng.normal(0, 3, n),
         ]
         for plug, watts in plug_power.items():
             phases[_PLUG_PHASE[plug] - 1] = phases[_PLUG_PHASE[plug] - 1] + watts
         house: dict[str, list[float]] = {}
         p_r, v_r = [], []
         for j in range(3):
-            walk, st.voltages[j] = _ar_hourly(rng, st.voltages[j], 232.6, 0.9, 0.4)
+            walk, st.voltages[j] = _hourly_ar1_path(rng, st.voltages[j], 232.6, 0.9, 0.4)
             p = np.round(np.maximum(phases[j], 0.0), 2)
             v = np.round(np.clip(walk - 0.0006 * p + rng.normal(0, 0.15, n), 230.0, 235.0), 1)
             p_r.append(p)
@@ -998,7 +1091,7 @@ class _ApartmentModel:
             pf = np.clip(0.88 + 0.1 * np.tanh(p_r[j] / 800) + rng.normal(0, 0.01, n), 0.75, 0.99)
             house[f"pf{j + 1}"] = np.round(pf, 2).tolist()
 
-        return _AptDay(
+        return _ApartmentDay(
             inventory=inv,
             plugs=plug_cols,
             contacts=contact_cols,
@@ -1011,9 +1104,9 @@ class _ApartmentModel:
 
 
 @dataclass
-class _Chunk:
+class _SimulatedDay:
     ctx: _DayContext
-    apts: list[_AptDay]
+    apts: list[_ApartmentDay]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1052,16 +1145,16 @@ class SensorSimulator:
     @property
     def first_minute(self) -> datetime:
         """The earliest UTC minute this simulator can produce."""
-        return from_abs_minute(self.first_day * _MINUTES)
+        return from_abs_minute(self.first_day * _MINUTES_PER_DAY)
 
     def _reset(self) -> None:
         self._weather = _WeatherState()
         self._models = [_ApartmentModel(self.seed, k, inv) for k, inv in enumerate(APARTMENTS.values())]
         self._day: int | None = None
-        self._chunk: _Chunk | None = None
+        self._chunk: _SimulatedDay | None = None
 
     def _context(self, day_abs: int) -> _DayContext:
-        minute0 = day_abs * _MINUTES
+        minute0 = day_abs * _MINUTES_PER_DAY
         start = _EPOCH_1970 + timedelta(days=day_abs)
         local_ord = np.empty(24, dtype=np.int64)
         local_min = np.empty(24, dtype=np.int64)
@@ -1070,24 +1163,24 @@ class SensorSimulator:
             local_ord[hour] = local.toordinal()
             local_min[hour] = local.hour * 60 + local.minute
         names, labels = _labels_for_day(day_abs, self._tz)
-        rng = _rng(self.seed, _S_WEATHER, day_abs)
+        rng = _rng(self.seed, STREAM_WEATHER, day_abs)
         w = self._weather
-        pressure, w.pressure = _ar_hourly(rng, w.pressure, 1013.0, 0.995, 0.35)
-        anomaly, w.anomaly = _ar_hourly(rng, w.anomaly, 0.0, 0.97, 0.6)
-        cloud_latent, w.cloud = _ar_hourly(rng, w.cloud, 0.0, 0.9, 0.5)
+        pressure, w.pressure = _hourly_ar1_path(rng, w.pressure, 1013.0, 0.995, 0.35)
+        anomaly, w.anomaly = _hourly_ar1_path(rng, w.anomaly, 0.0, 0.97, 0.6)
+        cloud_latent, w.cloud = _hourly_ar1_path(rng, w.cloud, 0.0, 0.9, 0.5)
         cloud = 1 / (1 + np.exp(-2 * cloud_latent))
         doy = start.timetuple().tm_yday
         sun = _sun_factor(doy)
         mean = 13.0 + 9.0 * np.cos(2 * np.pi * (doy - 200) / 365.25)
         amplitude = 4.5 + 1.5 * np.cos(2 * np.pi * (doy - 200) / 365.25)
-        solar_minutes = (_LM + 4 * _SION_LON) % _MINUTES
+        solar_minutes = (_MINUTE_OF_DAY + 4 * _SION_LON) % _MINUTES_PER_DAY
         t_out = np.clip(
             mean + amplitude * np.cos(2 * np.pi * (solar_minutes - 900) / 1440) + anomaly - 1.5 * cloud * sun,
             5.0,
             28.0,
         )
         rh_out = np.clip(
-            70 - 2.2 * (t_out - mean) + 12 * (cloud - 0.5) + rng.normal(0, 1.0, _MINUTES), 30, 98
+            70 - 2.2 * (t_out - mean) + 12 * (cloud - 0.5) + rng.normal(0, 1.0, _MINUTES_PER_DAY), 30, 98
         )
         return _DayContext(
             day_abs=day_abs,
@@ -1102,10 +1195,10 @@ class SensorSimulator:
             pressure=pressure,
         )
 
-    def _advance_to(self, day_abs: int) -> _Chunk:
+    def _advance_to(self, day_abs: int) -> _SimulatedDay:
         if day_abs < self.first_day:
             raise ValueError(
-                f"minute is before this simulator's first day {from_abs_minute(self.first_day * _MINUTES):%Y-%m-%d} "
+                f"minute is before this simulator's first day {from_abs_minute(self.first_day * _MINUTES_PER_DAY):%Y-%m-%d} "
                 f"(history_start {self.history_start} minus one day)"
             )
         if self._day is not None and day_abs < self._day:
@@ -1114,7 +1207,7 @@ class SensorSimulator:
             day = self.first_day if self._day is None else self._day + 1
             while day <= day_abs:
                 ctx = self._context(day)
-                self._chunk = _Chunk(ctx, [model.simulate_day(ctx) for model in self._models])
+                self._chunk = _SimulatedDay(ctx, [model.simulate_day(ctx) for model in self._models])
                 self._day = day
                 day += 1
         assert self._chunk is not None
@@ -1122,14 +1215,14 @@ class SensorSimulator:
 
     def step(self, minute: datetime) -> dict[str, dict[str, Any]]:
         """Clean payloads of every apartment for one minute (aware, or naive UTC), keyed by handle."""
-        day, i = divmod(to_abs_minute(minute), _MINUTES)
+        day, i = divmod(to_abs_minute(minute), _MINUTES_PER_DAY)
         chunk = self._advance_to(day)
         label = chunk.ctx.labels[i]
         return {apt.inventory.handle: apt.payload(i, label) for apt in chunk.apts}
 
     def payload_for(self, handle: str, minute: datetime) -> dict[str, Any]:
         """The clean payload of one apartment for one minute (the live mode's entry point)."""
-        day, i = divmod(to_abs_minute(minute), _MINUTES)
+        day, i = divmod(to_abs_minute(minute), _MINUTES_PER_DAY)
         chunk = self._advance_to(day)
         apt = chunk.apts[HANDLES.index(handle)]
         return apt.payload(i, chunk.ctx.labels[i])
@@ -1142,12 +1235,12 @@ class SensorSimulator:
         """(UTC minute, handle, plug) of every plug ``total`` reset in [start, end)."""
         lo, hi = to_abs_minute(start), to_abs_minute(end)
         out: list[tuple[datetime, str, str]] = []
-        for day in range(lo // _MINUTES, (hi - 1) // _MINUTES + 1):
+        for day in range(lo // _MINUTES_PER_DAY, (hi - 1) // _MINUTES_PER_DAY + 1):
             chunk = self._advance_to(day)
             for apt in chunk.apts:
                 for i, plug in apt.resets:
-                    if lo <= day * _MINUTES + i < hi:
-                        out.append((from_abs_minute(day * _MINUTES + i), apt.inventory.handle, plug))
+                    if lo <= day * _MINUTES_PER_DAY + i < hi:
+                        out.append((from_abs_minute(day * _MINUTES_PER_DAY + i), apt.inventory.handle, plug))
         return sorted(out)
 
 
@@ -1514,8 +1607,8 @@ def write_range(
     seen: set[str] = set()
     dumps, indent = orjson.dumps, orjson.OPT_INDENT_2
     current_day = -1
-    chunk: _Chunk | None = None
-    draws = np.zeros((len(handles), _MINUTES, 4))
+    chunk: _SimulatedDay | None = None
+    draws = np.zeros((len(handles), _MINUTES_PER_DAY, 4))
 
     def pick(u: float, rates: list[tuple[str, float]]) -> str | None:
         acc = 0.0
@@ -1526,14 +1619,14 @@ def write_range(
         return None
 
     for m in range(m_lo, m_hi):
-        day, i = divmod(m, _MINUTES)
+        day, i = divmod(m, _MINUTES_PER_DAY)
         if day != current_day:
             chunk = sim._advance_to(day)
             current_day = day
-            draws = _rng(sim.seed, _S_FAULT, day).random((len(handles), _MINUTES, 4))
+            draws = _rng(sim.seed, STREAM_FAULT_CHOICE, day).random((len(handles), _MINUTES_PER_DAY, 4))
             for apt in chunk.apts:
                 for r_i, plug in apt.resets:
-                    if m_lo <= day * _MINUTES + r_i < m_hi:
+                    if m_lo <= day * _MINUTES_PER_DAY + r_i < m_hi:
                         name = f"{chunk.ctx.names[r_i]}_{apt.inventory.handle}_received.json"
                         report.counter_resets.append((name, plug))
         assert chunk is not None
@@ -1561,7 +1654,7 @@ def write_range(
             payload = apt.payload(i, label)
             payload_kind = pick(u_payload, payload_rates)
             redo_kind = pick(u_redo, redelivery_rates)
-            detail_rng = _rng(sim.seed, _S_FAULT_DETAIL, m, k) if payload_kind or redo_kind else None
+            detail_rng = _rng(sim.seed, STREAM_FAULT_DETAIL, m, k) if payload_kind or redo_kind else None
             if payload_kind and payload_kind != "corrupt_json":
                 assert detail_rng is not None
                 hits[payload_kind][name] = _apply_payload_fault(payload_kind, payload, handle, detail_rng)
