@@ -590,13 +590,16 @@ class _BehaviourPlanner:
 def _hourly_ar1_path(
     rng: np.random.Generator, y0: float, mean: float, phi: float, sigma: float
 ) -> tuple[np.ndarray, float]:
-    """An hourly AR(1) path starting at the carried value, linearly interpolated to minutes."""
-    pts = np.empty(25)
-    pts[0] = y0
+    """An hourly AR(1) path starting at the carried value, linearly interpolated to minutes.
+
+    Returns the 1,440 minute values and the value at 24:00, carried into the next day. Draws 24 normals.
+    """
+    knots = np.empty(25)
+    knots[0] = y0
     shocks = rng.normal(0.0, sigma, 24)
     for h in range(24):
-        pts[h + 1] = mean + phi * (pts[h] - mean) + shocks[h]
-    return np.interp(_HOUR_OF_MINUTE, _HOURLY_KNOTS, pts), float(pts[24])
+        knots[h + 1] = mean + phi * (knots[h] - mean) + shocks[h]
+    return np.interp(_HOUR_OF_MINUTE, _HOURLY_KNOTS, knots), float(knots[24])
 
 
 def _first_order_lag(target: np.ndarray, alpha: np.ndarray | float, y0: float) -> tuple[np.ndarray, float]:
@@ -605,6 +608,7 @@ def _first_order_lag(target: np.ndarray, alpha: np.ndarray | float, y0: float) -
     The one model behind every slow physical quantity; a time-varying ``alpha`` gives e.g. CO2 decaying
     faster while a window is open. Closed form per block: ``y[n] = P[n] * (y0 + sum(alpha*x/P))`` with
     ``P = cumprod(1 - alpha)``; blocks of 4 hours keep ``P`` far from underflow (alpha <= 0.25 here).
+    Returns the path and its last value, carried into the next day.
     """
     x = np.asarray(target, dtype=float)
     a = np.broadcast_to(np.asarray(alpha, dtype=float), x.shape)
@@ -624,25 +628,32 @@ _LAG_BLOCK = 240
 
 @dataclass
 class _WeatherState:
-    pressure: float = 1013.0
-    anomaly: float = 0.0
-    cloud: float = 0.0
+    """The weather's slow variables, carried from one UTC day to the next."""
+
+    pressure: float = 1013.0  # hPa at sea level
+    anomaly: float = 0.0  # °C above or below the seasonal outdoor temperature
+    cloud: float = 0.0  # latent cloudiness; cover = logistic(2 * cloud)
 
 
 @dataclass
 class _DayContext:
-    """Everything shared by both apartments for one UTC day."""
+    """Everything shared by both apartments for one UTC day (arrays: one value per UTC minute)."""
 
-    day_abs: int
-    minute0: int  # absolute minute of 00:00 UTC
-    local_ord: np.ndarray  # Zurich local date (ordinal) of each UTC minute: drives behaviour
-    local_min: np.ndarray  # Zurich local minute of day of each UTC minute
+    day_abs: int  # days since 1970-01-01
+    first_minute: int  # absolute minute of 00:00 UTC
+    local_date: np.ndarray  # Zurich local date (ordinal) of each UTC minute: drives behaviour
+    local_minute: np.ndarray  # Zurich local minute of day of each UTC minute
     names: list[str]  # file-name prefix "DD.MM.YYYY HHMM" per minute, in the source clock
     labels: list[str]  # payload datetime "DD.MM.YYYY HH:MM" per minute, in the source clock
     outdoor_lux: np.ndarray
-    t_out: np.ndarray
-    rh_out: np.ndarray
-    pressure: np.ndarray
+    outdoor_temperature: np.ndarray  # °C
+    outdoor_humidity: np.ndarray  # % RH
+    pressure: np.ndarray  # hPa at sea level
+
+    @property
+    def days_since_epoch(self) -> np.ndarray:
+        """Fractional days since 1970-01-01 of each minute (the clock of battery drain)."""
+        return (self.first_minute + _MINUTE_OF_DAY) / 1440.0
 
 
 def _sun_factor(day_of_year: int) -> np.ndarray:
@@ -672,10 +683,60 @@ def _sun_factor(day_of_year: int) -> np.ndarray:
     return np.clip(sin_elev, 0.0, 1.0)
 
 
+def _zurich_clock(day_abs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zurich local date (ordinal) and local minute of day of each UTC minute of a day.
+
+    The offset is looked up once per UTC hour: Zurich changes offset on whole UTC hours.
+    """
+    start = _EPOCH_1970 + timedelta(days=day_abs)
+    local_date = np.empty(24, dtype=np.int64)
+    local_minute = np.empty(24, dtype=np.int64)
+    for hour in range(24):
+        local = (start + timedelta(hours=hour)).astimezone(ZURICH)
+        local_date[hour] = local.toordinal()
+        local_minute[hour] = local.hour * 60 + local.minute
+    return np.repeat(local_date, 60), np.repeat(local_minute, 60) + np.tile(np.arange(60), 24)
+
+
+def _simulate_weather(
+    rng: np.random.Generator, state: _WeatherState, day_abs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Outdoor (lux, temperature °C, humidity % RH, pressure hPa) per UTC minute; advances ``state``.
+
+    Pressure, temperature anomaly and cloudiness are hourly AR(1) walks carried across days; temperature is a
+    seasonal mean plus a daily cycle peaking mid-afternoon solar time, cooled by clouds in sunshine; humidity
+    falls as it gets warmer than the day's mean and rises with clouds.
+    """
+    pressure, state.pressure = _hourly_ar1_path(rng, state.pressure, 1013.0, 0.995, 0.35)
+    anomaly, state.anomaly = _hourly_ar1_path(rng, state.anomaly, 0.0, 0.97, 0.6)
+    cloud_latent, state.cloud = _hourly_ar1_path(rng, state.cloud, 0.0, 0.9, 0.5)
+    cloud = 1 / (1 + np.exp(-2 * cloud_latent))
+    day_of_year = (_EPOCH_1970 + timedelta(days=day_abs)).timetuple().tm_yday
+    sun = _sun_factor(day_of_year)
+    seasonal_mean = 13.0 + 9.0 * np.cos(2 * np.pi * (day_of_year - 200) / 365.25)
+    daily_amplitude = 4.5 + 1.5 * np.cos(2 * np.pi * (day_of_year - 200) / 365.25)
+    solar_minutes = (_MINUTE_OF_DAY + 4 * _SION_LON) % _MINUTES_PER_DAY
+    daily_cycle = np.cos(2 * np.pi * (solar_minutes - 900) / 1440)
+    temperature = np.clip(
+        seasonal_mean + daily_amplitude * daily_cycle + anomaly - 1.5 * cloud * sun,
+        5.0,
+        28.0,
+    )
+    humidity = np.clip(
+        70 - 2.2 * (temperature - seasonal_mean) + 12 * (cloud - 0.5) + rng.normal(0, 1.0, _MINUTES_PER_DAY),
+        30,
+        98,
+    )
+    lux = 110_000 * sun**1.2 * (1 - 0.75 * cloud)
+    return lux, temperature, humidity, pressure
+
+
 # --------------------------------------------------------------------------------------------------------------
 # One apartment, one UTC day
 # --------------------------------------------------------------------------------------------------------------
 
+# °C above or below the apartment's base temperature. Its keys are also the rooms simulated for motion and
+# window airing, in this order (the order of the motion draws), whether or not the apartment has them.
 _ROOM_TEMPERATURE_OFFSET = {
     "Livingroom": 0.5,
     "Office": 0.2,
@@ -684,6 +745,7 @@ _ROOM_TEMPERATURE_OFFSET = {
     "Bhroom": 0.8,
     "Laundry": -1.2,
 }
+# Share of the outdoor illuminance that reaches a room's motion sensor (window size and orientation).
 _DAYLIGHT_FACTOR = {
     "Livingroom": 0.006,
     "Office": 0.005,
@@ -692,30 +754,35 @@ _DAYLIGHT_FACTOR = {
     "Bhroom": 0.002,
     "Laundry": 0.0008,
 }
+# Lux a room's lamps add at its motion sensor.
 _LAMP_LUX = {"Livingroom": 220, "Office": 350, "Bdroom": 130, "Kitchen": 300, "Bhroom": 260, "Laundry": 200}
+# Phase (1-3) of the house meter each plug is wired to.
 _PLUG_PHASE = {"Livingroom": 1, "Office": 1, "Dryer": 2, "Dishwasher": 3, "WashingMachine": 3}
 _STANDBY_W = {"Livingroom": 0.5, "Office": 1.6, "Dishwasher": 0.5, "WashingMachine": 0.7, "Dryer": 0.4}
 # Rooms whose windows ventilate a station (jeremie's living room is open to the kitchen).
 _VENTILATED_BY = {"Livingroom": ("Livingroom", "Kitchen"), "Office": ("Office",), "Bdroom": ("Bdroom",)}
 _RESET_P_PER_DAY = 1 / 30  # counter resets: roughly once a month per plug
+_INDOOR_SENSOR_RANGE_C = (19.0, 24.0)  # indoor temperatures stay in this range, noise included
+# Sea-level minus station pressure at the apartments' altitude (Netatmo AbsolutePressure = Pressure - this).
+_ALTITUDE_PRESSURE_DROP_HPA = 60.2
 
 
 @dataclass
 class _ApartmentState:
     """Everything an apartment carries from one UTC day to the next."""
 
-    counters: dict[str, float]
-    plug_temp: dict[str, float]
-    co2: dict[str, float]
+    plug_counters: dict[str, float]  # Wh, the plugs' cumulative ``total``
+    plug_temperature: dict[str, float]
+    co2: dict[str, float]  # ppm, per indoor station
     open_until: dict[tuple[str, int], int]  # absolute minute until which a contact stays open
-    win_ema: dict[str, float]
-    shower_excess: float = 0.0
-    cook_ema: float = 0.0
-    laundry_ema: float = 0.0
-    indoor_drift: float = 0.0
-    pc_level: float = 95.0
-    voltages: list[float] = field(default_factory=lambda: [232.5, 232.5, 232.5])
-    last_status: int = ASLEEP
+    window_airing: dict[str, float]  # per room, 0..1: how much recently opened windows cool and ventilate it
+    shower_steam: float = 0.0  # bathroom humidity above normal, % RH
+    cooking_heat: float = 0.0  # 0..1, kitchen warmed by cooking
+    laundry_moisture: float = 0.0  # 0..1, laundry room moistened by the washer and dryer
+    indoor_drift: float = 0.0  # °C, slow random walk of the whole apartment's temperature
+    pc_watts: float = 95.0  # smoothed office PC load
+    phase_voltages: list[float] = field(default_factory=lambda: [232.5, 232.5, 232.5])
+    last_occupancy: int = ASLEEP
 
 
 @dataclass
@@ -740,31 +807,147 @@ class _ApartmentDay:
             "datetime": label,
             "plugs": {
                 room: {
-                    "power": p[i],
-                    "total": t[i],
-                    "temperature": tp[i],
+                    "power": power[i],
+                    "total": total[i],
+                    "temperature": temperature[i],
                     "overtemperature": False,
                     "switch": "on",
                 }
-                for room, p, t, tp in self.plugs
+                for room, power, total, temperature in self.plugs
             },
             "doorsWindows": {
                 room: [
-                    {"type": kind, "switch": sw[i], "battery": bt[i], "defense": 0}
-                    for kind, sw, bt in contacts
+                    {"type": kind, "switch": switch[i], "battery": battery[i], "defense": 0}
+                    for kind, switch, battery in contacts
                 ]
                 for room, contacts in self.contacts
             },
             "motions": {
-                room: {"motion": m[i], "light": lx[i], "temperature": t[i]} for room, m, lx, t in self.motions
+                room: {"motion": motion[i], "light": lux[i], "temperature": temperature[i]}
+                for room, motion, lux, temperature in self.motions
             },
             "meteos": {"meteo": {station: {k: col[i] for k, col in cols} for station, cols in self.meteo}},
             "humidities": {
-                room: {"temperature": t[i], "humidity": h[i], "devicePower": dp[i]}
-                for room, t, h, dp in self.humidities
+                room: {"temperature": temperature[i], "humidity": humidity[i], "devicePower": battery[i]}
+                for room, temperature, humidity, battery in self.humidities
             },
             "consumptions": {"House": {k: col[i] for k, col in self.house}},
         }
+
+
+@dataclass(frozen=True)
+class _Activity:
+    """What the occupants do in each UTC minute of one day: the feature columns, read as named arrays."""
+
+    occupancy: np.ndarray  # AWAY/HOME/ASLEEP (float)
+    home: np.ndarray
+    asleep: np.ndarray
+    local_minute: np.ndarray  # Zurich minute of day
+    evening: np.ndarray  # 18:00-23:30 local
+    meals: np.ndarray  # 07:00-08:00, 12:00-13:00, 18:30-20:00 local
+    working_from_home: np.ndarray
+    tv_on: np.ndarray
+    pc_on: np.ndarray
+    shower: np.ndarray  # 0/1
+    cooking_watts: np.ndarray
+    after_waking: np.ndarray
+    before_bed: np.ndarray
+    weekend: np.ndarray  # 0/1
+    boiler_heating: np.ndarray  # 0/1
+
+
+@dataclass(frozen=True)
+class _IndoorClimate:
+    """Room temperatures (°C, every room of _ROOM_TEMPERATURE_OFFSET) and the slow effects behind them."""
+
+    temperature: dict[str, np.ndarray]
+    window_airing: dict[str, np.ndarray]
+    cooking_heat: np.ndarray
+    shower_steam: np.ndarray
+
+
+@dataclass(frozen=True)
+class _IndoorAir:
+    """What drives CO2 and humidity: occupants breathing in a room, plus moisture sources."""
+
+    home: np.ndarray
+    occupant_load: dict[str, np.ndarray]  # rooms with a station; others get 0.3 while someone is home
+    base_humidity: np.ndarray  # % RH of a room without sources, following outdoor humidity
+    climate: _IndoorClimate
+    laundry_moisture: np.ndarray
+
+    def occupants(self, room: str) -> np.ndarray:
+        return self.occupant_load.get(room, 0.3 * self.home)
+
+    def relative_humidity(self, room: str) -> np.ndarray:
+        """% RH of a room: occupants add, open windows remove, showers, laundry and cooking add."""
+        climate = self.climate
+        extra = {
+            "Bhroom": climate.shower_steam,
+            "Laundry": 12 * self.laundry_moisture,
+            "Kitchen": 4 * climate.cooking_heat,
+        }.get(room, 0.0)
+        rh = self.base_humidity + 2.5 * self.occupants(room) - 5 * climate.window_airing[room] + extra
+        return np.clip(rh, 35, 95 if room == "Bhroom" else 70)
+
+
+def _sensor_reading(
+    rng: np.random.Generator,
+    true_value: np.ndarray,
+    sd: float,
+    decimals: int,
+    bounds: tuple[float, float] | None = None,
+) -> list[float]:
+    """Sensor noise and rounding; ``bounds`` keeps a reading inside its physical range after noise."""
+    values = np.round(true_value + rng.normal(0.0, sd, _MINUTES_PER_DAY), decimals)
+    return (np.clip(values, *bounds) if bounds else values).tolist()
+
+
+def _window_openings(
+    room: str, ctx: _DayContext, activity: _Activity, length_u: np.ndarray, length_v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per minute: the probability that a window of ``room`` is opened, and how long it would stay open.
+
+    At home: a base rate, doubled on warm days, plus airing the bedroom after waking, the kitchen while
+    cooking and the bathroom during a shower; asleep: rarely, on mild nights. Open 5-25 min (65 %),
+    25-120 min (30 %) or 2-8 h (5 %).
+    """
+    a = activity
+    warm = ctx.outdoor_temperature > 20
+    rate = np.where(
+        a.home,
+        0.0025 * (1 + warm)
+        + 0.03 * (room == "Bdroom") * a.after_waking
+        + 0.02 * (room == "Kitchen") * (a.cooking_watts > 0)
+        + 0.03 * (room == "Bhroom") * (a.shower > 0),
+        np.where(a.asleep, 0.0003 * (ctx.outdoor_temperature > 16), 0.0),
+    )
+    durations = np.where(
+        length_u < 0.65,
+        5 + length_v * 20,
+        np.where(length_u < 0.95, 25 + length_v * 95, 120 + length_v * 360),
+    )
+    return rate, durations
+
+
+def _door_openings(
+    room: str,
+    activity: _Activity,
+    motion: dict[str, np.ndarray],
+    length_u: np.ndarray,
+    length_v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per minute: the probability that a door of ``room`` is opened, and how long it would stay open.
+
+    Mostly when someone moves in the room; the bedroom door around waking and bedtime. Open 1-4 min, or left
+    open 40-80 min (5 %).
+    """
+    a = activity
+    moving = motion.get(room, np.zeros(_MINUTES_PER_DAY, bool))
+    rate = np.where(a.home, 0.01 + 0.15 * moving, np.where(a.asleep, 0.001, 0.0))
+    rate = rate + 0.3 * (room == "Bdroom") * (a.after_waking | a.before_bed)
+    durations = np.where(length_u < 0.95, 1 + length_v * 3, 40 + length_v * 40)
+    return rate, durations
 
 
 class _ApartmentModel:
@@ -773,345 +956,557 @@ class _ApartmentModel:
     def __init__(self, seed: int, idx: int, inventory: Inventory) -> None:
         self.seed, self.idx, self.inv = seed, idx, inventory
         self.planner = _BehaviourPlanner(seed, idx, inventory)
-        init = _rng(seed, STREAM_INITIAL_STATE, idx)
+        initial_rng = _rng(seed, STREAM_INITIAL_STATE, idx)
         self.state = _ApartmentState(
-            counters={p: float(init.integers(5_000, 90_000)) for p in inventory.plugs},
-            plug_temp={p: 24.0 for p in inventory.plugs},
+            plug_counters={p: float(initial_rng.integers(5_000, 90_000)) for p in inventory.plugs},
+            plug_temperature={p: 24.0 for p in inventory.plugs},
             co2={s: 600.0 for s in inventory.meteo_stations if s != OUTDOOR},
             open_until={(room, pos): 0 for room, pos, _ in inventory.contacts},
-            win_ema={room: 0.0 for room in _ROOM_TEMPERATURE_OFFSET},
+            window_airing={room: 0.0 for room in _ROOM_TEMPERATURE_OFFSET},
         )
         # Battery devices: (phase, drain %/day); level = 100 - ((phase + rate * day) mod 90), replaced at 10 %.
-        dev = _rng(seed, STREAM_DEVICE_CONSTANTS, idx)
+        device_rng = _rng(seed, STREAM_DEVICE_CONSTANTS, idx)
         keys = [f"contact:{r}:{p}" for r, p, _ in inventory.contacts]
         keys += [f"meteo:{s}" for s in inventory.meteo_modules] + [
             f"humidity:{r}" for r in inventory.humidities
         ]
-        self.batteries = {k: (float(dev.uniform(0, 90)), float(dev.uniform(0.25, 0.75))) for k in keys}
-        self.sensor_bias = {k: float(dev.normal(0, 0.25)) for k in ("motion", "meteo", "humidity", "plug")}
+        self.batteries = {
+            k: (float(device_rng.uniform(0, 90)), float(device_rng.uniform(0.25, 0.75))) for k in keys
+        }
+        # Calibration error (°C) of each sensor family's temperature.
+        self.sensor_bias = {
+            k: float(device_rng.normal(0, 0.25)) for k in ("motion", "meteo", "humidity", "plug")
+        }
         self.apt_temp_offset = (0.3, -0.2)[idx % 2]
 
-    def _battery(self, key: str, days: np.ndarray) -> list[int]:
-        phase, rate = self.batteries[key]
-        return (100 - np.floor(np.mod(phase + rate * days, 90.0))).astype(int).tolist()
+    def simulate_day(self, ctx: _DayContext) -> _ApartmentDay:
+        """Simulate one UTC day of this apartment and advance its carried state.
 
-    def _gather(self, ctx: _DayContext) -> np.ndarray:
+        Every random number comes from this apartment-day's STREAM_SENSOR_DAY generator, drawn by the steps
+        below in this order: the order is part of the output (moving a step changes every later value).
+        """
+        rng = _rng(self.seed, STREAM_SENSOR_DAY, ctx.day_abs, self.idx)
+        activity = self._activity(ctx)
+        motion = self._motion(rng, activity)
+        open_contacts, open_windows = self._doors_and_windows(rng, ctx, activity, motion)
+        climate = self._indoor_temperatures(rng, ctx, activity, open_windows)
+        appliance_watts = self._appliance_power(ctx)
+        plug_watts = self._plug_power(rng, activity, appliance_watts)
+        plug_columns, resets = self._plug_columns(rng, plug_watts, climate)
+        contact_columns = self._contact_columns(ctx, open_contacts)
+        motion_columns, lamps_on = self._motion_and_light_columns(rng, ctx, activity, motion, climate)
+        air = self._indoor_air(ctx, activity, appliance_watts, climate)
+        meteo_columns = self._meteo_columns(rng, ctx, activity, motion, air)
+        humidity_columns = self._humidity_sensor_columns(rng, ctx, air)
+        house_columns = self._house_meter_columns(rng, ctx, activity, plug_watts, lamps_on)
+        return _ApartmentDay(
+            inventory=self.inv,
+            plugs=plug_columns,
+            contacts=contact_columns,
+            motions=motion_columns,
+            meteo=meteo_columns,
+            humidities=humidity_columns,
+            house=house_columns,
+            resets=resets,
+        )
+
+    # -- behaviour ---------------------------------------------------------------------------------------------
+
+    def _features_on_utc_minutes(self, ctx: _DayContext) -> np.ndarray:
         """Local-day features mapped onto the UTC minutes of this day (handles DST days)."""
-        feats = np.empty((N_FEATURE_COLUMNS, _MINUTES_PER_DAY))
-        for ordinal in np.unique(ctx.local_ord).tolist():
-            sel = ctx.local_ord == ordinal
-            feats[:, sel] = self.planner.local_day(ordinal).features[:, ctx.local_min[sel]]
-        return feats
+        features = np.empty((N_FEATURE_COLUMNS, _MINUTES_PER_DAY))
+        for ordinal in np.unique(ctx.local_date).tolist():
+            selected = ctx.local_date == ordinal
+            features[:, selected] = self.planner.local_day(ordinal).features[:, ctx.local_minute[selected]]
+        return features
+
+    def _activity(self, ctx: _DayContext) -> _Activity:
+        features = self._features_on_utc_minutes(ctx)
+        occupancy = features[COL_OCCUPANCY]
+        minute = ctx.local_minute
+        return _Activity(
+            occupancy=occupancy,
+            home=occupancy == HOME,
+            asleep=occupancy == ASLEEP,
+            local_minute=minute,
+            evening=(minute >= 1080) & (minute < 1410),
+            meals=((minute >= 420) & (minute < 480))
+            | ((minute >= 720) & (minute < 780))
+            | ((minute >= 1110) & (minute < 1200)),
+            working_from_home=features[COL_WORKING_FROM_HOME] > 0,
+            tv_on=features[COL_TV_ON] > 0,
+            pc_on=features[COL_PC_ON] > 0,
+            shower=features[COL_SHOWER_RUNNING],
+            cooking_watts=features[COL_COOKING_WATTS],
+            after_waking=features[COL_AFTER_WAKING] > 0,
+            before_bed=features[COL_BEFORE_BED] > 0,
+            weekend=features[COL_WEEKEND],
+            boiler_heating=features[COL_BOILER_HEATING],
+        )
+
+    def _motion(self, rng: np.random.Generator, activity: _Activity) -> dict[str, np.ndarray]:
+        """Motion per room and minute: a per-room probability when awake at home, a trickle at night, none away."""
+        a = activity
+        p_home = {
+            "Livingroom": 0.25 + 0.25 * a.evening - 0.15 * a.working_from_home,
+            "Kitchen": 0.10 + 0.4 * a.meals + 0.3 * (a.cooking_watts > 0),
+            "Office": 0.05 + 0.5 * a.working_from_home + 0.35 * a.pc_on,
+            "Bdroom": 0.04 + 0.45 * (a.after_waking | a.before_bed),
+            "Bhroom": 0.06 + 0.5 * a.shower + 0.2 * a.after_waking,
+            "Laundry": 0.04 + 0.04 * a.weekend,
+        }
+        p_asleep = {"Bdroom": 0.02, "Bhroom": 0.004}
+        draws = rng.random((len(_ROOM_TEMPERATURE_OFFSET), _MINUTES_PER_DAY))
+        return {
+            room: draws[k]
+            < np.where(a.home, p_home[room], np.where(a.asleep, p_asleep.get(room, 0.002), 0.0))
+            for k, room in enumerate(_ROOM_TEMPERATURE_OFFSET)
+        }
+
+    def _doors_and_windows(
+        self, rng: np.random.Generator, ctx: _DayContext, activity: _Activity, motion: dict[str, np.ndarray]
+    ) -> tuple[dict[tuple[str, int], np.ndarray], dict[str, np.ndarray]]:
+        """Open minutes of every contact, keyed (room, position), and per room whether any window is open.
+
+        Openings start at a rate driven by behaviour and last a sampled duration; the entrance (living-room
+        door) also opens whenever someone leaves or comes home.
+        """
+        n = _MINUTES_PER_DAY
+        state = self.state
+        occupancy = activity.occupancy
+        leaving_or_returning = np.zeros(n, dtype=bool)
+        previous = np.concatenate([[state.last_occupancy], occupancy[:-1]])
+        leaving_or_returning[(previous == AWAY) != (occupancy == AWAY)] = True
+        state.last_occupancy = int(occupancy[-1])
+        open_contacts: dict[tuple[str, int], np.ndarray] = {}
+        open_windows: dict[str, np.ndarray] = {}
+        for room, pos, kind in self.inv.contacts:
+            start_u, length_u, length_v = rng.random(n), rng.random(n), rng.random(n)
+            if kind == "Window":
+                rate, durations = _window_openings(room, ctx, activity, length_u, length_v)
+            else:
+                rate, durations = _door_openings(room, activity, motion, length_u, length_v)
+            starts = start_u < rate
+            if room == "Livingroom" and kind == "Door":
+                starts |= leaving_or_returning
+            is_open = self._open_minutes(ctx, (room, pos), starts, durations)
+            open_contacts[(room, pos)] = is_open
+            if kind == "Window":
+                open_windows[room] = open_windows.get(room, np.zeros(n, dtype=bool)) | is_open
+        return open_contacts, open_windows
+
+    def _open_minutes(
+        self, ctx: _DayContext, contact: tuple[str, int], starts: np.ndarray, durations: np.ndarray
+    ) -> np.ndarray:
+        """Minutes a contact is open: carried over from yesterday, then each start not already open."""
+        n = _MINUTES_PER_DAY
+        is_open = np.zeros(n, dtype=bool)
+        until = self.state.open_until[contact] - ctx.first_minute
+        if until > 0:
+            is_open[: min(until, n)] = True
+        for start in np.flatnonzero(starts).tolist():
+            if start < until:
+                continue
+            until = start + max(1, int(durations[start]))
+            is_open[start:until] = True
+        self.state.open_until[contact] = ctx.first_minute + until
+        return is_open
+
+    # -- physics -----------------------------------------------------------------------------------------------
+
+    def _indoor_temperatures(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        open_windows: dict[str, np.ndarray],
+    ) -> _IndoorClimate:
+        """Room temperatures: a daily cycle, outdoor influence and a slow drift, cooled by open windows,
+        warmed by cooking (kitchen) and showers (bathroom), kept within 19-24 °C."""
+        n = _MINUTES_PER_DAY
+        state = self.state
+        drift, state.indoor_drift = _hourly_ar1_path(rng, state.indoor_drift, 0.0, 0.95, 0.08)
+        diurnal = 0.9 * np.cos(2 * np.pi * (activity.local_minute - 1020) / 1440)
+        base = 21.2 + self.apt_temp_offset + diurnal + 0.10 * (ctx.outdoor_temperature - 15) + drift
+        window_airing: dict[str, np.ndarray] = {}
+        for room in _ROOM_TEMPERATURE_OFFSET:
+            opened = open_windows.get(room)
+            target = opened.astype(float) if opened is not None else np.zeros(n)
+            window_airing[room], state.window_airing[room] = _first_order_lag(
+                target, 0.08, state.window_airing[room]
+            )
+        cooking = (activity.cooking_watts > 0).astype(float)
+        cooking_heat, state.cooking_heat = _first_order_lag(cooking, 0.1, state.cooking_heat)
+        steam_rate = np.where(activity.shower > 0, 0.25, 0.035)  # builds up fast, clears slowly
+        shower_steam, state.shower_steam = _first_order_lag(
+            35.0 * activity.shower, steam_rate, state.shower_steam
+        )
+        temperature = {
+            room: np.clip(
+                base
+                + offset
+                - 1.8 * window_airing[room]
+                + (1.0 * cooking_heat if room == "Kitchen" else 0.0)
+                + (shower_steam / 30.0 if room == "Bhroom" else 0.0),
+                19.0,
+                24.0,
+            )
+            for room, offset in _ROOM_TEMPERATURE_OFFSET.items()
+        }
+        return _IndoorClimate(temperature, window_airing, cooking_heat, shower_steam)
+
+    def _indoor_air(
+        self,
+        ctx: _DayContext,
+        activity: _Activity,
+        appliance_watts: dict[str, np.ndarray],
+        climate: _IndoorClimate,
+    ) -> _IndoorAir:
+        """CO2 and humidity sources: occupants per station room, and laundry moisture from washer and dryer."""
+        n = _MINUTES_PER_DAY
+        a = activity
+        occupant_load = {
+            "Livingroom": a.home * (1.2 + 0.8 * a.evening - 0.9 * a.working_from_home),
+            "Office": a.home * (0.1 + 0.9 * a.working_from_home + 0.6 * a.pc_on),
+            "Bdroom": a.asleep * 2.0 + a.home * 0.1,
+        }
+        laundry_running = (
+            appliance_watts["WashingMachine"] if "WashingMachine" in appliance_watts else np.zeros(n)
+        ) + (appliance_watts["Dryer"] if "Dryer" in appliance_watts else np.zeros(n))
+        laundry_moisture, self.state.laundry_moisture = _first_order_lag(
+            (laundry_running > 0).astype(float), 0.05, self.state.laundry_moisture
+        )
+        base_humidity = 47 + 0.2 * (ctx.outdoor_humidity - 70)
+        return _IndoorAir(a.home, occupant_load, base_humidity, climate, laundry_moisture)
+
+    # -- electricity -------------------------------------------------------------------------------------------
 
     def _appliance_power(self, ctx: _DayContext) -> dict[str, np.ndarray]:
+        """Watts of the machine cycles (dishwasher, washer, dryer) running in this UTC day, per plug.
+
+        A cycle started on the previous local date may still run after midnight.
+        """
         power = {p: np.zeros(_MINUTES_PER_DAY) for p in self.inv.plugs}
-        first, last = int(ctx.local_ord.min()), int(ctx.local_ord.max())
+        first, last = int(ctx.local_date.min()), int(ctx.local_date.max())
         for ordinal in range(first - 1, last + 1):
             for plug, start_abs, profile in self.planner.local_day(ordinal).cycles:
-                lo, hi = start_abs - ctx.minute0, start_abs - ctx.minute0 + profile.size
+                lo = start_abs - ctx.first_minute
+                hi = start_abs - ctx.first_minute + profile.size
                 a, b = max(lo, 0), min(hi, _MINUTES_PER_DAY)
                 if a < b:
                     power[plug][a:b] += profile[a - lo : b - lo]
         return power
 
-    def simulate_day(self, ctx: _DayContext) -> _ApartmentDay:
-        inv, st, n = self.inv, self.state, _MINUTES_PER_DAY
-        rng = _rng(self.seed, STREAM_SENSOR_DAY, ctx.day_abs, self.idx)
-        feats = self._gather(ctx)
-        status = feats[COL_OCCUPANCY]
-        home, asleep = status == HOME, status == ASLEEP
-        lm = ctx.local_min
-        evening = (lm >= 1080) & (lm < 1410)
-        meals = ((lm >= 420) & (lm < 480)) | ((lm >= 720) & (lm < 780)) | ((lm >= 1110) & (lm < 1200))
-        ho, tv, pc = feats[COL_WORKING_FROM_HOME] > 0, feats[COL_TV_ON] > 0, feats[COL_PC_ON] > 0
-        shower, cook_w = feats[COL_SHOWER_RUNNING], feats[COL_COOKING_WATTS]
-        wakewin, bedwin = feats[COL_AFTER_WAKING] > 0, feats[COL_BEFORE_BED] > 0
-        days = (ctx.minute0 + _MINUTE_OF_DAY) / 1440.0
-
-        # Motion: a per-room probability when awake at home, a trickle at night, none when away.
-        p_home = {
-            "Livingroom": 0.25 + 0.25 * evening - 0.15 * ho,
-            "Kitchen": 0.10 + 0.4 * meals + 0.3 * (cook_w > 0),
-            "Office": 0.05 + 0.5 * ho + 0.35 * pc,
-            "Bdroom": 0.04 + 0.45 * (wakewin | bedwin),
-            "Bhroom": 0.06 + 0.5 * shower + 0.2 * wakewin,
-            "Laundry": 0.04 + 0.04 * feats[COL_WEEKEND],
-        }
-        p_sleep = {"Bdroom": 0.02, "Bhroom": 0.004}
-        draws = rng.random((len(_ROOM_TEMPERATURE_OFFSET), n))
-        motion = {
-            room: draws[k] < np.where(home, p_home[room], np.where(asleep, p_sleep.get(room, 0.002), 0.0))
-            for k, room in enumerate(_ROOM_TEMPERATURE_OFFSET)
-        }
-
-        # Doors and windows: open events start at a rate driven by behaviour and last a sampled duration;
-        # an open contact carries over midnight through ``open_until``.
-        transitions = np.zeros(n, dtype=bool)
-        prev_status = np.concatenate([[st.last_status], status[:-1]])
-        transitions[(prev_status == AWAY) != (status == AWAY)] = True
-        st.last_status = int(status[-1])
-        warm = ctx.t_out > 20
-        open_masks: dict[tuple[str, int], np.ndarray] = {}
-        win_open_room: dict[str, np.ndarray] = {}
-        for room, pos, kind in inv.contacts:
-            starts_u, dur_u, dur_v = rng.random(n), rng.random(n), rng.random(n)
-            if kind == "Window":
-                rate = np.where(
-                    home,
-                    0.0025 * (1 + warm)
-                    + 0.03 * (room == "Bdroom") * wakewin
-                    + 0.02 * (room == "Kitchen") * (cook_w > 0)
-                    + 0.03 * (room == "Bhroom") * (shower > 0),
-                    np.where(asleep, 0.0003 * (ctx.t_out > 16), 0.0),
-                )
-                durations = np.where(
-                    dur_u < 0.65, 5 + dur_v * 20, np.where(dur_u < 0.95, 25 + dur_v * 95, 120 + dur_v * 360)
-                )
-            else:
-                rate = np.where(
-                    home, 0.01 + 0.15 * motion.get(room, np.zeros(n, bool)), np.where(asleep, 0.001, 0.0)
-                )
-                rate = rate + 0.3 * (room == "Bdroom") * (wakewin | bedwin)
-                durations = np.where(dur_u < 0.95, 1 + dur_v * 3, 40 + dur_v * 40)  # 5 %: left open ~1 h
-            starts = starts_u < rate
-            if room == "Livingroom" and kind == "Door":
-                starts |= transitions  # the entrance: opened on leaving and coming home
-            mask = np.zeros(n, dtype=bool)
-            until = st.open_until[(room, pos)] - ctx.minute0
-            if until > 0:
-                mask[: min(until, n)] = True
-            for s in np.flatnonzero(starts).tolist():
-                if s < until:
-                    continue
-                until = s + max(1, int(durations[s]))
-                mask[s:until] = True
-            st.open_until[(room, pos)] = ctx.minute0 + until
-            open_masks[(room, pos)] = mask
-            if kind == "Window":
-                win_open_room[room] = win_open_room.get(room, np.zeros(n, dtype=bool)) | mask
-
-        # Temperatures: daily cycle, outdoor influence, slow drift, cooling by open windows.
-        drift, st.indoor_drift = _hourly_ar1_path(rng, st.indoor_drift, 0.0, 0.95, 0.08)
-        diurnal = 0.9 * np.cos(2 * np.pi * (lm - 1020) / 1440)
-        base = 21.2 + self.apt_temp_offset + diurnal + 0.10 * (ctx.t_out - 15) + drift
-        win_ema: dict[str, np.ndarray] = {}
-        for room in _ROOM_TEMPERATURE_OFFSET:
-            opened = win_open_room.get(room)
-            target = opened.astype(float) if opened is not None else np.zeros(n)
-            win_ema[room], st.win_ema[room] = _first_order_lag(target, 0.08, st.win_ema[room])
-        cook_ema, st.cook_ema = _first_order_lag((cook_w > 0).astype(float), 0.1, st.cook_ema)
-        shower_alpha = np.where(shower > 0, 0.25, 0.035)
-        excess, st.shower_excess = _first_order_lag(35.0 * shower, shower_alpha, st.shower_excess)
-        temp = {
-            room: np.clip(
-                base
-                + off
-                - 1.8 * win_ema[room]
-                + (1.0 * cook_ema if room == "Kitchen" else 0.0)
-                + (excess / 30.0 if room == "Bhroom" else 0.0),
-                19.0,
-                24.0,
-            )
-            for room, off in _ROOM_TEMPERATURE_OFFSET.items()
-        }
-
-        def noisy(
-            x: np.ndarray, sd: float, decimals: int, bounds: tuple[float, float] | None = None
-        ) -> list[float]:
-            """Sensor noise and rounding; ``bounds`` keeps a reading inside its physical range after noise."""
-            values = np.round(x + rng.normal(0.0, sd, n), decimals)
-            return (np.clip(values, *bounds) if bounds else values).tolist()
-
-        indoor = (19.0, 24.0)
-
-        # Plugs: appliance cycles, TV evenings, office PC, standby; counters integrate power.
-        power = self._appliance_power(ctx)
-        pc_walk, st.pc_level = _first_order_lag(rng.uniform(60, 150, n), 0.15, st.pc_level)
-        plug_power: dict[str, np.ndarray] = {}
-        for plug in inv.plugs:
+    def _plug_power(
+        self, rng: np.random.Generator, activity: _Activity, appliance_watts: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Watts of every plug: TV evenings on the living-room plug, the PC on the office plug, machine cycles
+        on theirs, standby otherwise."""
+        n = _MINUTES_PER_DAY
+        pc_watts, self.state.pc_watts = _first_order_lag(rng.uniform(60, 150, n), 0.15, self.state.pc_watts)
+        plug_watts: dict[str, np.ndarray] = {}
+        for plug in self.inv.plugs:
             standby = _STANDBY_W[plug] * (1 + rng.normal(0, 0.1, n))
             if plug == "Livingroom":
-                watts = np.where(tv, 85 + 25 * rng.random(n), standby)
+                watts = np.where(activity.tv_on, 85 + 25 * rng.random(n), standby)
             elif plug == "Office":
-                watts = np.where(pc, np.clip(pc_walk, 60, 150), standby)
+                watts = np.where(activity.pc_on, np.clip(pc_watts, 60, 150), standby)
             else:
-                watts = np.where(power[plug] > 0, power[plug], standby)
-            plug_power[plug] = np.round(np.maximum(watts, 0.0), 2)
-        plug_cols = []
+                watts = np.where(appliance_watts[plug] > 0, appliance_watts[plug], standby)
+            plug_watts[plug] = np.round(np.maximum(watts, 0.0), 2)
+        return plug_watts
+
+    def _plug_counter(
+        self, rng: np.random.Generator, plug: str, watts: np.ndarray
+    ) -> tuple[np.ndarray, int | None]:
+        """The plug's cumulative Wh per minute and the minute it reset to a small value (None: no reset).
+
+        A reset (a plug unplugged or re-paired) happens about once a month; the three draws are taken every day.
+        """
+        counter = self.state.plug_counters[plug] + np.cumsum(watts / 60.0)
+        reset_u, reset_at, reset_to = (
+            rng.random(),
+            int(rng.integers(0, _MINUTES_PER_DAY)),
+            float(rng.integers(0, 40)),
+        )
+        reset = reset_u < _RESET_P_PER_DAY
+        if reset:
+            counter[reset_at:] = reset_to + np.cumsum(watts[reset_at:] / 60.0)
+        self.state.plug_counters[plug] = float(counter[-1])
+        return counter, reset_at if reset else None
+
+    def _plug_columns(
+        self, rng: np.random.Generator, plug_watts: dict[str, np.ndarray], climate: _IndoorClimate
+    ) -> tuple[list[tuple[str, list[float], list[int], list[float]]], list[tuple[int, str]]]:
+        """Payload columns of the plugs (power, counter, temperature) and the day's (minute, plug) resets.
+
+        A plug's temperature follows its room (the kitchen for the machines) plus its own heating.
+        """
+        columns = []
         resets: list[tuple[int, str]] = []
-        for plug in inv.plugs:
-            watts = plug_power[plug]
-            cum = st.counters[plug] + np.cumsum(watts / 60.0)
-            reset_u, reset_at, reset_to = rng.random(), int(rng.integers(0, n)), float(rng.integers(0, 40))
-            if reset_u < _RESET_P_PER_DAY:
-                cum[reset_at:] = reset_to + np.cumsum(watts[reset_at:] / 60.0)
+        for plug in self.inv.plugs:
+            watts = plug_watts[plug]
+            counter, reset_at = self._plug_counter(rng, plug, watts)
+            if reset_at is not None:
                 resets.append((reset_at, plug))
-            st.counters[plug] = float(cum[-1])
-            ambient = temp.get(plug, temp["Kitchen"])
-            ptemp, st.plug_temp[plug] = _first_order_lag(
-                ambient + 2.5 + 0.004 * watts, 0.04, st.plug_temp[plug]
+            ambient = climate.temperature.get(plug, climate.temperature["Kitchen"])
+            plug_temperature, self.state.plug_temperature[plug] = _first_order_lag(
+                ambient + 2.5 + 0.004 * watts, 0.04, self.state.plug_temperature[plug]
             )
-            plug_cols.append(
+            columns.append(
                 (
                     plug,
                     watts.tolist(),
-                    np.floor(cum).astype(int).tolist(),
-                    noisy(ptemp + self.sensor_bias["plug"], 0.05, 1),
+                    np.floor(counter).astype(int).tolist(),
+                    _sensor_reading(rng, plug_temperature + self.sensor_bias["plug"], 0.05, 1),
                 )
             )
+        return columns, resets
 
-        contact_cols = []
-        for room, kinds in inv.doors_windows.items():
-            contact_cols.append(
-                (
-                    room,
-                    [
-                        (
-                            kind,
-                            np.where(open_masks[(room, pos)], "on", "off").tolist(),
-                            self._battery(f"contact:{room}:{pos}", days),
-                        )
-                        for pos, kind in enumerate(kinds)
-                    ],
-                )
+    def _house_phase_loads(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        plug_watts: dict[str, np.ndarray],
+        lamps_on: np.ndarray,
+    ) -> list[np.ndarray]:
+        """Watts on each of the three phases: base loads plus every plug on its phase.
+
+        Phase 1: fridge compressor (18 min in every 55); phase 2: lamps and cooking; phase 3: water boiler.
+        """
+        n = _MINUTES_PER_DAY
+        minute_abs = ctx.first_minute + _MINUTE_OF_DAY
+        fridge = 85.0 * (((minute_abs + 17 * self.idx) % 55) < 18)
+        phases = [
+            35 + fridge + rng.normal(0, 2, n),
+            25 + 15 * lamps_on + activity.cooking_watts + rng.normal(0, 3, n),
+            20 + 2000 * activity.boiler_heating + rng.normal(0, 3, n),
+        ]
+        for plug, watts in plug_watts.items():
+            phases[_PLUG_PHASE[plug] - 1] = phases[_PLUG_PHASE[plug] - 1] + watts
+        return phases
+
+    def _house_meter_columns(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        plug_watts: dict[str, np.ndarray],
+        lamps_on: np.ndarray,
+    ) -> list[tuple[str, list[float]]]:
+        """The house meter's HOUSE_KEYS columns: the plugs are part of total_power (never add them again
+        downstream). Voltages drift around 232.6 V and sag under load; power factors rise with load."""
+        n = _MINUTES_PER_DAY
+        phase_loads = self._house_phase_loads(rng, ctx, activity, plug_watts, lamps_on)
+        powers, volts = [], []
+        for j in range(3):
+            walk, self.state.phase_voltages[j] = _hourly_ar1_path(
+                rng, self.state.phase_voltages[j], 232.6, 0.9, 0.4
             )
+            power = np.round(np.maximum(phase_loads[j], 0.0), 2)
+            voltage = np.round(np.clip(walk - 0.0006 * power + rng.normal(0, 0.15, n), 230.0, 235.0), 1)
+            powers.append(power)
+            volts.append(voltage)
+        house: dict[str, list[float]] = {
+            "total_power": np.round(powers[0] + powers[1] + powers[2], 2).tolist()
+        }
+        for j in range(3):
+            house[f"power{j + 1}"] = powers[j].tolist()
+        for j in range(3):
+            house[f"current{j + 1}"] = np.round(powers[j] / volts[j], 2).tolist()
+        for j in range(3):
+            house[f"voltage{j + 1}"] = volts[j].tolist()
+        for j in range(3):
+            pf = np.clip(0.88 + 0.1 * np.tanh(powers[j] / 800) + rng.normal(0, 0.01, n), 0.75, 0.99)
+            house[f"pf{j + 1}"] = np.round(pf, 2).tolist()
+        return [(k, house[k]) for k in HOUSE_KEYS]
 
-        # Light: daylight through the windows (blinds down while asleep) plus lamps where people are.
-        dark_out = ctx.outdoor_lux < 3000
-        motion_cols = []
-        lamp_count = np.zeros(n)
-        for room in inv.motions:
-            recent = np.convolve(motion[room], np.ones(12))[:n] > 0
+    # -- sensors -----------------------------------------------------------------------------------------------
+
+    def _battery_levels(self, key: str, days: np.ndarray) -> list[int]:
+        phase, rate = self.batteries[key]
+        return (100 - np.floor(np.mod(phase + rate * days, 90.0))).astype(int).tolist()
+
+    def _contact_columns(
+        self, ctx: _DayContext, open_contacts: dict[tuple[str, int], np.ndarray]
+    ) -> list[tuple[str, list[tuple[str, list[str], list[int]]]]]:
+        """Per room, in inventory order: (type, switch "on"/"off", battery %) columns of each contact."""
+        days = ctx.days_since_epoch
+        return [
+            (
+                room,
+                [
+                    (
+                        kind,
+                        np.where(open_contacts[(room, pos)], "on", "off").tolist(),
+                        self._battery_levels(f"contact:{room}:{pos}", days),
+                    )
+                    for pos, kind in enumerate(kinds)
+                ],
+            )
+            for room, kinds in self.inv.doors_windows.items()
+        ]
+
+    def _motion_and_light_columns(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        motion: dict[str, np.ndarray],
+        climate: _IndoorClimate,
+    ) -> tuple[list[tuple[str, list[bool], list[int], list[float]]], np.ndarray]:
+        """Motion sensors' (motion, lux, temperature) columns, and the number of rooms with a lamp on.
+
+        Light is daylight through the windows (bedroom blinds down while asleep) plus lamps, on when it is dark
+        outside and someone moved in the last 12 minutes (or it is the evening, or bedtime in the bedroom).
+        """
+        n = _MINUTES_PER_DAY
+        a = activity
+        dark_outside = ctx.outdoor_lux < 3000
+        columns = []
+        lamps_on = np.zeros(n)
+        for room in self.inv.motions:
+            moved_recently = np.convolve(motion[room], np.ones(12))[:n] > 0
             lamp = (
-                home
-                & dark_out
-                & (recent | ((room == "Livingroom") & evening) | ((room == "Bdroom") & bedwin))
+                a.home
+                & dark_outside
+                & (
+                    moved_recently
+                    | ((room == "Livingroom") & a.evening)
+                    | ((room == "Bdroom") & a.before_bed)
+                )
             )
-            lamp_count += lamp
-            daylight = (
-                ctx.outdoor_lux * _DAYLIGHT_FACTOR[room] * np.where(asleep & (room == "Bdroom"), 0.1, 1.0)
-            )
+            lamps_on += lamp
+            blinds = np.where(a.asleep & (room == "Bdroom"), 0.1, 1.0)
+            daylight = ctx.outdoor_lux * _DAYLIGHT_FACTOR[room] * blinds
             lux = (daylight + lamp * _LAMP_LUX[room]) * (1 + rng.normal(0, 0.05, n)) + rng.uniform(0, 2, n)
-            motion_cols.append(
+            temperature = climate.temperature[room] + self.sensor_bias["motion"]
+            columns.append(
                 (
                     room,
                     motion[room].tolist(),
                     np.maximum(lux, 0).astype(int).tolist(),
-                    noisy(temp[room] + self.sensor_bias["motion"], 0.05, 1, indoor),
+                    _sensor_reading(rng, temperature, 0.05, 1, _INDOOR_SENSOR_RANGE_C),
                 )
             )
+        return columns, lamps_on
 
-        # Air quality: CO2 from occupants, ventilated by open windows; humidity with bathroom showers.
-        weight = {
-            "Livingroom": home * (1.2 + 0.8 * evening - 0.9 * ho),
-            "Office": home * (0.1 + 0.9 * ho + 0.6 * pc),
-            "Bdroom": asleep * 2.0 + home * 0.1,
-        }
-        laundry_on = (power["WashingMachine"] if "WashingMachine" in power else np.zeros(n)) + (
-            power["Dryer"] if "Dryer" in power else np.zeros(n)
-        )
-        laundry_ema, st.laundry_ema = _first_order_lag((laundry_on > 0).astype(float), 0.05, st.laundry_ema)
-        room_rh_base = 47 + 0.2 * (ctx.rh_out - 70)
-
-        def indoor_rh(room: str) -> np.ndarray:
-            extra = {"Bhroom": excess, "Laundry": 12 * laundry_ema, "Kitchen": 4 * cook_ema}.get(room, 0.0)
-            rh = room_rh_base + 2.5 * weight.get(room, 0.3 * home) - 5 * win_ema[room] + extra
-            return np.clip(rh, 35, 95 if room == "Bhroom" else 70)
-
-        meteo_cols = []
-        for station in inv.meteo_stations:
+    def _meteo_columns(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        motion: dict[str, np.ndarray],
+        air: _IndoorAir,
+    ) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
+        """Per Netatmo station, in payload order: its station_keys columns."""
+        columns: list[tuple[str, list[tuple[str, list[Any]]]]] = []
+        for station in self.inv.meteo_stations:
             if station == OUTDOOR:
-                cols: list[tuple[str, list[Any]]] = [
-                    ("Temperature", noisy(ctx.t_out, 0.1, 1, (5.0, 28.0))),
-                    ("Humidity", np.round(ctx.rh_out).astype(int).tolist()),
-                    ("battery_percent", self._battery(f"meteo:{station}", days)),
-                ]
-                meteo_cols.append((station, cols))
-                continue
-            vent = sum(win_ema[r] for r in _VENTILATED_BY.get(station, (station,)))
-            k = 0.012 + 0.10 * np.minimum(vent, 1.0)
-            gen = 5.5 * weight.get(station, 0.3 * home)
-            co2, st.co2[station] = _first_order_lag(400 + gen / k, k, st.co2[station])
-            cols = [
-                ("Temperature", noisy(temp[station] + self.sensor_bias["meteo"], 0.05, 1, indoor)),
-                ("CO2", np.clip(np.round(co2 + rng.normal(0, 8, n)), 400, 1500).astype(int).tolist()),
-                ("Humidity", np.round(indoor_rh(station) + rng.normal(0, 0.4, n)).astype(int).tolist()),
-            ]
-            if station == inv.meteo_main:
-                noise_db = np.where(
-                    home, 42 + 8 * tv + 4 * motion["Livingroom"] + 5 * (cook_w > 0), np.where(asleep, 31, 33)
-                ) + rng.normal(0, 1.5, n)
-                pressure = np.round(ctx.pressure + 0.3 * self.idx + rng.normal(0, 0.05, n), 1)
-                cols += [
-                    ("Noise", np.clip(np.round(noise_db), 28, 75).astype(int).tolist()),
-                    ("Pressure", pressure.tolist()),
-                    ("AbsolutePressure", np.round(pressure - 60.2, 1).tolist()),
-                ]
+                columns.append((station, self._outdoor_module_columns(rng, ctx)))
             else:
-                cols.append(("battery_percent", self._battery(f"meteo:{station}", days)))
-            meteo_cols.append((station, cols))
+                columns.append(
+                    (station, self._indoor_station_columns(rng, ctx, station, activity, motion, air))
+                )
+        return columns
 
-        hum_cols = [
+    def _outdoor_module_columns(
+        self, rng: np.random.Generator, ctx: _DayContext
+    ) -> list[tuple[str, list[Any]]]:
+        return [
+            ("Temperature", _sensor_reading(rng, ctx.outdoor_temperature, 0.1, 1, (5.0, 28.0))),
+            ("Humidity", np.round(ctx.outdoor_humidity).astype(int).tolist()),
+            ("battery_percent", self._battery_levels(f"meteo:{OUTDOOR}", ctx.days_since_epoch)),
+        ]
+
+    def _indoor_station_columns(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        station: str,
+        activity: _Activity,
+        motion: dict[str, np.ndarray],
+        air: _IndoorAir,
+    ) -> list[tuple[str, list[Any]]]:
+        """Temperature, CO2 and humidity of an indoor station; noise and pressure too on the main station.
+
+        CO2 tends to 400 ppm plus what the occupants breathe out, faster while windows are open.
+        """
+        n = _MINUTES_PER_DAY
+        ventilation = sum(air.climate.window_airing[r] for r in _VENTILATED_BY.get(station, (station,)))
+        exchange_rate = 0.012 + 0.10 * np.minimum(ventilation, 1.0)
+        exhaled = 5.5 * air.occupants(station)
+        co2, self.state.co2[station] = _first_order_lag(
+            400 + exhaled / exchange_rate, exchange_rate, self.state.co2[station]
+        )
+        temperature = air.climate.temperature[station] + self.sensor_bias["meteo"]
+        columns: list[tuple[str, list[Any]]] = [
+            ("Temperature", _sensor_reading(rng, temperature, 0.05, 1, _INDOOR_SENSOR_RANGE_C)),
+            ("CO2", np.clip(np.round(co2 + rng.normal(0, 8, n)), 400, 1500).astype(int).tolist()),
+            (
+                "Humidity",
+                np.round(air.relative_humidity(station) + rng.normal(0, 0.4, n)).astype(int).tolist(),
+            ),
+        ]
+        if station == self.inv.meteo_main:
+            columns += self._main_station_extra_columns(rng, ctx, activity, motion)
+        else:
+            columns.append(
+                ("battery_percent", self._battery_levels(f"meteo:{station}", ctx.days_since_epoch))
+            )
+        return columns
+
+    def _main_station_extra_columns(
+        self, rng: np.random.Generator, ctx: _DayContext, activity: _Activity, motion: dict[str, np.ndarray]
+    ) -> list[tuple[str, list[Any]]]:
+        """Noise (dB: TV, people moving, cooking) and pressure (each apartment's barometer a bit off)."""
+        n = _MINUTES_PER_DAY
+        a = activity
+        noise_db = np.where(
+            a.home,
+            42 + 8 * a.tv_on + 4 * motion["Livingroom"] + 5 * (a.cooking_watts > 0),
+            np.where(a.asleep, 31, 33),
+        ) + rng.normal(0, 1.5, n)
+        pressure = np.round(ctx.pressure + 0.3 * self.idx + rng.normal(0, 0.05, n), 1)
+        return [
+            ("Noise", np.clip(np.round(noise_db), 28, 75).astype(int).tolist()),
+            ("Pressure", pressure.tolist()),
+            ("AbsolutePressure", np.round(pressure - _ALTITUDE_PRESSURE_DROP_HPA, 1).tolist()),
+        ]
+
+    def _humidity_sensor_columns(
+        self, rng: np.random.Generator, ctx: _DayContext, air: _IndoorAir
+    ) -> list[tuple[str, list[float], list[float], list[int]]]:
+        """The humidity sensors' (temperature, humidity, battery) columns."""
+        return [
             (
                 room,
-                noisy(temp[room] + self.sensor_bias["humidity"], 0.05, 1, indoor),
-                noisy(indoor_rh(room), 0.3, 1),
-                self._battery(f"humidity:{room}", days),
+                _sensor_reading(
+                    rng,
+                    air.climate.temperature[room] + self.sensor_bias["humidity"],
+                    0.05,
+                    1,
+                    _INDOOR_SENSOR_RANGE_C,
+                ),
+                _sensor_reading(rng, air.relative_humidity(room), 0.3, 1),
+                self._battery_levels(f"humidity:{room}", ctx.days_since_epoch),
             )
-            for room in inv.humidities
+            for room in self.inv.humidities
         ]
-
-        # House meter: three phases carrying base loads plus every plug on its phase, so the plugs are part
-        # of total_power (never add them again downstream).
-        minute_abs = ctx.minute0 + _MINUTE_OF_DAY
-        fridge = 85.0 * (((minute_abs + 17 * self.idx) % 55) < 18)
-        phases = [
-            35 + fridge + rng.normal(0, 2, n),
-            25 + 15 * lamp_count + cook_w + rng.normal(0, 3, n),
-            20 + 2000 * feats[COL_BOILER_HEATING] + rng.normal(0, 3, n),
-        ]
-        for plug, watts in plug_power.items():
-            phases[_PLUG_PHASE[plug] - 1] = phases[_PLUG_PHASE[plug] - 1] + watts
-        house: dict[str, list[float]] = {}
-        p_r, v_r = [], []
-        for j in range(3):
-            walk, st.voltages[j] = _hourly_ar1_path(rng, st.voltages[j], 232.6, 0.9, 0.4)
-            p = np.round(np.maximum(phases[j], 0.0), 2)
-            v = np.round(np.clip(walk - 0.0006 * p + rng.normal(0, 0.15, n), 230.0, 235.0), 1)
-            p_r.append(p)
-            v_r.append(v)
-        house["total_power"] = np.round(p_r[0] + p_r[1] + p_r[2], 2).tolist()
-        for j in range(3):
-            house[f"power{j + 1}"] = p_r[j].tolist()
-        for j in range(3):
-            house[f"current{j + 1}"] = np.round(p_r[j] / v_r[j], 2).tolist()
-        for j in range(3):
-            house[f"voltage{j + 1}"] = v_r[j].tolist()
-        for j in range(3):
-            pf = np.clip(0.88 + 0.1 * np.tanh(p_r[j] / 800) + rng.normal(0, 0.01, n), 0.75, 0.99)
-            house[f"pf{j + 1}"] = np.round(pf, 2).tolist()
-
-        return _ApartmentDay(
-            inventory=inv,
-            plugs=plug_cols,
-            contacts=contact_cols,
-            motions=motion_cols,
-            meteo=meteo_cols,
-            humidities=hum_cols,
-            house=[(k, house[k]) for k in HOUSE_KEYS],
-            resets=resets,
-        )
-
-
-@dataclass
-class _SimulatedDay:
-    ctx: _DayContext
-    apts: list[_ApartmentDay]
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Public simulator
 # --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _SimulatedDay:
+    """One UTC day of both apartments: the shared context and each apartment's prepared columns."""
+
+    context: _DayContext
+    apartments: list[_ApartmentDay]  # in APARTMENTS order
 
 
 def _as_date(value: date | str) -> date:
@@ -1151,81 +1546,60 @@ class SensorSimulator:
         self._weather = _WeatherState()
         self._models = [_ApartmentModel(self.seed, k, inv) for k, inv in enumerate(APARTMENTS.values())]
         self._day: int | None = None
-        self._chunk: _SimulatedDay | None = None
+        self._simulated: _SimulatedDay | None = None
 
     def _context(self, day_abs: int) -> _DayContext:
-        minute0 = day_abs * _MINUTES_PER_DAY
-        start = _EPOCH_1970 + timedelta(days=day_abs)
-        local_ord = np.empty(24, dtype=np.int64)
-        local_min = np.empty(24, dtype=np.int64)
-        for hour in range(24):
-            local = (start + timedelta(hours=hour)).astimezone(ZURICH)
-            local_ord[hour] = local.toordinal()
-            local_min[hour] = local.hour * 60 + local.minute
+        """The shared context of a UTC day: clocks, labels, and the weather (advancing the weather state)."""
+        local_date, local_minute = _zurich_clock(day_abs)
         names, labels = _labels_for_day(day_abs, self._tz)
-        rng = _rng(self.seed, STREAM_WEATHER, day_abs)
-        w = self._weather
-        pressure, w.pressure = _hourly_ar1_path(rng, w.pressure, 1013.0, 0.995, 0.35)
-        anomaly, w.anomaly = _hourly_ar1_path(rng, w.anomaly, 0.0, 0.97, 0.6)
-        cloud_latent, w.cloud = _hourly_ar1_path(rng, w.cloud, 0.0, 0.9, 0.5)
-        cloud = 1 / (1 + np.exp(-2 * cloud_latent))
-        doy = start.timetuple().tm_yday
-        sun = _sun_factor(doy)
-        mean = 13.0 + 9.0 * np.cos(2 * np.pi * (doy - 200) / 365.25)
-        amplitude = 4.5 + 1.5 * np.cos(2 * np.pi * (doy - 200) / 365.25)
-        solar_minutes = (_MINUTE_OF_DAY + 4 * _SION_LON) % _MINUTES_PER_DAY
-        t_out = np.clip(
-            mean + amplitude * np.cos(2 * np.pi * (solar_minutes - 900) / 1440) + anomaly - 1.5 * cloud * sun,
-            5.0,
-            28.0,
-        )
-        rh_out = np.clip(
-            70 - 2.2 * (t_out - mean) + 12 * (cloud - 0.5) + rng.normal(0, 1.0, _MINUTES_PER_DAY), 30, 98
-        )
+        weather_rng = _rng(self.seed, STREAM_WEATHER, day_abs)
+        lux, temperature, humidity, pressure = _simulate_weather(weather_rng, self._weather, day_abs)
         return _DayContext(
             day_abs=day_abs,
-            minute0=minute0,
-            local_ord=np.repeat(local_ord, 60),
-            local_min=np.repeat(local_min, 60) + np.tile(np.arange(60), 24),
+            first_minute=day_abs * _MINUTES_PER_DAY,
+            local_date=local_date,
+            local_minute=local_minute,
             names=names,
             labels=labels,
-            outdoor_lux=110_000 * sun**1.2 * (1 - 0.75 * cloud),
-            t_out=t_out,
-            rh_out=rh_out,
+            outdoor_lux=lux,
+            outdoor_temperature=temperature,
+            outdoor_humidity=humidity,
             pressure=pressure,
         )
 
     def _advance_to(self, day_abs: int) -> _SimulatedDay:
+        """The simulated UTC day ``day_abs``, simulating every day up to it (from the start if it is past)."""
         if day_abs < self.first_day:
             raise ValueError(
-                f"minute is before this simulator's first day {from_abs_minute(self.first_day * _MINUTES_PER_DAY):%Y-%m-%d} "
+                f"minute is before this simulator's first day "
+                f"{from_abs_minute(self.first_day * _MINUTES_PER_DAY):%Y-%m-%d} "
                 f"(history_start {self.history_start} minus one day)"
             )
         if self._day is not None and day_abs < self._day:
             self._reset()
-        if self._day != day_abs or self._chunk is None:
+        if self._day != day_abs or self._simulated is None:
             day = self.first_day if self._day is None else self._day + 1
             while day <= day_abs:
                 ctx = self._context(day)
-                self._chunk = _SimulatedDay(ctx, [model.simulate_day(ctx) for model in self._models])
+                self._simulated = _SimulatedDay(ctx, [model.simulate_day(ctx) for model in self._models])
                 self._day = day
                 day += 1
-        assert self._chunk is not None
-        return self._chunk
+        assert self._simulated is not None
+        return self._simulated
 
     def step(self, minute: datetime) -> dict[str, dict[str, Any]]:
         """Clean payloads of every apartment for one minute (aware, or naive UTC), keyed by handle."""
         day, i = divmod(to_abs_minute(minute), _MINUTES_PER_DAY)
-        chunk = self._advance_to(day)
-        label = chunk.ctx.labels[i]
-        return {apt.inventory.handle: apt.payload(i, label) for apt in chunk.apts}
+        simulated = self._advance_to(day)
+        label = simulated.context.labels[i]
+        return {apt.inventory.handle: apt.payload(i, label) for apt in simulated.apartments}
 
     def payload_for(self, handle: str, minute: datetime) -> dict[str, Any]:
         """The clean payload of one apartment for one minute (the live mode's entry point)."""
         day, i = divmod(to_abs_minute(minute), _MINUTES_PER_DAY)
-        chunk = self._advance_to(day)
-        apt = chunk.apts[HANDLES.index(handle)]
-        return apt.payload(i, chunk.ctx.labels[i])
+        simulated = self._advance_to(day)
+        apt = simulated.apartments[HANDLES.index(handle)]
+        return apt.payload(i, simulated.context.labels[i])
 
     def file_name(self, handle: str, minute: datetime) -> str:
         """The source file name of ``handle`` for a UTC minute, in this simulator's source clock."""
@@ -1236,8 +1610,8 @@ class SensorSimulator:
         lo, hi = to_abs_minute(start), to_abs_minute(end)
         out: list[tuple[datetime, str, str]] = []
         for day in range(lo // _MINUTES_PER_DAY, (hi - 1) // _MINUTES_PER_DAY + 1):
-            chunk = self._advance_to(day)
-            for apt in chunk.apts:
+            simulated = self._advance_to(day)
+            for apt in simulated.apartments:
                 for i, plug in apt.resets:
                     if lo <= day * _MINUTES_PER_DAY + i < hi:
                         out.append((from_abs_minute(day * _MINUTES_PER_DAY + i), apt.inventory.handle, plug))
@@ -1624,15 +1998,15 @@ def write_range(
             chunk = sim._advance_to(day)
             current_day = day
             draws = _rng(sim.seed, STREAM_FAULT_CHOICE, day).random((len(handles), _MINUTES_PER_DAY, 4))
-            for apt in chunk.apts:
+            for apt in chunk.apartments:
                 for r_i, plug in apt.resets:
                     if m_lo <= day * _MINUTES_PER_DAY + r_i < m_hi:
-                        name = f"{chunk.ctx.names[r_i]}_{apt.inventory.handle}_received.json"
+                        name = f"{chunk.context.names[r_i]}_{apt.inventory.handle}_received.json"
                         report.counter_resets.append((name, plug))
         assert chunk is not None
-        prefix, label = chunk.ctx.names[i], chunk.ctx.labels[i]
+        prefix, label = chunk.context.names[i], chunk.context.labels[i]
         mtime = (m + 1) * 60 + 5 + (m * 7919) % 11
-        for k, apt in enumerate(chunk.apts):
+        for k, apt in enumerate(chunk.apartments):
             handle = handles[k]
             name = f"{prefix}_{handle}_received.json"
             if (
