@@ -1920,6 +1920,188 @@ def _write_file(path: str, data: bytes, mtime: int) -> None:
         os.close(fd)
 
 
+def _delivery_mtime(minute: int) -> int:
+    """The mtime of a minute's file: the end of the minute plus 5-15 s (a fixed pseudo-random spread)."""
+    return (minute + 1) * 60 + 5 + (minute * 7919) % 11
+
+
+def _pick_fault(u: float, rates: list[tuple[str, float]]) -> str | None:
+    """The fault whose slice of [0, 1) holds ``u`` (slices laid end to end in ``rates`` order), or None."""
+    acc = 0.0
+    for kind, rate in rates:
+        acc += rate
+        if u < acc:
+            return kind
+    return None
+
+
+class _RangeWriter:
+    """Writes the files of consecutive absolute minutes for :func:`write_range`, filling its report.
+
+    Per file, four uniforms of the day's STREAM_FAULT_CHOICE draw decide: missing, which payload fault, which
+    re-delivery, late. A file with a fault then draws what it breaks from its own STREAM_FAULT_DETAIL stream.
+    """
+
+    def __init__(self, simulator: SensorSimulator, faults: Faults, report: Report) -> None:
+        self.simulator, self.faults, self.report = simulator, faults, report
+        self.first_minute, self.end_minute = to_abs_minute(report.start), to_abs_minute(report.end)
+        self.out_prefix = str(report.out_dir) + os.sep
+        self.late_prefix = str(report.late_dir) + os.sep
+        self.redelivery_prefix = str(report.redelivery_dir) + os.sep
+        self.payload_rates = [(k, getattr(faults, k)) for k in PAYLOAD_FAULTS]
+        self.redelivery_rates = [(k, getattr(faults, k)) for k in REDELIVERY_FAULTS]
+        self.any_fault = bool(faults.active())
+        self.handles = [inv.handle for inv in APARTMENTS.values()]
+        self.seen: set[str] = set()
+        self.current_day = -1
+        self.simulated: _SimulatedDay | None = None
+        self.fault_choices = np.zeros((len(self.handles), _MINUTES_PER_DAY, 4))
+
+    def write_minute(self, minute: int) -> None:
+        """Write (or skip, or divert) the file of every apartment for one absolute minute."""
+        day, i = divmod(minute, _MINUTES_PER_DAY)
+        if day != self.current_day:
+            self._start_day(day)
+        assert self.simulated is not None
+        prefix, label = self.simulated.context.names[i], self.simulated.context.labels[i]
+        mtime = _delivery_mtime(minute)
+        for k, apt in enumerate(self.simulated.apartments):
+            handle = self.handles[k]
+            name = f"{prefix}_{handle}_received.json"
+            if (
+                name in self.seen
+            ):  # the source clock repeats an hour (DST fall-back): the share keeps the first file
+                self.report.repeated.append(name)
+                continue
+            self.seen.add(name)
+            if not self.any_fault:
+                data = orjson.dumps(apt.payload(i, label), option=orjson.OPT_INDENT_2)
+                self.report.file_names.append(name)
+                self._deliver(name, data, mtime, late=False)
+                continue
+            self._write_with_faults(minute, k, name, apt, label, mtime)
+
+    def _start_day(self, day: int) -> None:
+        """Simulate the UTC day, draw its fault choices, and report its counter resets inside the range."""
+        self.simulated = simulated = self.simulator._advance_to(day)
+        self.current_day = day
+        self.fault_choices = _rng(self.simulator.seed, STREAM_FAULT_CHOICE, day).random(
+            (len(self.handles), _MINUTES_PER_DAY, 4)
+        )
+        for apt in simulated.apartments:
+            for minute_of_day, plug in apt.resets:
+                if self.first_minute <= day * _MINUTES_PER_DAY + minute_of_day < self.end_minute:
+                    name = f"{simulated.context.names[minute_of_day]}_{apt.inventory.handle}_received.json"
+                    self.report.counter_resets.append((name, plug))
+
+    def _write_with_faults(
+        self,
+        minute: int,
+        k: int,
+        name: str,
+        apt: _ApartmentDay,
+        label: str,
+        mtime: int,
+    ) -> None:
+        """Write apartment ``k``'s file of ``minute`` with the faults its uniforms choose, recording them."""
+        i = minute % _MINUTES_PER_DAY
+        u_missing, u_payload, u_redelivery, u_late = self.fault_choices[k, i].tolist()
+        if u_missing < self.faults.missing_minutes:
+            self.report.faults["missing_minutes"][name] = ()
+            return
+        self.report.file_names.append(name)
+        handle = apt.inventory.handle
+        payload = apt.payload(i, label)
+        payload_kind = _pick_fault(u_payload, self.payload_rates)
+        redelivery_kind = _pick_fault(u_redelivery, self.redelivery_rates)
+        detail_rng = (
+            _rng(self.simulator.seed, STREAM_FAULT_DETAIL, minute, k)
+            if payload_kind or redelivery_kind
+            else None
+        )
+        data, complete = self._serialise(name, handle, payload, payload_kind, detail_rng)
+        self._deliver(name, data, mtime, late=u_late < self.faults.late_files)
+        if redelivery_kind == "duplicate_delivery":
+            _write_file(self.redelivery_prefix + name, data, mtime + 3600)
+            self.report.faults["duplicate_delivery"][name] = ()
+            self.report.redelivered += 1
+        elif redelivery_kind == "changed_redelivery":
+            assert detail_rng is not None
+            if payload_kind == "corrupt_json":
+                payload = orjson.loads(complete)  # the sender's fixed re-send of a truncated file
+            self.report.faults["changed_redelivery"][name] = _changed_copy(payload, handle, detail_rng)
+            changed = orjson.dumps(payload, option=orjson.OPT_INDENT_2)
+            _write_file(self.redelivery_prefix + name, changed, mtime + 3600)
+            self.report.redelivered += 1
+
+    def _serialise(
+        self,
+        name: str,
+        handle: str,
+        payload: dict[str, Any],
+        kind: str | None,
+        detail_rng: np.random.Generator | None,
+    ) -> tuple[bytes, bytes]:
+        """The body to write, broken by the payload fault ``kind`` if any, and the complete serialised payload.
+
+        Dict-level faults mutate ``payload`` before serialising; ``corrupt_json`` truncates the bytes after.
+        """
+        if kind and kind != "corrupt_json":
+            assert detail_rng is not None
+            self.report.faults[kind][name] = _apply_payload_fault(kind, payload, handle, detail_rng)
+        data = orjson.dumps(payload, option=orjson.OPT_INDENT_2)
+        if kind != "corrupt_json":
+            return data, data
+        assert detail_rng is not None
+        cut = int(detail_rng.integers(len(data) // 10, len(data) * 9 // 10))
+        self.report.faults["corrupt_json"][name] = (f"bytes={cut}",)
+        return data[:cut], data
+
+    def _deliver(self, name: str, data: bytes, mtime: int, *, late: bool) -> None:
+        """Write a file on time into ``out_dir``, or into ``late_dir`` (keeping the on-time mtime)."""
+        if late:
+            _write_file(self.late_prefix + name, data, mtime)
+            self.report.faults["late_files"][name] = ()
+            self.report.late_written += 1
+        else:
+            _write_file(self.out_prefix + name, data, mtime)
+            self.report.files_written += 1
+
+
+def _default_simulator(
+    start: date | datetime, seed: int, history_start: date | str | None, source_tz: str
+) -> SensorSimulator:
+    """The simulator of a write_range call without one: history from ``history_start``, else from ``start``."""
+    zone = _zone(source_tz)
+    history = (
+        _as_date(history_start)
+        if history_start is not None
+        else _to_utc(start, zone).astimezone(zone or UTC).date()
+    )
+    return SensorSimulator(seed, history, source_tz)
+
+
+def _check_range_arguments(
+    start_utc: datetime,
+    end_utc: datetime,
+    faults: Faults,
+    late_dir: str | os.PathLike[str] | None,
+    redelivery_dir: str | os.PathLike[str] | None,
+) -> None:
+    if end_utc <= start_utc:
+        raise ValueError(f"empty range: end {end_utc} is not after start {start_utc}")
+    if faults.late_files > 0 and late_dir is None:
+        raise ValueError("late_files > 0 needs a late_dir to write the late files into")
+    if (faults.duplicate_delivery > 0 or faults.changed_redelivery > 0) and redelivery_dir is None:
+        raise ValueError("duplicate_delivery/changed_redelivery > 0 need a redelivery_dir")
+
+
+def _make_dir(path: str | os.PathLike[str]) -> Path:
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def write_range(
     out_dir: str | os.PathLike[str],
     start: date | datetime,
@@ -1944,118 +2126,14 @@ def write_range(
     keep the on-time mtime (a pipeline keyed on mtimes would miss them, which is the point).
     """
     faults = faults or Faults()
-    if simulator is None:
-        zone = _zone(source_tz)
-        history = (
-            _as_date(history_start)
-            if history_start is not None
-            else _to_utc(start, zone).astimezone(zone or UTC).date()
-        )
-        simulator = SensorSimulator(seed, history, source_tz)
-    sim = simulator
-    zone = sim._tz
-    start_utc, end_utc = _to_utc(start, zone), _to_utc(end, zone)
-    if end_utc <= start_utc:
-        raise ValueError(f"empty range: end {end_utc} is not after start {start_utc}")
-    if faults.late_files > 0 and late_dir is None:
-        raise ValueError("late_files > 0 needs a late_dir to write the late files into")
-    if (faults.duplicate_delivery > 0 or faults.changed_redelivery > 0) and redelivery_dir is None:
-        raise ValueError("duplicate_delivery/changed_redelivery > 0 need a redelivery_dir")
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    late = Path(late_dir) if late_dir is not None else None
-    redo = Path(redelivery_dir) if redelivery_dir is not None else None
-    for extra in (late, redo):
-        if extra is not None:
-            extra.mkdir(parents=True, exist_ok=True)
-    report = Report(out, late, redo, start_utc, end_utc, sim.seed, sim.source_tz, sim.history_start)
-    hits = report.faults
-    out_s, late_s, redo_s = str(out) + os.sep, str(late) + os.sep, str(redo) + os.sep
-
-    m_lo, m_hi = to_abs_minute(start_utc), to_abs_minute(end_utc)
-    payload_rates = [(k, getattr(faults, k)) for k in PAYLOAD_FAULTS]
-    redelivery_rates = [(k, getattr(faults, k)) for k in REDELIVERY_FAULTS]
-    any_fault = bool(faults.active())
-    handles = [inv.handle for inv in APARTMENTS.values()]
-    seen: set[str] = set()
-    dumps, indent = orjson.dumps, orjson.OPT_INDENT_2
-    current_day = -1
-    chunk: _SimulatedDay | None = None
-    draws = np.zeros((len(handles), _MINUTES_PER_DAY, 4))
-
-    def pick(u: float, rates: list[tuple[str, float]]) -> str | None:
-        acc = 0.0
-        for kind, rate in rates:
-            acc += rate
-            if u < acc:
-                return kind
-        return None
-
-    for m in range(m_lo, m_hi):
-        day, i = divmod(m, _MINUTES_PER_DAY)
-        if day != current_day:
-            chunk = sim._advance_to(day)
-            current_day = day
-            draws = _rng(sim.seed, STREAM_FAULT_CHOICE, day).random((len(handles), _MINUTES_PER_DAY, 4))
-            for apt in chunk.apartments:
-                for r_i, plug in apt.resets:
-                    if m_lo <= day * _MINUTES_PER_DAY + r_i < m_hi:
-                        name = f"{chunk.context.names[r_i]}_{apt.inventory.handle}_received.json"
-                        report.counter_resets.append((name, plug))
-        assert chunk is not None
-        prefix, label = chunk.context.names[i], chunk.context.labels[i]
-        mtime = (m + 1) * 60 + 5 + (m * 7919) % 11
-        for k, apt in enumerate(chunk.apartments):
-            handle = handles[k]
-            name = f"{prefix}_{handle}_received.json"
-            if (
-                name in seen
-            ):  # the source clock repeats an hour (DST fall-back): the share keeps the first file
-                report.repeated.append(name)
-                continue
-            seen.add(name)
-            if not any_fault:
-                _write_file(out_s + name, dumps(apt.payload(i, label), option=indent), mtime)
-                report.files_written += 1
-                report.file_names.append(name)
-                continue
-            u_missing, u_payload, u_redo, u_late = draws[k, i].tolist()
-            if u_missing < faults.missing_minutes:
-                hits["missing_minutes"][name] = ()
-                continue
-            report.file_names.append(name)
-            payload = apt.payload(i, label)
-            payload_kind = pick(u_payload, payload_rates)
-            redo_kind = pick(u_redo, redelivery_rates)
-            detail_rng = _rng(sim.seed, STREAM_FAULT_DETAIL, m, k) if payload_kind or redo_kind else None
-            if payload_kind and payload_kind != "corrupt_json":
-                assert detail_rng is not None
-                hits[payload_kind][name] = _apply_payload_fault(payload_kind, payload, handle, detail_rng)
-            data = dumps(payload, option=indent)
-            if payload_kind == "corrupt_json":
-                assert detail_rng is not None
-                cut = int(detail_rng.integers(len(data) // 10, len(data) * 9 // 10))
-                full, data = data, data[:cut]
-                hits["corrupt_json"][name] = (f"bytes={cut}",)
-            else:
-                full = data
-            if u_late < faults.late_files:
-                _write_file(late_s + name, data, mtime)
-                hits["late_files"][name] = ()
-                report.late_written += 1
-            else:
-                _write_file(out_s + name, data, mtime)
-                report.files_written += 1
-            if redo_kind == "duplicate_delivery":
-                _write_file(redo_s + name, data, mtime + 3600)
-                hits["duplicate_delivery"][name] = ()
-                report.redelivered += 1
-            elif redo_kind == "changed_redelivery":
-                assert detail_rng is not None
-                if payload_kind == "corrupt_json":
-                    payload = orjson.loads(full)  # the sender's fixed re-send of a truncated file
-                hits["changed_redelivery"][name] = _changed_copy(payload, handle, detail_rng)
-                _write_file(redo_s + name, dumps(payload, option=indent), mtime + 3600)
-                report.redelivered += 1
+    sim = simulator if simulator is not None else _default_simulator(start, seed, history_start, source_tz)
+    start_utc, end_utc = _to_utc(start, sim._tz), _to_utc(end, sim._tz)
+    _check_range_arguments(start_utc, end_utc, faults, late_dir, redelivery_dir)
+    out = _make_dir(out_dir)
+    late = _make_dir(late_dir) if late_dir is not None else None
+    redelivery = _make_dir(redelivery_dir) if redelivery_dir is not None else None
+    report = Report(out, late, redelivery, start_utc, end_utc, sim.seed, sim.source_tz, sim.history_start)
+    writer = _RangeWriter(sim, faults, report)
+    for minute in range(writer.first_minute, writer.end_minute):
+        writer.write_minute(minute)
     return report
