@@ -6,15 +6,64 @@ input that looks and misbehaves like it. This module produces one file per apart
 shaped exactly as the contract says, with signals that hang together (people at home drive motion, doors,
 CO2, light, noise and plug power) and with faults switched on by rate, so tests know precisely what to expect.
 
+Map of the simulation
+---------------------
+
+Two apartments (:data:`APARTMENTS`, fixed device inventories) are simulated by :class:`SensorSimulator`, one
+UTC day (1,440 minutes, as arrays) at a time, in this order:
+
+1. **Day context**, shared by both apartments (``SensorSimulator._context``): the Zurich local date and minute
+   of every UTC minute, the file-name and payload labels in ``source_tz``, and the weather
+   (``_simulate_weather``: pressure, temperature anomaly and clouds walk hourly and carry over midnight;
+   outdoor temperature, humidity and daylight follow from season, sun and clouds).
+2. **Behaviour**, per apartment and local date (``_BehaviourPlanner``, stateless): the apartment's
+   ``_Persona`` gives a ``_DayPlan`` (wake and bed, office or home-office day, outings, showers, TV, evening PC,
+   cooking, the night boiler, dishwasher/washer/dryer cycles), turned into per-minute feature columns
+   (``COL_OCCUPANCY`` AWAY/HOME/ASLEEP, ``COL_WORKING_FROM_HOME``, ...). ``_ApartmentModel._activity`` reads
+   them onto the UTC minutes as an ``_Activity``.
+3. **Physics and sensors**, per apartment and UTC day (``_ApartmentModel.simulate_day``), each step a method:
+   motion per room; door and window contacts; indoor temperatures (daily cycle, outdoors, drift, open
+   windows, cooking, showers); plug power (TV, PC, machine cycles, standby); plug counters (with their rare
+   resets) and plug temperatures; contact batteries; light and motion-sensor temperatures; indoor air
+   (occupants' CO2, moisture); the Netatmo stations; the humidity sensors; the three-phase house meter (base
+   loads plus every plug). Slow quantities (temperatures, CO2, moisture, counters, open windows, voltages)
+   carry over midnight in ``_ApartmentState``. The result, an ``_ApartmentDay``, holds per-minute Python
+   lists; ``payload(i, label)`` builds minute ``i``'s dict from them.
+4. **Delivery**: :func:`write_range` (through ``_RangeWriter``) writes each apartment-minute file, with the
+   faults of :class:`Faults` chosen per file by rate and listed in a :class:`Report`; ``generator/live.py``
+   plays :meth:`SensorSimulator.step` in real time instead.
+
+Random streams
+--------------
+
+Every random number comes from a ``numpy`` generator keyed by (seed, stream, ...) (``_rng``), never from one
+running generator:
+
+=========================== =========================== ====================================================
+stream                      rest of the key             drives
+=========================== =========================== ====================================================
+``STREAM_DAY_PLAN``         apartment, local date       the day plan (step 2) except the machine cycles
+``STREAM_APPLIANCE_CYCLES`` apartment, local date       dishwasher, washer and dryer runs and their profiles
+``STREAM_SENSOR_DAY``       UTC day, apartment          every draw of step 3, in the order of its steps
+``STREAM_WEATHER``          UTC day                     the weather (step 1)
+``STREAM_DEVICE_CONSTANTS`` apartment                   battery phases and drain rates, sensor biases
+``STREAM_INITIAL_STATE``    apartment                   the plug counters' starting values
+``STREAM_FAULT_CHOICE``     UTC day                     which faults hit each file (4 uniforms per file)
+``STREAM_FAULT_DETAIL``     absolute minute, apartment  what a chosen fault breaks in that file
+=========================== =========================== ====================================================
+
+Why separate streams: changing one feature must not shift the random numbers of the others. A new draw in
+the machine cycles leaves every day plan as it was, enabling a fault leaves the clean values of every minute,
+and skipping the writing of early days leaves the later ones unchanged. Within one stream the order of the
+draws is part of the output: a draw added in the middle of ``simulate_day`` changes every later value of that
+apartment-day, so a new feature should get its own stream (a new number; never renumber the existing ones).
+
 Design choices, and why:
 
 * Simulation is sequential in UTC days from ``history_start`` (minus one day, so any source time zone's first
   local midnight is covered). State that must persist (counters, CO2, open windows, weather) carries from one
   day to the next, so generating days N..M with the same ``history_start`` gives byte-identical files to
   generating 0..M and keeping N..M.
-* Everything random is drawn from ``numpy`` generators keyed by (seed, stream, absolute day or local date,
-  apartment), never from a single running stream: skipping the writing of early days, or enabling a fault,
-  never changes the clean values of any other minute.
 * Work is vectorised per day (1,440 minutes at once); the per-minute cost is building a dict from prepared
   Python lists, ``orjson`` serialisation and one open/write/utime/close, so 200k files take seconds.
 * Human behaviour and the sun always follow Europe/Zurich (the apartments are in Valais); ``source_tz`` only
@@ -173,7 +222,8 @@ _EPOCH_1970 = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTES_PER_DAY = 1440
 _MINUTE_OF_DAY = np.arange(_MINUTES_PER_DAY)
 _HOUR_OF_MINUTE = _MINUTE_OF_DAY / 60.0
-_HOURLY_KNOTS = np.arange(25, dtype=float)
+_HOURLY_KNOTS = np.arange(25, dtype=float)  # 00:00..24:00, the knots of hourly random walks
+_TWO_DIGIT_MINUTES = tuple(f"{m:02d}" for m in range(60))
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -214,18 +264,15 @@ def _labels_for_day(day_abs: int, source_tz: ZoneInfo | None) -> tuple[list[str]
         local = (utc_hour.astimezone(source_tz) if source_tz else utc_hour).replace(tzinfo=None)
         if local.minute == 0:  # whole-hour offset: one stem for the 60 minutes
             stem = f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}"
-            names += [stem + mm for mm in _TWO_DIGIT_MINUTES]
-            labels += [f"{stem}:{mm}" for mm in _TWO_DIGIT_MINUTES]
+            names += [stem + minute for minute in _TWO_DIGIT_MINUTES]
+            labels += [f"{stem}:{minute}" for minute in _TWO_DIGIT_MINUTES]
             continue
-        for minute in range(60):
-            t = local + timedelta(minutes=minute)
-            stem = f"{t.day:02d}.{t.month:02d}.{t.year:04d} {t.hour:02d}"
-            names.append(f"{stem}{t.minute:02d}")
-            labels.append(f"{stem}:{t.minute:02d}")
+        for minute in range(60):  # an offset with minutes (none in Europe today): label each minute
+            moment = local + timedelta(minutes=minute)
+            stem = f"{moment.day:02d}.{moment.month:02d}.{moment.year:04d} {moment.hour:02d}"
+            names.append(f"{stem}{moment.minute:02d}")
+            labels.append(f"{stem}:{moment.minute:02d}")
     return names, labels
-
-
-_TWO_DIGIT_MINUTES = tuple(f"{m:02d}" for m in range(60))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -329,7 +376,7 @@ class _PlanUniforms(NamedTuple):
     """
 
     home_office: float
-    lunch_out: float  # home-office day: goes out for lunch; on office days: when leaving after waking
+    lunch_out_or_leave_time: float  # home-office day: out for lunch (< 0.35); office day: when leaving
     lunch_start: float
     lunch_length: float
     evening_out: float
@@ -370,10 +417,10 @@ def _outings(
     if not weekend:
         home_office = bool(u.home_office < persona.home_office_p)
         if home_office:
-            if u.lunch_out < 0.35:
+            if u.lunch_out_or_leave_time < 0.35:
                 away.append((720 + int(u.lunch_start * 20), 780 + int(u.lunch_length * 30)))
         else:
-            leave = wake + 40 + int(u.lunch_out * 50)
+            leave = wake + 40 + int(u.lunch_out_or_leave_time * 50)
             back = int(np.clip(rng.normal(persona.return_mean, persona.return_sd), leave + 360, bed - 60))
             away.append((leave, back))
         if u.evening_out < persona.evening_out_p:
@@ -534,9 +581,9 @@ class _BehaviourPlanner:
     minute is the same whatever range is generated.
     """
 
-    def __init__(self, seed: int, idx: int, inventory: Inventory) -> None:
-        self.seed, self.idx, self.inventory = seed, idx, inventory
-        self.persona = _PERSONAS[idx]
+    def __init__(self, seed: int, apartment_index: int, inventory: Inventory) -> None:
+        self.seed, self.apartment_index, self.inventory = seed, apartment_index, inventory
+        self.persona = _PERSONAS[apartment_index]
         self._plans: dict[int, _DayPlan] = {}
         self._days: dict[int, _LocalDay] = {}
 
@@ -556,7 +603,7 @@ class _BehaviourPlanner:
 
     def _make_plan(self, ordinal: int) -> _DayPlan:
         """Draw the plan of one local date: the order of the draws below is part of the output."""
-        rng = _rng(self.seed, STREAM_DAY_PLAN, self.idx, ordinal)
+        rng = _rng(self.seed, STREAM_DAY_PLAN, self.apartment_index, ordinal)
         persona = self.persona
         weekday = date.fromordinal(ordinal).weekday()
         weekend = weekday >= 5
@@ -567,7 +614,7 @@ class _BehaviourPlanner:
         tv, pc_evening = _evening_screens(rng)
         cooking = _cooking(rng, wake, lunch_at_home=weekend or home_office)
         boiler = (int(rng.integers(60, 150)), int(rng.integers(40, 100)))  # night tariff, 01:00-02:30 start
-        cycle_rng = _rng(self.seed, STREAM_APPLIANCE_CYCLES, self.idx, ordinal)
+        cycle_rng = _rng(self.seed, STREAM_APPLIANCE_CYCLES, self.apartment_index, ordinal)
         cycles = _appliance_cycles(cycle_rng, self.inventory.plugs, weekend)
         return _DayPlan(wake, bed, away, home_office, tv, pc_evening, showers, cooking, boiler, cycles)
 
@@ -953,10 +1000,10 @@ def _door_openings(
 class _ApartmentModel:
     """Simulates one apartment day by day; holds the per-device constants and the carried state."""
 
-    def __init__(self, seed: int, idx: int, inventory: Inventory) -> None:
-        self.seed, self.idx, self.inv = seed, idx, inventory
-        self.planner = _BehaviourPlanner(seed, idx, inventory)
-        initial_rng = _rng(seed, STREAM_INITIAL_STATE, idx)
+    def __init__(self, seed: int, apartment_index: int, inventory: Inventory) -> None:
+        self.seed, self.apartment_index, self.inv = seed, apartment_index, inventory
+        self.planner = _BehaviourPlanner(seed, apartment_index, inventory)
+        initial_rng = _rng(seed, STREAM_INITIAL_STATE, apartment_index)
         self.state = _ApartmentState(
             plug_counters={p: float(initial_rng.integers(5_000, 90_000)) for p in inventory.plugs},
             plug_temperature={p: 24.0 for p in inventory.plugs},
@@ -965,7 +1012,7 @@ class _ApartmentModel:
             window_airing={room: 0.0 for room in _ROOM_TEMPERATURE_OFFSET},
         )
         # Battery devices: (phase, drain %/day); level = 100 - ((phase + rate * day) mod 90), replaced at 10 %.
-        device_rng = _rng(seed, STREAM_DEVICE_CONSTANTS, idx)
+        device_rng = _rng(seed, STREAM_DEVICE_CONSTANTS, apartment_index)
         keys = [f"contact:{r}:{p}" for r, p, _ in inventory.contacts]
         keys += [f"meteo:{s}" for s in inventory.meteo_modules] + [
             f"humidity:{r}" for r in inventory.humidities
@@ -977,7 +1024,7 @@ class _ApartmentModel:
         self.sensor_bias = {
             k: float(device_rng.normal(0, 0.25)) for k in ("motion", "meteo", "humidity", "plug")
         }
-        self.apt_temp_offset = (0.3, -0.2)[idx % 2]
+        self.temperature_offset = (0.3, -0.2)[apartment_index % 2]  # °C, the apartment's base vs 21.2 °C
 
     def simulate_day(self, ctx: _DayContext) -> _ApartmentDay:
         """Simulate one UTC day of this apartment and advance its carried state.
@@ -985,7 +1032,7 @@ class _ApartmentModel:
         Every random number comes from this apartment-day's STREAM_SENSOR_DAY generator, drawn by the steps
         below in this order: the order is part of the output (moving a step changes every later value).
         """
-        rng = _rng(self.seed, STREAM_SENSOR_DAY, ctx.day_abs, self.idx)
+        rng = _rng(self.seed, STREAM_SENSOR_DAY, ctx.day_abs, self.apartment_index)
         activity = self._activity(ctx)
         motion = self._motion(rng, activity)
         open_contacts, open_windows = self._doors_and_windows(rng, ctx, activity, motion)
@@ -1127,7 +1174,7 @@ class _ApartmentModel:
         state = self.state
         drift, state.indoor_drift = _hourly_ar1_path(rng, state.indoor_drift, 0.0, 0.95, 0.08)
         diurnal = 0.9 * np.cos(2 * np.pi * (activity.local_minute - 1020) / 1440)
-        base = 21.2 + self.apt_temp_offset + diurnal + 0.10 * (ctx.outdoor_temperature - 15) + drift
+        base = 21.2 + self.temperature_offset + diurnal + 0.10 * (ctx.outdoor_temperature - 15) + drift
         window_airing: dict[str, np.ndarray] = {}
         for room in _ROOM_TEMPERATURE_OFFSET:
             opened = open_windows.get(room)
@@ -1277,7 +1324,7 @@ class _ApartmentModel:
         """
         n = _MINUTES_PER_DAY
         minute_abs = ctx.first_minute + _MINUTE_OF_DAY
-        fridge = 85.0 * (((minute_abs + 17 * self.idx) % 55) < 18)
+        fridge = 85.0 * (((minute_abs + 17 * self.apartment_index) % 55) < 18)
         phases = [
             35 + fridge + rng.normal(0, 2, n),
             25 + 15 * lamps_on + activity.cooking_watts + rng.normal(0, 3, n),
@@ -1468,7 +1515,7 @@ class _ApartmentModel:
             42 + 8 * a.tv_on + 4 * motion["Livingroom"] + 5 * (a.cooking_watts > 0),
             np.where(a.asleep, 31, 33),
         ) + rng.normal(0, 1.5, n)
-        pressure = np.round(ctx.pressure + 0.3 * self.idx + rng.normal(0, 0.05, n), 1)
+        pressure = np.round(ctx.pressure + 0.3 * self.apartment_index + rng.normal(0, 0.05, n), 1)
         return [
             ("Noise", np.clip(np.round(noise_db), 28, 75).astype(int).tolist()),
             ("Pressure", pressure.tolist()),
@@ -1732,7 +1779,7 @@ def _leaf_paths(inv: Inventory) -> dict[str, list[tuple[_JsonPath, str]]]:
     for room in inv.motions:
         other.append((("motions", room, "motion"), "motion"))
         numeric += [(("motions", room, "light"), "light"), (("motions", room, "temperature"), "temperature")]
-    kinds = {
+    measure_of_key = {
         "Temperature": "temperature",
         "CO2": "co2",
         "Humidity": "humidity",
@@ -1742,7 +1789,7 @@ def _leaf_paths(inv: Inventory) -> dict[str, list[tuple[_JsonPath, str]]]:
         "battery_percent": "battery",
     }
     for station in inv.meteo_stations:
-        numeric += [(("meteos", "meteo", station, k), kinds[k]) for k in station_keys(inv, station)]
+        numeric += [(("meteos", "meteo", station, k), measure_of_key[k]) for k in station_keys(inv, station)]
     for room in inv.humidities:
         numeric += [
             (("humidities", room, "temperature"), "temperature"),
@@ -1753,11 +1800,13 @@ def _leaf_paths(inv: Inventory) -> dict[str, list[tuple[_JsonPath, str]]]:
     return {"numeric": numeric, "all": numeric + other}
 
 
+# The value an out_of_range fault writes, by measure kind (outside design.md section 4 bounds).
 _OUT_OF_RANGE = {"temperature": 85.0, "humidity": 130.0, "co2": 90, "battery": 140, "power": -50.0}
 _NON_NUMERIC = ("n/a", "unavailable", "--", "ERR")
 _BAD_DATETIMES = ("32.13.2023 25:61", "", "00.00.0000 00:00", "not-a-date")
 _UNCHANGED_ON_REDELIVERY = {"counter", "battery"}  # a changed counter would fake a meter reset downstream
-_LEAVES = {handle: _leaf_paths(inv) for handle, inv in APARTMENTS.items()}
+# Per apartment: the reading leaves faults may hit, by role ("numeric", "all").
+_READING_LEAVES = {handle: _leaf_paths(inv) for handle, inv in APARTMENTS.items()}
 
 
 def _path_str(path: _JsonPath) -> str:
@@ -1786,7 +1835,7 @@ def _apply_payload_fault(
     kind: str, payload: dict[str, Any], handle: str, rng: np.random.Generator
 ) -> tuple[str, ...]:
     """Mutate ``payload`` for a dict-level fault; return the detail recorded in the report."""
-    leaves = _LEAVES[handle]
+    leaves = _READING_LEAVES[handle]
     if kind == "nulls":
         pool = leaves["all"]
         picks = rng.choice(len(pool), size=int(rng.integers(1, 4)), replace=False)
@@ -1828,7 +1877,7 @@ def _changed_copy(payload: dict[str, Any], handle: str, rng: np.random.Generator
     """Nudge 1–3 numeric readings of ``payload`` in place (a corrected re-delivery); return their paths."""
     pool = [
         p
-        for p, m in _LEAVES[handle]["numeric"]
+        for p, m in _READING_LEAVES[handle]["numeric"]
         if m not in _UNCHANGED_ON_REDELIVERY and type(_get(payload, p)) in (int, float)
     ]
     picks = sorted(pool[int(j)] for j in rng.choice(len(pool), size=int(rng.integers(1, 4)), replace=False))
@@ -1948,8 +1997,8 @@ class _RangeWriter:
         self.out_prefix = str(report.out_dir) + os.sep
         self.late_prefix = str(report.late_dir) + os.sep
         self.redelivery_prefix = str(report.redelivery_dir) + os.sep
-        self.payload_rates = [(k, getattr(faults, k)) for k in PAYLOAD_FAULTS]
-        self.redelivery_rates = [(k, getattr(faults, k)) for k in REDELIVERY_FAULTS]
+        self.payload_rates = [(kind, getattr(faults, kind)) for kind in PAYLOAD_FAULTS]
+        self.redelivery_rates = [(kind, getattr(faults, kind)) for kind in REDELIVERY_FAULTS]
         self.any_fault = bool(faults.active())
         self.handles = [inv.handle for inv in APARTMENTS.values()]
         self.seen: set[str] = set()
@@ -1965,8 +2014,8 @@ class _RangeWriter:
         assert self.simulated is not None
         prefix, label = self.simulated.context.names[i], self.simulated.context.labels[i]
         mtime = _delivery_mtime(minute)
-        for k, apt in enumerate(self.simulated.apartments):
-            handle = self.handles[k]
+        for apartment_index, apt in enumerate(self.simulated.apartments):
+            handle = self.handles[apartment_index]
             name = f"{prefix}_{handle}_received.json"
             if (
                 name in self.seen
@@ -1979,7 +2028,7 @@ class _RangeWriter:
                 self.report.file_names.append(name)
                 self._deliver(name, data, mtime, late=False)
                 continue
-            self._write_with_faults(minute, k, name, apt, label, mtime)
+            self._write_with_faults(minute, apartment_index, name, apt, label, mtime)
 
     def _start_day(self, day: int) -> None:
         """Simulate the UTC day, draw its fault choices, and report its counter resets inside the range."""
@@ -1997,15 +2046,15 @@ class _RangeWriter:
     def _write_with_faults(
         self,
         minute: int,
-        k: int,
+        apartment_index: int,
         name: str,
         apt: _ApartmentDay,
         label: str,
         mtime: int,
     ) -> None:
-        """Write apartment ``k``'s file of ``minute`` with the faults its uniforms choose, recording them."""
+        """Write one apartment's file of ``minute`` with the faults its uniforms choose, recording them."""
         i = minute % _MINUTES_PER_DAY
-        u_missing, u_payload, u_redelivery, u_late = self.fault_choices[k, i].tolist()
+        u_missing, u_payload, u_redelivery, u_late = self.fault_choices[apartment_index, i].tolist()
         if u_missing < self.faults.missing_minutes:
             self.report.faults["missing_minutes"][name] = ()
             return
@@ -2015,7 +2064,7 @@ class _RangeWriter:
         payload_kind = _pick_fault(u_payload, self.payload_rates)
         redelivery_kind = _pick_fault(u_redelivery, self.redelivery_rates)
         detail_rng = (
-            _rng(self.simulator.seed, STREAM_FAULT_DETAIL, minute, k)
+            _rng(self.simulator.seed, STREAM_FAULT_DETAIL, minute, apartment_index)
             if payload_kind or redelivery_kind
             else None
         )
@@ -2126,7 +2175,9 @@ def write_range(
     keep the on-time mtime (a pipeline keyed on mtimes would miss them, which is the point).
     """
     faults = faults or Faults()
-    sim = simulator if simulator is not None else _default_simulator(start, seed, history_start, source_tz)
+    if simulator is None:
+        simulator = _default_simulator(start, seed, history_start, source_tz)
+    sim = simulator
     start_utc, end_utc = _to_utc(start, sim._tz), _to_utc(end, sim._tz)
     _check_range_arguments(start_utc, end_utc, faults, late_dir, redelivery_dir)
     out = _make_dir(out_dir)
