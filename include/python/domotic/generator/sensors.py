@@ -6,15 +6,64 @@ input that looks and misbehaves like it. This module produces one file per apart
 shaped exactly as the contract says, with signals that hang together (people at home drive motion, doors,
 CO2, light, noise and plug power) and with faults switched on by rate, so tests know precisely what to expect.
 
+Map of the simulation
+---------------------
+
+Two apartments (:data:`APARTMENTS`, fixed device inventories) are simulated by :class:`SensorSimulator`, one
+UTC day (1,440 minutes, as arrays) at a time, in this order:
+
+1. **Day context**, shared by both apartments (``SensorSimulator._context``): the Zurich local date and minute
+   of every UTC minute, the file-name and payload labels in ``source_tz``, and the weather
+   (``_simulate_weather``: pressure, temperature anomaly and clouds walk hourly and carry over midnight;
+   outdoor temperature, humidity and daylight follow from season, sun and clouds).
+2. **Behaviour**, per apartment and local date (``_BehaviourPlanner``, stateless): the apartment's
+   ``_Persona`` gives a ``_DayPlan`` (wake and bed, office or home-office day, outings, showers, TV, evening PC,
+   cooking, the night boiler, dishwasher/washer/dryer cycles), turned into per-minute feature columns
+   (``COL_OCCUPANCY`` AWAY/HOME/ASLEEP, ``COL_WORKING_FROM_HOME``, ...). ``_ApartmentModel._activity`` reads
+   them onto the UTC minutes as an ``_Activity``.
+3. **Physics and sensors**, per apartment and UTC day (``_ApartmentModel.simulate_day``), each step a method:
+   motion per room; door and window contacts; indoor temperatures (daily cycle, outdoors, drift, open
+   windows, cooking, showers); plug power (TV, PC, machine cycles, standby); plug counters (with their rare
+   resets) and plug temperatures; contact batteries; light and motion-sensor temperatures; indoor air
+   (occupants' CO2, moisture); the Netatmo stations; the humidity sensors; the three-phase house meter (base
+   loads plus every plug). Slow quantities (temperatures, CO2, moisture, counters, open windows, voltages)
+   carry over midnight in ``_ApartmentState``. The result, an ``_ApartmentDay``, holds per-minute Python
+   lists; ``payload(i, label)`` builds minute ``i``'s dict from them.
+4. **Delivery**: :func:`write_range` (through ``_RangeWriter``) writes each apartment-minute file, with the
+   faults of :class:`Faults` chosen per file by rate and listed in a :class:`Report`; ``generator/live.py``
+   plays :meth:`SensorSimulator.step` in real time instead.
+
+Random streams
+--------------
+
+Every random number comes from a ``numpy`` generator keyed by (seed, stream, ...) (``_rng``), never from one
+running generator:
+
+=========================== =========================== ====================================================
+stream                      rest of the key             drives
+=========================== =========================== ====================================================
+``STREAM_DAY_PLAN``         apartment, local date       the day plan (step 2) except the machine cycles
+``STREAM_APPLIANCE_CYCLES`` apartment, local date       dishwasher, washer and dryer runs and their profiles
+``STREAM_SENSOR_DAY``       UTC day, apartment          every draw of step 3, in the order of its steps
+``STREAM_WEATHER``          UTC day                     the weather (step 1)
+``STREAM_DEVICE_CONSTANTS`` apartment                   battery phases and drain rates, sensor biases
+``STREAM_INITIAL_STATE``    apartment                   the plug counters' starting values
+``STREAM_FAULT_CHOICE``     UTC day                     which faults hit each file (4 uniforms per file)
+``STREAM_FAULT_DETAIL``     absolute minute, apartment  what a chosen fault breaks in that file
+=========================== =========================== ====================================================
+
+Why separate streams: changing one feature must not shift the random numbers of the others. A new draw in
+the machine cycles leaves every day plan as it was, enabling a fault leaves the clean values of every minute,
+and skipping the writing of early days leaves the later ones unchanged. Within one stream the order of the
+draws is part of the output: a draw added in the middle of ``simulate_day`` changes every later value of that
+apartment-day, so a new feature should get its own stream (a new number; never renumber the existing ones).
+
 Design choices, and why:
 
 * Simulation is sequential in UTC days from ``history_start`` (minus one day, so any source time zone's first
   local midnight is covered). State that must persist (counters, CO2, open windows, weather) carries from one
   day to the next, so generating days N..M with the same ``history_start`` gives byte-identical files to
   generating 0..M and keeping N..M.
-* Everything random is drawn from ``numpy`` generators keyed by (seed, stream, absolute day or local date,
-  apartment), never from a single running stream: skipping the writing of early days, or enabling a fault,
-  never changes the clean values of any other minute.
 * Work is vectorised per day (1,440 minutes at once); the per-minute cost is building a dict from prepared
   Python lists, ``orjson`` serialisation and one open/write/utime/close, so 200k files take seconds.
 * Human behaviour and the sun always follow Europe/Zurich (the apartments are in Valais); ``source_tz`` only
@@ -29,7 +78,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -170,10 +219,11 @@ def readings_per_file(handle: str) -> int:
 ZURICH: Final = ZoneInfo("Europe/Zurich")
 _SION_LAT, _SION_LON = 46.233, 7.360
 _EPOCH_1970 = datetime(1970, 1, 1, tzinfo=UTC)
-_MINUTES = 1440
-_LM = np.arange(_MINUTES)
-_MIN_HOURS = _LM / 60.0
-_HOURS25 = np.arange(25, dtype=float)
+_MINUTES_PER_DAY = 1440
+_MINUTE_OF_DAY = np.arange(_MINUTES_PER_DAY)
+_HOUR_OF_MINUTE = _MINUTE_OF_DAY / 60.0
+_HOURLY_KNOTS = np.arange(25, dtype=float)  # 00:00..24:00, the knots of hourly random walks
+_TWO_DIGIT_MINUTES = tuple(f"{m:02d}" for m in range(60))
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -214,25 +264,33 @@ def _labels_for_day(day_abs: int, source_tz: ZoneInfo | None) -> tuple[list[str]
         local = (utc_hour.astimezone(source_tz) if source_tz else utc_hour).replace(tzinfo=None)
         if local.minute == 0:  # whole-hour offset: one stem for the 60 minutes
             stem = f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}"
-            names += [stem + mm for mm in _MM]
-            labels += [f"{stem}:{mm}" for mm in _MM]
+            names += [stem + minute for minute in _TWO_DIGIT_MINUTES]
+            labels += [f"{stem}:{minute}" for minute in _TWO_DIGIT_MINUTES]
             continue
-        for minute in range(60):
-            t = local + timedelta(minutes=minute)
-            stem = f"{t.day:02d}.{t.month:02d}.{t.year:04d} {t.hour:02d}"
-            names.append(f"{stem}{t.minute:02d}")
-            labels.append(f"{stem}:{t.minute:02d}")
+        for minute in range(60):  # an offset with minutes (none in Europe today): label each minute
+            moment = local + timedelta(minutes=minute)
+            stem = f"{moment.day:02d}.{moment.month:02d}.{moment.year:04d} {moment.hour:02d}"
+            names.append(f"{stem}{moment.minute:02d}")
+            labels.append(f"{stem}:{moment.minute:02d}")
     return names, labels
-
-
-_MM = tuple(f"{m:02d}" for m in range(60))
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Random streams
 # --------------------------------------------------------------------------------------------------------------
 
-_S_PLAN, _S_DAY, _S_WEATHER, _S_DEVICE, _S_FAULT, _S_FAULT_DETAIL, _S_CYCLE, _S_INIT = range(1, 9)
+# Stream ids, the second element of every ``_rng`` key. The values are part of the output: renumbering a stream
+# changes every number it draws, so never reuse or reorder them; add new streams with new numbers.
+STREAM_DAY_PLAN: Final = (
+    1  # key (seed, stream, apartment, local date): wake, bed, outings, showers, TV, meals
+)
+STREAM_SENSOR_DAY: Final = 2  # (seed, stream, UTC day, apartment): motion, contacts, drift, plug loads, noise
+STREAM_WEATHER: Final = 3  # (seed, stream, UTC day): pressure, temperature anomaly, clouds, outdoor humidity
+STREAM_DEVICE_CONSTANTS: Final = 4  # (seed, stream, apartment): battery phases and drain rates, sensor biases
+STREAM_FAULT_CHOICE: Final = 5  # (seed, stream, UTC day): 4 uniforms per file choose its faults
+STREAM_FAULT_DETAIL: Final = 6  # (seed, stream, absolute minute, apartment): what a chosen fault breaks
+STREAM_APPLIANCE_CYCLES: Final = 7  # (seed, stream, apartment, local date): dishwasher, washer, dryer runs
+STREAM_INITIAL_STATE: Final = 8  # (seed, stream, apartment): starting plug counters
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -244,21 +302,24 @@ def _rng(*key: int) -> np.random.Generator:
 # Behaviour: one plan per apartment and local (Zurich) date, stateless
 # --------------------------------------------------------------------------------------------------------------
 
+# Occupancy of a minute (the COL_OCCUPANCY feature).
 AWAY, HOME, ASLEEP = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class _Persona:
+    """Habits of one apartment's occupants; times are local minutes of the day, ``_sd`` standard deviations."""
+
     wake_weekday: float
     wake_weekend: float
     wake_sd: float
-    bed: float
+    bed: float  # Sunday to Thursday; an hour later on Friday and Saturday nights
     bed_sd: float
-    home_office_p: float
-    return_mean: float
+    home_office_p: float  # probability that a weekday is a home-office day
+    return_mean: float  # coming home from the office
     return_sd: float
-    evening_out_p: float
-    showers: int
+    evening_out_p: float  # probability of going out on a weekday evening
+    showers: int  # morning showers (people in the apartment)
 
 
 _PERSONAS = (
@@ -266,25 +327,29 @@ _PERSONAS = (
     _Persona(420, 540, 25, 1395, 40, 0.20, 1110, 50, 0.20, 2),  # jeremie: two people, laundry machines
 )
 
-# Feature rows of a local day (all 1,440-minute arrays indexed by local minute of day).
+# Feature columns of a local day: rows of a (N_FEATURE_COLUMNS, 1440) float array indexed by local minute of day.
+# Flags are stored as 0.0/1.0.
 (
-    _F_STATUS,
-    _F_HO,
-    _F_TV,
-    _F_PC,
-    _F_SHOWER,
-    _F_COOK,
-    _F_WAKEWIN,
-    _F_BEDWIN,
-    _F_BOILER,
-    _F_WEEKEND,
+    COL_OCCUPANCY,  # AWAY, HOME or ASLEEP
+    COL_WORKING_FROM_HOME,  # at home on a home-office day, 08:00-17:00
+    COL_TV_ON,  # evening TV (living-room plug)
+    COL_PC_ON,  # office PC: working from home, or an evening session
+    COL_SHOWER_RUNNING,  # someone in the shower (0/1 even when two showers overlap)
+    COL_COOKING_WATTS,  # stove and coffee machine power, W (on phase 2 of the house meter)
+    COL_AFTER_WAKING,  # the 45 minutes after getting up (bedroom window and door, bathroom)
+    COL_BEFORE_BED,  # the 40 minutes before going to bed
+    COL_BOILER_HEATING,  # the night-tariff water boiler heats (2 kW on phase 3)
+    COL_WEEKEND,  # Saturday or Sunday
 ) = range(10)
-_N_FEATURES = 10
+N_FEATURE_COLUMNS = 10
 
 
 @dataclass(frozen=True)
 class _DayPlan:
-    """What the occupants do on one local date; minutes are local minutes of that date (bed may pass 1440)."""
+    """What the occupants do on one local date; minutes are local minutes of that date (bed may pass 1440).
+
+    Spans are (start, duration) unless named otherwise; ``away`` holds (leave, back) pairs.
+    """
 
     wake: int
     bed: int
@@ -293,15 +358,117 @@ class _DayPlan:
     tv: tuple[int, int] | None
     pc_evening: tuple[int, int] | None
     showers: tuple[tuple[int, int], ...]
-    cooking: tuple[tuple[int, int, float], ...]
+    cooking: tuple[tuple[int, int, float], ...]  # (start, duration, W)
     boiler: tuple[int, int]
     cycles: tuple[tuple[str, int, np.ndarray], ...]  # (plug, local start minute, power profile W)
 
 
 @dataclass(frozen=True)
 class _LocalDay:
-    features: np.ndarray  # (_N_FEATURES, 1440)
+    features: np.ndarray  # (N_FEATURE_COLUMNS, 1440)
     cycles: tuple[tuple[str, int, np.ndarray], ...]  # (plug, absolute UTC start minute, profile)
+
+
+class _PlanUniforms(NamedTuple):
+    """The 16 uniforms drawn first from a day plan's stream, one per decision (the last two are spare).
+
+    Drawn as one batch so that the decisions taken from them never shift the later draws of the plan.
+    """
+
+    home_office: float
+    lunch_out_or_leave_time: float  # home-office day: out for lunch (< 0.35); office day: when leaving
+    lunch_start: float
+    lunch_length: float
+    evening_out: float
+    evening_out_start: float
+    evening_out_length: float
+    day_trip: float
+    weekend_outings: float  # 0, 1 or 2 outings on a weekend day without a trip
+    shower_start: float
+    shower_length: float
+    second_shower_gap: float
+    second_shower_length: float
+    evening_shower: float
+    spare_1: float
+    spare_2: float
+
+
+def _wake_and_bed(rng: np.random.Generator, persona: _Persona, weekday: int) -> tuple[int, int]:
+    """Wake-up (05:00-12:00) and bedtime (21:30-02:00) local minutes; later bed on Friday and Saturday."""
+    weekend = weekday >= 5
+    wake_mean = persona.wake_weekend if weekend else persona.wake_weekday
+    wake = int(np.clip(rng.normal(wake_mean, persona.wake_sd), 300, 720))
+    bed_mean = persona.bed + (60 if weekday in (4, 5) else 0)
+    bed = int(np.clip(rng.normal(bed_mean, persona.bed_sd), 1290, 1560))
+    return wake, bed
+
+
+def _outings(
+    rng: np.random.Generator, u: _PlanUniforms, persona: _Persona, weekend: bool, wake: int, bed: int
+) -> tuple[bool, tuple[tuple[int, int], ...]]:
+    """Whether the day is a home-office day, and the (leave, back) spans away from home.
+
+    Weekdays: an office day (leave after breakfast, back in the evening) or a home-office day (maybe out for
+    lunch), maybe out in the evening. Weekends: rarely a day trip, otherwise up to two outings. Spans are kept
+    at least 10 minutes after waking and before bed (or midnight).
+    """
+    away: list[tuple[int, int]] = []
+    home_office = False
+    if not weekend:
+        home_office = bool(u.home_office < persona.home_office_p)
+        if home_office:
+            if u.lunch_out_or_leave_time < 0.35:
+                away.append((720 + int(u.lunch_start * 20), 780 + int(u.lunch_length * 30)))
+        else:
+            leave = wake + 40 + int(u.lunch_out_or_leave_time * 50)
+            back = int(np.clip(rng.normal(persona.return_mean, persona.return_sd), leave + 360, bed - 60))
+            away.append((leave, back))
+        if u.evening_out < persona.evening_out_p:
+            start = 1170 + int(u.evening_out_start * 60)
+            away.append((start, start + 120 + int(u.evening_out_length * 90)))
+    elif u.day_trip < 0.08:
+        away.append((wake + 60, 1230))  # day trip
+    else:
+        for _ in range(int(u.weekend_outings * 3)):
+            start = 600 + int(rng.integers(0, 420))
+            away.append((start, start + int(rng.integers(60, 240))))
+    day_end = min(bed, _MINUTES_PER_DAY)
+    clipped = sorted((max(leave, wake + 10), min(back, day_end - 10)) for leave, back in away)
+    return home_office, tuple((leave, back) for leave, back in clipped if back > leave)
+
+
+def _showers(
+    rng: np.random.Generator, u: _PlanUniforms, persona: _Persona, wake: int, bed: int
+) -> tuple[tuple[int, int], ...]:
+    """Morning shower(s) after waking, one per person, and sometimes a shower before bed."""
+    showers = [(wake + 5 + int(u.shower_start * 20), 8 + int(u.shower_length * 7))]
+    if persona.showers > 1:
+        second_start = showers[0][0] + 20 + int(u.second_shower_gap * 15)
+        showers.append((second_start, 8 + int(u.second_shower_length * 7)))
+    if u.evening_shower < 0.3:
+        showers.append((bed - 40 - int(rng.integers(0, 50)), 10))
+    return tuple(showers)
+
+
+def _evening_screens(rng: np.random.Generator) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """An evening of TV (70 % of days) and an evening PC session (30 %), as (start, duration)."""
+    tv = (int(rng.integers(1170, 1260)), int(rng.integers(90, 210))) if rng.random() < 0.7 else None
+    pc_evening = (int(rng.integers(1200, 1290)), int(rng.integers(30, 120))) if rng.random() < 0.3 else None
+    return tv, pc_evening
+
+
+def _cooking(rng: np.random.Generator, wake: int, lunch_at_home: bool) -> tuple[tuple[int, int, float], ...]:
+    """(start, duration, W): the morning coffee, dinner most days, lunch on some days spent at home."""
+    cooking = [(wake + 10 + int(rng.integers(0, 20)), 3, 1300.0)]  # coffee machine
+    if rng.random() < 0.75:
+        cooking.append(
+            (int(rng.integers(1080, 1170)), int(rng.integers(20, 50)), float(rng.uniform(1200, 2400)))
+        )
+    if lunch_at_home and rng.random() < 0.5:  # no draw at all on office days
+        cooking.append(
+            (int(rng.integers(710, 750)), int(rng.integers(15, 30)), float(rng.uniform(1000, 2000)))
+        )
+    return tuple(cooking)
 
 
 def _segments(rng: np.random.Generator, spec: Iterable[tuple[int, int, float, float]]) -> np.ndarray:
@@ -345,16 +512,78 @@ def _dryer_profile(rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([heat, _segments(rng, ((10, 15, 250, 350),))])
 
 
-class _Planner:
+def _appliance_cycles(
+    rng: np.random.Generator, plugs: tuple[str, ...], weekend: bool
+) -> tuple[tuple[str, int, np.ndarray], ...]:
+    """(plug, local start minute, W profile) of the machines run that date, from their own stream.
+
+    Dishwasher after dinner on 45 % of days; washing machine (weekend days or weekday evenings), followed by
+    the dryer three times in four.
+    """
+    cycles: list[tuple[str, int, np.ndarray]] = []
+    if "Dishwasher" in plugs and rng.random() < 0.45:
+        cycles.append(("Dishwasher", int(rng.integers(1200, 1350)), _dishwasher_profile(rng)))
+    if "WashingMachine" in plugs and rng.random() < (0.5 if weekend else 0.2):
+        start = int(rng.integers(540, 1080) if weekend else rng.integers(1110, 1230))
+        profile = _washer_profile(rng)
+        cycles.append(("WashingMachine", start, profile))
+        if "Dryer" in plugs and rng.random() < 0.75:
+            cycles.append(("Dryer", start + profile.size + int(rng.integers(5, 45)), _dryer_profile(rng)))
+    return tuple(cycles)
+
+
+def _occupancy(plan: _DayPlan, previous: _DayPlan) -> np.ndarray:
+    """AWAY/HOME/ASLEEP per local minute: asleep until waking (from the previous night's bedtime) and after bed."""
+    occupancy = np.full(_MINUTES_PER_DAY, HOME, dtype=np.int8)
+    occupancy[max(previous.bed - _MINUTES_PER_DAY, 0) : plan.wake] = ASLEEP
+    for leave, back in plan.away:
+        occupancy[leave:back] = AWAY
+    if plan.bed < _MINUTES_PER_DAY:
+        occupancy[plan.bed :] = ASLEEP
+    return occupancy
+
+
+def _during(span: tuple[int, int] | None) -> np.ndarray:
+    """Local minutes inside a (start, duration) span; none for ``None``."""
+    if span is None:
+        return np.zeros(_MINUTES_PER_DAY, dtype=bool)
+    minute = _MINUTE_OF_DAY
+    return (minute >= span[0]) & (minute < span[0] + span[1])
+
+
+def _feature_columns(plan: _DayPlan, previous: _DayPlan, ordinal: int) -> np.ndarray:
+    """The COL_* rows of one local date, from its plan (and the previous night's bedtime)."""
+    minute = _MINUTE_OF_DAY
+    occupancy = _occupancy(plan, previous)
+    home = occupancy == HOME
+    features = np.zeros((N_FEATURE_COLUMNS, _MINUTES_PER_DAY))
+    features[COL_OCCUPANCY] = occupancy
+    working_from_home = home & plan.home_office & (minute >= 480) & (minute < 1020)
+    features[COL_WORKING_FROM_HOME] = working_from_home
+    features[COL_TV_ON] = home & _during(plan.tv)
+    features[COL_PC_ON] = home & (working_from_home | _during(plan.pc_evening))
+    for shower in plan.showers:
+        features[COL_SHOWER_RUNNING] += _during(shower) & (occupancy != AWAY)
+    for start, duration, watts in plan.cooking:
+        features[COL_COOKING_WATTS] += _during((start, duration)) * home * watts
+    features[COL_AFTER_WAKING] = (minute >= plan.wake) & (minute < plan.wake + 45)
+    features[COL_BEFORE_BED] = (minute >= plan.bed - 40) & (minute < plan.bed)
+    features[COL_BOILER_HEATING] = _during(plan.boiler)
+    features[COL_WEEKEND] = date.fromordinal(ordinal).weekday() >= 5
+    np.clip(features[COL_SHOWER_RUNNING], 0, 1, out=features[COL_SHOWER_RUNNING])
+    return features
+
+
+class _BehaviourPlanner:
     """Day plans and their per-minute features for one apartment, cached by local date.
 
     Stateless by design: the plan of a date depends only on (seed, apartment, date), so the behaviour of any
     minute is the same whatever range is generated.
     """
 
-    def __init__(self, seed: int, idx: int, inventory: Inventory) -> None:
-        self.seed, self.idx, self.inventory = seed, idx, inventory
-        self.persona = _PERSONAS[idx]
+    def __init__(self, seed: int, apartment_index: int, inventory: Inventory) -> None:
+        self.seed, self.apartment_index, self.inventory = seed, apartment_index, inventory
+        self.persona = _PERSONAS[apartment_index]
         self._plans: dict[int, _DayPlan] = {}
         self._days: dict[int, _LocalDay] = {}
 
@@ -373,122 +602,31 @@ class _Planner:
         return self._days[ordinal]
 
     def _make_plan(self, ordinal: int) -> _DayPlan:
-        rng = _rng(self.seed, _S_PLAN, self.idx, ordinal)
-        p = self.persona
+        """Draw the plan of one local date: the order of the draws below is part of the output."""
+        rng = _rng(self.seed, STREAM_DAY_PLAN, self.apartment_index, ordinal)
+        persona = self.persona
         weekday = date.fromordinal(ordinal).weekday()
         weekend = weekday >= 5
-        u = rng.random(16)
-        wake = int(np.clip(rng.normal(p.wake_weekend if weekend else p.wake_weekday, p.wake_sd), 300, 720))
-        bed_mean = p.bed + (60 if weekday in (4, 5) else 0)
-        bed = int(np.clip(rng.normal(bed_mean, p.bed_sd), 1290, 1560))
-        away: list[tuple[int, int]] = []
-        home_office = False
-        if not weekend:
-            home_office = bool(u[0] < p.home_office_p)
-            if home_office:
-                if u[1] < 0.35:
-                    away.append((720 + int(u[2] * 20), 780 + int(u[3] * 30)))
-            else:
-                leave = wake + 40 + int(u[1] * 50)
-                back = int(np.clip(rng.normal(p.return_mean, p.return_sd), leave + 360, bed - 60))
-                away.append((leave, back))
-            if u[4] < p.evening_out_p:
-                start = 1170 + int(u[5] * 60)
-                away.append((start, start + 120 + int(u[6] * 90)))
-        elif u[7] < 0.08:
-            away.append((wake + 60, 1230))  # day trip
-        else:
-            for _ in range(int(u[8] * 3)):
-                start = 600 + int(rng.integers(0, 420))
-                away.append((start, start + int(rng.integers(60, 240))))
-        day_end = min(bed, _MINUTES)
-        clipped = sorted((max(a, wake + 10), min(b, day_end - 10)) for a, b in away)
-        away_t = tuple((a, b) for a, b in clipped if b > a)
-
-        showers = [(wake + 5 + int(u[9] * 20), 8 + int(u[10] * 7))]
-        if p.showers > 1:
-            showers.append((showers[0][0] + 20 + int(u[11] * 15), 8 + int(u[12] * 7)))
-        if u[13] < 0.3:
-            showers.append((bed - 40 - int(rng.integers(0, 50)), 10))
-        tv = (int(rng.integers(1170, 1260)), int(rng.integers(90, 210))) if rng.random() < 0.7 else None
-        pc_evening = (
-            (int(rng.integers(1200, 1290)), int(rng.integers(30, 120))) if rng.random() < 0.3 else None
-        )
-        cooking = [(wake + 10 + int(rng.integers(0, 20)), 3, 1300.0)]  # coffee machine
-        if rng.random() < 0.75:
-            cooking.append(
-                (int(rng.integers(1080, 1170)), int(rng.integers(20, 50)), float(rng.uniform(1200, 2400)))
-            )
-        if (weekend or home_office) and rng.random() < 0.5:
-            cooking.append(
-                (int(rng.integers(710, 750)), int(rng.integers(15, 30)), float(rng.uniform(1000, 2000)))
-            )
-        boiler = (int(rng.integers(60, 150)), int(rng.integers(40, 100)))
-
-        crng = _rng(self.seed, _S_CYCLE, self.idx, ordinal)
-        cycles: list[tuple[str, int, np.ndarray]] = []
-        plugs = self.inventory.plugs
-        if "Dishwasher" in plugs and crng.random() < 0.45:
-            cycles.append(("Dishwasher", int(crng.integers(1200, 1350)), _dishwasher_profile(crng)))
-        if "WashingMachine" in plugs and crng.random() < (0.5 if weekend else 0.2):
-            start = int(crng.integers(540, 1080) if weekend else crng.integers(1110, 1230))
-            profile = _washer_profile(crng)
-            cycles.append(("WashingMachine", start, profile))
-            if "Dryer" in plugs and crng.random() < 0.75:
-                cycles.append(
-                    ("Dryer", start + profile.size + int(crng.integers(5, 45)), _dryer_profile(crng))
-                )
-        return _DayPlan(
-            wake,
-            bed,
-            away_t,
-            home_office,
-            tv,
-            pc_evening,
-            tuple(showers),
-            tuple(cooking),
-            boiler,
-            tuple(cycles),
-        )
+        uniforms = _PlanUniforms(*rng.random(16))
+        wake, bed = _wake_and_bed(rng, persona, weekday)
+        home_office, away = _outings(rng, uniforms, persona, weekend, wake, bed)
+        showers = _showers(rng, uniforms, persona, wake, bed)
+        tv, pc_evening = _evening_screens(rng)
+        cooking = _cooking(rng, wake, lunch_at_home=weekend or home_office)
+        boiler = (int(rng.integers(60, 150)), int(rng.integers(40, 100)))  # night tariff, 01:00-02:30 start
+        cycle_rng = _rng(self.seed, STREAM_APPLIANCE_CYCLES, self.apartment_index, ordinal)
+        cycles = _appliance_cycles(cycle_rng, self.inventory.plugs, weekend)
+        return _DayPlan(wake, bed, away, home_office, tv, pc_evening, showers, cooking, boiler, cycles)
 
     def _make_local_day(self, ordinal: int) -> _LocalDay:
-        plan, prev = self.plan(ordinal), self.plan(ordinal - 1)
-        lm = _LM
-        status = np.full(_MINUTES, HOME, dtype=np.int8)
-        status[max(prev.bed - _MINUTES, 0) : plan.wake] = ASLEEP
-        for a, b in plan.away:
-            status[a:b] = AWAY
-        if plan.bed < _MINUTES:
-            status[plan.bed :] = ASLEEP
-        home = status == HOME
-
-        def within(span: tuple[int, int] | None) -> np.ndarray:
-            if span is None:
-                return np.zeros(_MINUTES, dtype=bool)
-            return (lm >= span[0]) & (lm < span[0] + span[1])
-
-        feats = np.zeros((_N_FEATURES, _MINUTES))
-        feats[_F_STATUS] = status
-        ho = home & plan.home_office & (lm >= 480) & (lm < 1020)
-        feats[_F_HO] = ho
-        feats[_F_TV] = home & within(plan.tv)
-        feats[_F_PC] = home & (ho | within(plan.pc_evening))
-        for shower in plan.showers:
-            feats[_F_SHOWER] += within(shower) & (status != AWAY)
-        for start, dur, watts in plan.cooking:
-            feats[_F_COOK] += within((start, dur)) * home * watts
-        feats[_F_WAKEWIN] = (lm >= plan.wake) & (lm < plan.wake + 45)
-        feats[_F_BEDWIN] = (lm >= plan.bed - 40) & (lm < plan.bed)
-        feats[_F_BOILER] = within(plan.boiler)
-        feats[_F_WEEKEND] = date.fromordinal(ordinal).weekday() >= 5
-        np.clip(feats[_F_SHOWER], 0, 1, out=feats[_F_SHOWER])
-
+        plan = self.plan(ordinal)
+        features = _feature_columns(plan, self.plan(ordinal - 1), ordinal)
         midnight = datetime.combine(date.fromordinal(ordinal), time())
         cycles = tuple(
             (plug, to_abs_minute((midnight + timedelta(minutes=start)).replace(tzinfo=ZURICH)), profile)
             for plug, start, profile in plan.cycles
         )
-        return _LocalDay(feats, cycles)
+        return _LocalDay(features, cycles)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -496,67 +634,78 @@ class _Planner:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _ar_hourly(
+def _hourly_ar1_path(
     rng: np.random.Generator, y0: float, mean: float, phi: float, sigma: float
 ) -> tuple[np.ndarray, float]:
-    """An hourly AR(1) path starting at the carried value, linearly interpolated to minutes."""
-    pts = np.empty(25)
-    pts[0] = y0
+    """An hourly AR(1) path starting at the carried value, linearly interpolated to minutes.
+
+    Returns the 1,440 minute values and the value at 24:00, carried into the next day. Draws 24 normals.
+    """
+    knots = np.empty(25)
+    knots[0] = y0
     shocks = rng.normal(0.0, sigma, 24)
     for h in range(24):
-        pts[h + 1] = mean + phi * (pts[h] - mean) + shocks[h]
-    return np.interp(_MIN_HOURS, _HOURS25, pts), float(pts[24])
+        knots[h + 1] = mean + phi * (knots[h] - mean) + shocks[h]
+    return np.interp(_HOUR_OF_MINUTE, _HOURLY_KNOTS, knots), float(knots[24])
 
 
-def _ema(target: np.ndarray, alpha: np.ndarray | float, y0: float) -> tuple[np.ndarray, float]:
+def _first_order_lag(target: np.ndarray, alpha: np.ndarray | float, y0: float) -> tuple[np.ndarray, float]:
     """First-order lag ``y[n] = y[n-1] + alpha[n] * (target[n] - y[n-1])``, vectorised.
 
     The one model behind every slow physical quantity; a time-varying ``alpha`` gives e.g. CO2 decaying
     faster while a window is open. Closed form per block: ``y[n] = P[n] * (y0 + sum(alpha*x/P))`` with
     ``P = cumprod(1 - alpha)``; blocks of 4 hours keep ``P`` far from underflow (alpha <= 0.25 here).
+    Returns the path and its last value, carried into the next day.
     """
     x = np.asarray(target, dtype=float)
     a = np.broadcast_to(np.asarray(alpha, dtype=float), x.shape)
     out = np.empty_like(x)
     y = float(y0)
-    for lo in range(0, x.size, _EMA_BLOCK):
-        ab, xb = a[lo : lo + _EMA_BLOCK], x[lo : lo + _EMA_BLOCK]
+    for lo in range(0, x.size, _LAG_BLOCK):
+        ab, xb = a[lo : lo + _LAG_BLOCK], x[lo : lo + _LAG_BLOCK]
         keep = np.cumprod(1.0 - ab)
         block = keep * (y + np.cumsum(ab * xb / keep))
-        out[lo : lo + _EMA_BLOCK] = block
+        out[lo : lo + _LAG_BLOCK] = block
         y = float(block[-1])
     return out, y
 
 
-_EMA_BLOCK = 240
+_LAG_BLOCK = 240
 
 
 @dataclass
 class _WeatherState:
-    pressure: float = 1013.0
-    anomaly: float = 0.0
-    cloud: float = 0.0
+    """The weather's slow variables, carried from one UTC day to the next."""
+
+    pressure: float = 1013.0  # hPa at sea level
+    anomaly: float = 0.0  # °C above or below the seasonal outdoor temperature
+    cloud: float = 0.0  # latent cloudiness; cover = logistic(2 * cloud)
 
 
 @dataclass
 class _DayContext:
-    """Everything shared by both apartments for one UTC day."""
+    """Everything shared by both apartments for one UTC day (arrays: one value per UTC minute)."""
 
-    day_abs: int
-    minute0: int  # absolute minute of 00:00 UTC
-    local_ord: np.ndarray  # Zurich local date (ordinal) of each UTC minute: drives behaviour
-    local_min: np.ndarray  # Zurich local minute of day of each UTC minute
+    day_abs: int  # days since 1970-01-01
+    first_minute: int  # absolute minute of 00:00 UTC
+    local_date: np.ndarray  # Zurich local date (ordinal) of each UTC minute: drives behaviour
+    local_minute: np.ndarray  # Zurich local minute of day of each UTC minute
     names: list[str]  # file-name prefix "DD.MM.YYYY HHMM" per minute, in the source clock
     labels: list[str]  # payload datetime "DD.MM.YYYY HH:MM" per minute, in the source clock
     outdoor_lux: np.ndarray
-    t_out: np.ndarray
-    rh_out: np.ndarray
-    pressure: np.ndarray
+    outdoor_temperature: np.ndarray  # °C
+    outdoor_humidity: np.ndarray  # % RH
+    pressure: np.ndarray  # hPa at sea level
+
+    @property
+    def days_since_epoch(self) -> np.ndarray:
+        """Fractional days since 1970-01-01 of each minute (the clock of battery drain)."""
+        return (self.first_minute + _MINUTE_OF_DAY) / 1440.0
 
 
 def _sun_factor(day_of_year: int) -> np.ndarray:
     """max(sin(solar elevation), 0) at Sion for each UTC minute of the day (NOAA approximation)."""
-    hours = _MIN_HOURS
+    hours = _HOUR_OF_MINUTE
     g = 2 * np.pi / 365.0 * (day_of_year - 1 + (hours - 12) / 24)
     eqtime = 229.18 * (
         0.000075
@@ -574,18 +723,68 @@ def _sun_factor(day_of_year: int) -> np.ndarray:
         - 0.002697 * np.cos(3 * g)
         + 0.00148 * np.sin(3 * g)
     )
-    true_solar = _LM + eqtime + 4 * _SION_LON
+    true_solar = _MINUTE_OF_DAY + eqtime + 4 * _SION_LON
     hour_angle = np.radians(true_solar / 4 - 180)
     lat = np.radians(_SION_LAT)
     sin_elev = np.sin(lat) * np.sin(decl) + np.cos(lat) * np.cos(decl) * np.cos(hour_angle)
     return np.clip(sin_elev, 0.0, 1.0)
 
 
+def _zurich_clock(day_abs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zurich local date (ordinal) and local minute of day of each UTC minute of a day.
+
+    The offset is looked up once per UTC hour: Zurich changes offset on whole UTC hours.
+    """
+    start = _EPOCH_1970 + timedelta(days=day_abs)
+    local_date = np.empty(24, dtype=np.int64)
+    local_minute = np.empty(24, dtype=np.int64)
+    for hour in range(24):
+        local = (start + timedelta(hours=hour)).astimezone(ZURICH)
+        local_date[hour] = local.toordinal()
+        local_minute[hour] = local.hour * 60 + local.minute
+    return np.repeat(local_date, 60), np.repeat(local_minute, 60) + np.tile(np.arange(60), 24)
+
+
+def _simulate_weather(
+    rng: np.random.Generator, state: _WeatherState, day_abs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Outdoor (lux, temperature °C, humidity % RH, pressure hPa) per UTC minute; advances ``state``.
+
+    Pressure, temperature anomaly and cloudiness are hourly AR(1) walks carried across days; temperature is a
+    seasonal mean plus a daily cycle peaking mid-afternoon solar time, cooled by clouds in sunshine; humidity
+    falls as it gets warmer than the day's mean and rises with clouds.
+    """
+    pressure, state.pressure = _hourly_ar1_path(rng, state.pressure, 1013.0, 0.995, 0.35)
+    anomaly, state.anomaly = _hourly_ar1_path(rng, state.anomaly, 0.0, 0.97, 0.6)
+    cloud_latent, state.cloud = _hourly_ar1_path(rng, state.cloud, 0.0, 0.9, 0.5)
+    cloud = 1 / (1 + np.exp(-2 * cloud_latent))
+    day_of_year = (_EPOCH_1970 + timedelta(days=day_abs)).timetuple().tm_yday
+    sun = _sun_factor(day_of_year)
+    seasonal_mean = 13.0 + 9.0 * np.cos(2 * np.pi * (day_of_year - 200) / 365.25)
+    daily_amplitude = 4.5 + 1.5 * np.cos(2 * np.pi * (day_of_year - 200) / 365.25)
+    solar_minutes = (_MINUTE_OF_DAY + 4 * _SION_LON) % _MINUTES_PER_DAY
+    daily_cycle = np.cos(2 * np.pi * (solar_minutes - 900) / 1440)
+    temperature = np.clip(
+        seasonal_mean + daily_amplitude * daily_cycle + anomaly - 1.5 * cloud * sun,
+        5.0,
+        28.0,
+    )
+    humidity = np.clip(
+        70 - 2.2 * (temperature - seasonal_mean) + 12 * (cloud - 0.5) + rng.normal(0, 1.0, _MINUTES_PER_DAY),
+        30,
+        98,
+    )
+    lux = 110_000 * sun**1.2 * (1 - 0.75 * cloud)
+    return lux, temperature, humidity, pressure
+
+
 # --------------------------------------------------------------------------------------------------------------
 # One apartment, one UTC day
 # --------------------------------------------------------------------------------------------------------------
 
-_ROOM_TEMP_OFFSET = {
+# °C above or below the apartment's base temperature. Its keys are also the rooms simulated for motion and
+# window airing, in this order (the order of the motion draws), whether or not the apartment has them.
+_ROOM_TEMPERATURE_OFFSET = {
     "Livingroom": 0.5,
     "Office": 0.2,
     "Bdroom": -0.8,
@@ -593,6 +792,7 @@ _ROOM_TEMP_OFFSET = {
     "Bhroom": 0.8,
     "Laundry": -1.2,
 }
+# Share of the outdoor illuminance that reaches a room's motion sensor (window size and orientation).
 _DAYLIGHT_FACTOR = {
     "Livingroom": 0.006,
     "Office": 0.005,
@@ -601,34 +801,39 @@ _DAYLIGHT_FACTOR = {
     "Bhroom": 0.002,
     "Laundry": 0.0008,
 }
+# Lux a room's lamps add at its motion sensor.
 _LAMP_LUX = {"Livingroom": 220, "Office": 350, "Bdroom": 130, "Kitchen": 300, "Bhroom": 260, "Laundry": 200}
+# Phase (1-3) of the house meter each plug is wired to.
 _PLUG_PHASE = {"Livingroom": 1, "Office": 1, "Dryer": 2, "Dishwasher": 3, "WashingMachine": 3}
 _STANDBY_W = {"Livingroom": 0.5, "Office": 1.6, "Dishwasher": 0.5, "WashingMachine": 0.7, "Dryer": 0.4}
 # Rooms whose windows ventilate a station (jeremie's living room is open to the kitchen).
 _VENTILATED_BY = {"Livingroom": ("Livingroom", "Kitchen"), "Office": ("Office",), "Bdroom": ("Bdroom",)}
 _RESET_P_PER_DAY = 1 / 30  # counter resets: roughly once a month per plug
+_INDOOR_SENSOR_RANGE_C = (19.0, 24.0)  # indoor temperatures stay in this range, noise included
+# Sea-level minus station pressure at the apartments' altitude (Netatmo AbsolutePressure = Pressure - this).
+_ALTITUDE_PRESSURE_DROP_HPA = 60.2
 
 
 @dataclass
-class _AptState:
+class _ApartmentState:
     """Everything an apartment carries from one UTC day to the next."""
 
-    counters: dict[str, float]
-    plug_temp: dict[str, float]
-    co2: dict[str, float]
+    plug_counters: dict[str, float]  # Wh, the plugs' cumulative ``total``
+    plug_temperature: dict[str, float]
+    co2: dict[str, float]  # ppm, per indoor station
     open_until: dict[tuple[str, int], int]  # absolute minute until which a contact stays open
-    win_ema: dict[str, float]
-    shower_excess: float = 0.0
-    cook_ema: float = 0.0
-    laundry_ema: float = 0.0
-    indoor_drift: float = 0.0
-    pc_level: float = 95.0
-    voltages: list[float] = field(default_factory=lambda: [232.5, 232.5, 232.5])
-    last_status: int = ASLEEP
+    window_airing: dict[str, float]  # per room, 0..1: how much recently opened windows cool and ventilate it
+    shower_steam: float = 0.0  # bathroom humidity above normal, % RH
+    cooking_heat: float = 0.0  # 0..1, kitchen warmed by cooking
+    laundry_moisture: float = 0.0  # 0..1, laundry room moistened by the washer and dryer
+    indoor_drift: float = 0.0  # °C, slow random walk of the whole apartment's temperature
+    pc_watts: float = 95.0  # smoothed office PC load
+    phase_voltages: list[float] = field(default_factory=lambda: [232.5, 232.5, 232.5])
+    last_occupancy: int = ASLEEP
 
 
 @dataclass
-class _AptDay:
+class _ApartmentDay:
     """Prepared per-minute Python lists of one apartment-day; a payload is a cheap dict over index ``i``."""
 
     inventory: Inventory
@@ -649,376 +854,706 @@ class _AptDay:
             "datetime": label,
             "plugs": {
                 room: {
-                    "power": p[i],
-                    "total": t[i],
-                    "temperature": tp[i],
+                    "power": power[i],
+                    "total": total[i],
+                    "temperature": temperature[i],
                     "overtemperature": False,
                     "switch": "on",
                 }
-                for room, p, t, tp in self.plugs
+                for room, power, total, temperature in self.plugs
             },
             "doorsWindows": {
                 room: [
-                    {"type": kind, "switch": sw[i], "battery": bt[i], "defense": 0}
-                    for kind, sw, bt in contacts
+                    {"type": kind, "switch": switch[i], "battery": battery[i], "defense": 0}
+                    for kind, switch, battery in contacts
                 ]
                 for room, contacts in self.contacts
             },
             "motions": {
-                room: {"motion": m[i], "light": lx[i], "temperature": t[i]} for room, m, lx, t in self.motions
+                room: {"motion": motion[i], "light": lux[i], "temperature": temperature[i]}
+                for room, motion, lux, temperature in self.motions
             },
             "meteos": {"meteo": {station: {k: col[i] for k, col in cols} for station, cols in self.meteo}},
             "humidities": {
-                room: {"temperature": t[i], "humidity": h[i], "devicePower": dp[i]}
-                for room, t, h, dp in self.humidities
+                room: {"temperature": temperature[i], "humidity": humidity[i], "devicePower": battery[i]}
+                for room, temperature, humidity, battery in self.humidities
             },
             "consumptions": {"House": {k: col[i] for k, col in self.house}},
         }
 
 
+@dataclass(frozen=True)
+class _Activity:
+    """What the occupants do in each UTC minute of one day: the feature columns, read as named arrays."""
+
+    occupancy: np.ndarray  # AWAY/HOME/ASLEEP (float)
+    home: np.ndarray
+    asleep: np.ndarray
+    local_minute: np.ndarray  # Zurich minute of day
+    evening: np.ndarray  # 18:00-23:30 local
+    meals: np.ndarray  # 07:00-08:00, 12:00-13:00, 18:30-20:00 local
+    working_from_home: np.ndarray
+    tv_on: np.ndarray
+    pc_on: np.ndarray
+    shower: np.ndarray  # 0/1
+    cooking_watts: np.ndarray
+    after_waking: np.ndarray
+    before_bed: np.ndarray
+    weekend: np.ndarray  # 0/1
+    boiler_heating: np.ndarray  # 0/1
+
+
+@dataclass(frozen=True)
+class _IndoorClimate:
+    """Room temperatures (°C, every room of _ROOM_TEMPERATURE_OFFSET) and the slow effects behind them."""
+
+    temperature: dict[str, np.ndarray]
+    window_airing: dict[str, np.ndarray]
+    cooking_heat: np.ndarray
+    shower_steam: np.ndarray
+
+
+@dataclass(frozen=True)
+class _IndoorAir:
+    """What drives CO2 and humidity: occupants breathing in a room, plus moisture sources."""
+
+    home: np.ndarray
+    occupant_load: dict[str, np.ndarray]  # rooms with a station; others get 0.3 while someone is home
+    base_humidity: np.ndarray  # % RH of a room without sources, following outdoor humidity
+    climate: _IndoorClimate
+    laundry_moisture: np.ndarray
+
+    def occupants(self, room: str) -> np.ndarray:
+        return self.occupant_load.get(room, 0.3 * self.home)
+
+    def relative_humidity(self, room: str) -> np.ndarray:
+        """% RH of a room: occupants add, open windows remove, showers, laundry and cooking add."""
+        climate = self.climate
+        extra = {
+            "Bhroom": climate.shower_steam,
+            "Laundry": 12 * self.laundry_moisture,
+            "Kitchen": 4 * climate.cooking_heat,
+        }.get(room, 0.0)
+        rh = self.base_humidity + 2.5 * self.occupants(room) - 5 * climate.window_airing[room] + extra
+        return np.clip(rh, 35, 95 if room == "Bhroom" else 70)
+
+
+def _sensor_reading(
+    rng: np.random.Generator,
+    true_value: np.ndarray,
+    sd: float,
+    decimals: int,
+    bounds: tuple[float, float] | None = None,
+) -> list[float]:
+    """Sensor noise and rounding; ``bounds`` keeps a reading inside its physical range after noise."""
+    values = np.round(true_value + rng.normal(0.0, sd, _MINUTES_PER_DAY), decimals)
+    return (np.clip(values, *bounds) if bounds else values).tolist()
+
+
+def _window_openings(
+    room: str, ctx: _DayContext, activity: _Activity, length_u: np.ndarray, length_v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per minute: the probability that a window of ``room`` is opened, and how long it would stay open.
+
+    At home: a base rate, doubled on warm days, plus airing the bedroom after waking, the kitchen while
+    cooking and the bathroom during a shower; asleep: rarely, on mild nights. Open 5-25 min (65 %),
+    25-120 min (30 %) or 2-8 h (5 %).
+    """
+    a = activity
+    warm = ctx.outdoor_temperature > 20
+    rate = np.where(
+        a.home,
+        0.0025 * (1 + warm)
+        + 0.03 * (room == "Bdroom") * a.after_waking
+        + 0.02 * (room == "Kitchen") * (a.cooking_watts > 0)
+        + 0.03 * (room == "Bhroom") * (a.shower > 0),
+        np.where(a.asleep, 0.0003 * (ctx.outdoor_temperature > 16), 0.0),
+    )
+    durations = np.where(
+        length_u < 0.65,
+        5 + length_v * 20,
+        np.where(length_u < 0.95, 25 + length_v * 95, 120 + length_v * 360),
+    )
+    return rate, durations
+
+
+def _door_openings(
+    room: str,
+    activity: _Activity,
+    motion: dict[str, np.ndarray],
+    length_u: np.ndarray,
+    length_v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per minute: the probability that a door of ``room`` is opened, and how long it would stay open.
+
+    Mostly when someone moves in the room; the bedroom door around waking and bedtime. Open 1-4 min, or left
+    open 40-80 min (5 %).
+    """
+    a = activity
+    moving = motion.get(room, np.zeros(_MINUTES_PER_DAY, bool))
+    rate = np.where(a.home, 0.01 + 0.15 * moving, np.where(a.asleep, 0.001, 0.0))
+    rate = rate + 0.3 * (room == "Bdroom") * (a.after_waking | a.before_bed)
+    durations = np.where(length_u < 0.95, 1 + length_v * 3, 40 + length_v * 40)
+    return rate, durations
+
+
 class _ApartmentModel:
     """Simulates one apartment day by day; holds the per-device constants and the carried state."""
 
-    def __init__(self, seed: int, idx: int, inventory: Inventory) -> None:
-        self.seed, self.idx, self.inv = seed, idx, inventory
-        self.planner = _Planner(seed, idx, inventory)
-        init = _rng(seed, _S_INIT, idx)
-        self.state = _AptState(
-            counters={p: float(init.integers(5_000, 90_000)) for p in inventory.plugs},
-            plug_temp={p: 24.0 for p in inventory.plugs},
+    def __init__(self, seed: int, apartment_index: int, inventory: Inventory) -> None:
+        self.seed, self.apartment_index, self.inv = seed, apartment_index, inventory
+        self.planner = _BehaviourPlanner(seed, apartment_index, inventory)
+        initial_rng = _rng(seed, STREAM_INITIAL_STATE, apartment_index)
+        self.state = _ApartmentState(
+            plug_counters={p: float(initial_rng.integers(5_000, 90_000)) for p in inventory.plugs},
+            plug_temperature={p: 24.0 for p in inventory.plugs},
             co2={s: 600.0 for s in inventory.meteo_stations if s != OUTDOOR},
             open_until={(room, pos): 0 for room, pos, _ in inventory.contacts},
-            win_ema={room: 0.0 for room in _ROOM_TEMP_OFFSET},
+            window_airing={room: 0.0 for room in _ROOM_TEMPERATURE_OFFSET},
         )
         # Battery devices: (phase, drain %/day); level = 100 - ((phase + rate * day) mod 90), replaced at 10 %.
-        dev = _rng(seed, _S_DEVICE, idx)
+        device_rng = _rng(seed, STREAM_DEVICE_CONSTANTS, apartment_index)
         keys = [f"contact:{r}:{p}" for r, p, _ in inventory.contacts]
         keys += [f"meteo:{s}" for s in inventory.meteo_modules] + [
             f"humidity:{r}" for r in inventory.humidities
         ]
-        self.batteries = {k: (float(dev.uniform(0, 90)), float(dev.uniform(0.25, 0.75))) for k in keys}
-        self.sensor_bias = {k: float(dev.normal(0, 0.25)) for k in ("motion", "meteo", "humidity", "plug")}
-        self.apt_temp_offset = (0.3, -0.2)[idx % 2]
+        self.batteries = {
+            k: (float(device_rng.uniform(0, 90)), float(device_rng.uniform(0.25, 0.75))) for k in keys
+        }
+        # Calibration error (°C) of each sensor family's temperature.
+        self.sensor_bias = {
+            k: float(device_rng.normal(0, 0.25)) for k in ("motion", "meteo", "humidity", "plug")
+        }
+        self.temperature_offset = (0.3, -0.2)[apartment_index % 2]  # °C, the apartment's base vs 21.2 °C
 
-    def _battery(self, key: str, days: np.ndarray) -> list[int]:
-        phase, rate = self.batteries[key]
-        return (100 - np.floor(np.mod(phase + rate * days, 90.0))).astype(int).tolist()
+    def simulate_day(self, ctx: _DayContext) -> _ApartmentDay:
+        """Simulate one UTC day of this apartment and advance its carried state.
 
-    def _gather(self, ctx: _DayContext) -> np.ndarray:
+        Every random number comes from this apartment-day's STREAM_SENSOR_DAY generator, drawn by the steps
+        below in this order: the order is part of the output (moving a step changes every later value).
+        """
+        rng = _rng(self.seed, STREAM_SENSOR_DAY, ctx.day_abs, self.apartment_index)
+        activity = self._activity(ctx)
+        motion = self._motion(rng, activity)
+        open_contacts, open_windows = self._doors_and_windows(rng, ctx, activity, motion)
+        climate = self._indoor_temperatures(rng, ctx, activity, open_windows)
+        appliance_watts = self._appliance_power(ctx)
+        plug_watts = self._plug_power(rng, activity, appliance_watts)
+        plug_columns, resets = self._plug_columns(rng, plug_watts, climate)
+        contact_columns = self._contact_columns(ctx, open_contacts)
+        motion_columns, lamps_on = self._motion_and_light_columns(rng, ctx, activity, motion, climate)
+        air = self._indoor_air(ctx, activity, appliance_watts, climate)
+        meteo_columns = self._meteo_columns(rng, ctx, activity, motion, air)
+        humidity_columns = self._humidity_sensor_columns(rng, ctx, air)
+        house_columns = self._house_meter_columns(rng, ctx, activity, plug_watts, lamps_on)
+        return _ApartmentDay(
+            inventory=self.inv,
+            plugs=plug_columns,
+            contacts=contact_columns,
+            motions=motion_columns,
+            meteo=meteo_columns,
+            humidities=humidity_columns,
+            house=house_columns,
+            resets=resets,
+        )
+
+    # -- behaviour ---------------------------------------------------------------------------------------------
+
+    def _features_on_utc_minutes(self, ctx: _DayContext) -> np.ndarray:
         """Local-day features mapped onto the UTC minutes of this day (handles DST days)."""
-        feats = np.empty((_N_FEATURES, _MINUTES))
-        for ordinal in np.unique(ctx.local_ord).tolist():
-            sel = ctx.local_ord == ordinal
-            feats[:, sel] = self.planner.local_day(ordinal).features[:, ctx.local_min[sel]]
-        return feats
+        features = np.empty((N_FEATURE_COLUMNS, _MINUTES_PER_DAY))
+        for ordinal in np.unique(ctx.local_date).tolist():
+            selected = ctx.local_date == ordinal
+            features[:, selected] = self.planner.local_day(ordinal).features[:, ctx.local_minute[selected]]
+        return features
+
+    def _activity(self, ctx: _DayContext) -> _Activity:
+        features = self._features_on_utc_minutes(ctx)
+        occupancy = features[COL_OCCUPANCY]
+        minute = ctx.local_minute
+        return _Activity(
+            occupancy=occupancy,
+            home=occupancy == HOME,
+            asleep=occupancy == ASLEEP,
+            local_minute=minute,
+            evening=(minute >= 1080) & (minute < 1410),
+            meals=((minute >= 420) & (minute < 480))
+            | ((minute >= 720) & (minute < 780))
+            | ((minute >= 1110) & (minute < 1200)),
+            working_from_home=features[COL_WORKING_FROM_HOME] > 0,
+            tv_on=features[COL_TV_ON] > 0,
+            pc_on=features[COL_PC_ON] > 0,
+            shower=features[COL_SHOWER_RUNNING],
+            cooking_watts=features[COL_COOKING_WATTS],
+            after_waking=features[COL_AFTER_WAKING] > 0,
+            before_bed=features[COL_BEFORE_BED] > 0,
+            weekend=features[COL_WEEKEND],
+            boiler_heating=features[COL_BOILER_HEATING],
+        )
+
+    def _motion(self, rng: np.random.Generator, activity: _Activity) -> dict[str, np.ndarray]:
+        """Motion per room and minute: a per-room probability when awake at home, a trickle at night, none away."""
+        a = activity
+        p_home = {
+            "Livingroom": 0.25 + 0.25 * a.evening - 0.15 * a.working_from_home,
+            "Kitchen": 0.10 + 0.4 * a.meals + 0.3 * (a.cooking_watts > 0),
+            "Office": 0.05 + 0.5 * a.working_from_home + 0.35 * a.pc_on,
+            "Bdroom": 0.04 + 0.45 * (a.after_waking | a.before_bed),
+            "Bhroom": 0.06 + 0.5 * a.shower + 0.2 * a.after_waking,
+            "Laundry": 0.04 + 0.04 * a.weekend,
+        }
+        p_asleep = {"Bdroom": 0.02, "Bhroom": 0.004}
+        draws = rng.random((len(_ROOM_TEMPERATURE_OFFSET), _MINUTES_PER_DAY))
+        return {
+            room: draws[k]
+            < np.where(a.home, p_home[room], np.where(a.asleep, p_asleep.get(room, 0.002), 0.0))
+            for k, room in enumerate(_ROOM_TEMPERATURE_OFFSET)
+        }
+
+    def _doors_and_windows(
+        self, rng: np.random.Generator, ctx: _DayContext, activity: _Activity, motion: dict[str, np.ndarray]
+    ) -> tuple[dict[tuple[str, int], np.ndarray], dict[str, np.ndarray]]:
+        """Open minutes of every contact, keyed (room, position), and per room whether any window is open.
+
+        Openings start at a rate driven by behaviour and last a sampled duration; the entrance (living-room
+        door) also opens whenever someone leaves or comes home.
+        """
+        n = _MINUTES_PER_DAY
+        state = self.state
+        occupancy = activity.occupancy
+        leaving_or_returning = np.zeros(n, dtype=bool)
+        previous = np.concatenate([[state.last_occupancy], occupancy[:-1]])
+        leaving_or_returning[(previous == AWAY) != (occupancy == AWAY)] = True
+        state.last_occupancy = int(occupancy[-1])
+        open_contacts: dict[tuple[str, int], np.ndarray] = {}
+        open_windows: dict[str, np.ndarray] = {}
+        for room, pos, kind in self.inv.contacts:
+            start_u, length_u, length_v = rng.random(n), rng.random(n), rng.random(n)
+            if kind == "Window":
+                rate, durations = _window_openings(room, ctx, activity, length_u, length_v)
+            else:
+                rate, durations = _door_openings(room, activity, motion, length_u, length_v)
+            starts = start_u < rate
+            if room == "Livingroom" and kind == "Door":
+                starts |= leaving_or_returning
+            is_open = self._open_minutes(ctx, (room, pos), starts, durations)
+            open_contacts[(room, pos)] = is_open
+            if kind == "Window":
+                open_windows[room] = open_windows.get(room, np.zeros(n, dtype=bool)) | is_open
+        return open_contacts, open_windows
+
+    def _open_minutes(
+        self, ctx: _DayContext, contact: tuple[str, int], starts: np.ndarray, durations: np.ndarray
+    ) -> np.ndarray:
+        """Minutes a contact is open: carried over from yesterday, then each start not already open."""
+        n = _MINUTES_PER_DAY
+        is_open = np.zeros(n, dtype=bool)
+        until = self.state.open_until[contact] - ctx.first_minute
+        if until > 0:
+            is_open[: min(until, n)] = True
+        for start in np.flatnonzero(starts).tolist():
+            if start < until:
+                continue
+            until = start + max(1, int(durations[start]))
+            is_open[start:until] = True
+        self.state.open_until[contact] = ctx.first_minute + until
+        return is_open
+
+    # -- physics -----------------------------------------------------------------------------------------------
+
+    def _indoor_temperatures(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        open_windows: dict[str, np.ndarray],
+    ) -> _IndoorClimate:
+        """Room temperatures: a daily cycle, outdoor influence and a slow drift, cooled by open windows,
+        warmed by cooking (kitchen) and showers (bathroom), kept within 19-24 °C."""
+        n = _MINUTES_PER_DAY
+        state = self.state
+        drift, state.indoor_drift = _hourly_ar1_path(rng, state.indoor_drift, 0.0, 0.95, 0.08)
+        diurnal = 0.9 * np.cos(2 * np.pi * (activity.local_minute - 1020) / 1440)
+        base = 21.2 + self.temperature_offset + diurnal + 0.10 * (ctx.outdoor_temperature - 15) + drift
+        window_airing: dict[str, np.ndarray] = {}
+        for room in _ROOM_TEMPERATURE_OFFSET:
+            opened = open_windows.get(room)
+            target = opened.astype(float) if opened is not None else np.zeros(n)
+            window_airing[room], state.window_airing[room] = _first_order_lag(
+                target, 0.08, state.window_airing[room]
+            )
+        cooking = (activity.cooking_watts > 0).astype(float)
+        cooking_heat, state.cooking_heat = _first_order_lag(cooking, 0.1, state.cooking_heat)
+        steam_rate = np.where(activity.shower > 0, 0.25, 0.035)  # builds up fast, clears slowly
+        shower_steam, state.shower_steam = _first_order_lag(
+            35.0 * activity.shower, steam_rate, state.shower_steam
+        )
+        temperature = {
+            room: np.clip(
+                base
+                + offset
+                - 1.8 * window_airing[room]
+                + (1.0 * cooking_heat if room == "Kitchen" else 0.0)
+                + (shower_steam / 30.0 if room == "Bhroom" else 0.0),
+                19.0,
+                24.0,
+            )
+            for room, offset in _ROOM_TEMPERATURE_OFFSET.items()
+        }
+        return _IndoorClimate(temperature, window_airing, cooking_heat, shower_steam)
+
+    def _indoor_air(
+        self,
+        ctx: _DayContext,
+        activity: _Activity,
+        appliance_watts: dict[str, np.ndarray],
+        climate: _IndoorClimate,
+    ) -> _IndoorAir:
+        """CO2 and humidity sources: occupants per station room, and laundry moisture from washer and dryer."""
+        n = _MINUTES_PER_DAY
+        a = activity
+        occupant_load = {
+            "Livingroom": a.home * (1.2 + 0.8 * a.evening - 0.9 * a.working_from_home),
+            "Office": a.home * (0.1 + 0.9 * a.working_from_home + 0.6 * a.pc_on),
+            "Bdroom": a.asleep * 2.0 + a.home * 0.1,
+        }
+        laundry_running = (
+            appliance_watts["WashingMachine"] if "WashingMachine" in appliance_watts else np.zeros(n)
+        ) + (appliance_watts["Dryer"] if "Dryer" in appliance_watts else np.zeros(n))
+        laundry_moisture, self.state.laundry_moisture = _first_order_lag(
+            (laundry_running > 0).astype(float), 0.05, self.state.laundry_moisture
+        )
+        base_humidity = 47 + 0.2 * (ctx.outdoor_humidity - 70)
+        return _IndoorAir(a.home, occupant_load, base_humidity, climate, laundry_moisture)
+
+    # -- electricity -------------------------------------------------------------------------------------------
 
     def _appliance_power(self, ctx: _DayContext) -> dict[str, np.ndarray]:
-        power = {p: np.zeros(_MINUTES) for p in self.inv.plugs}
-        first, last = int(ctx.local_ord.min()), int(ctx.local_ord.max())
+        """Watts of the machine cycles (dishwasher, washer, dryer) running in this UTC day, per plug.
+
+        A cycle started on the previous local date may still run after midnight.
+        """
+        power = {p: np.zeros(_MINUTES_PER_DAY) for p in self.inv.plugs}
+        first, last = int(ctx.local_date.min()), int(ctx.local_date.max())
         for ordinal in range(first - 1, last + 1):
             for plug, start_abs, profile in self.planner.local_day(ordinal).cycles:
-                lo, hi = start_abs - ctx.minute0, start_abs - ctx.minute0 + profile.size
-                a, b = max(lo, 0), min(hi, _MINUTES)
+                lo = start_abs - ctx.first_minute
+                hi = start_abs - ctx.first_minute + profile.size
+                a, b = max(lo, 0), min(hi, _MINUTES_PER_DAY)
                 if a < b:
                     power[plug][a:b] += profile[a - lo : b - lo]
         return power
 
-    def simulate_day(self, ctx: _DayContext) -> _AptDay:
-        inv, st, n = self.inv, self.state, _MINUTES
-        rng = _rng(self.seed, _S_DAY, ctx.day_abs, self.idx)
-        feats = self._gather(ctx)
-        status = feats[_F_STATUS]
-        home, asleep = status == HOME, status == ASLEEP
-        lm = ctx.local_min
-        evening = (lm >= 1080) & (lm < 1410)
-        meals = ((lm >= 420) & (lm < 480)) | ((lm >= 720) & (lm < 780)) | ((lm >= 1110) & (lm < 1200))
-        ho, tv, pc = feats[_F_HO] > 0, feats[_F_TV] > 0, feats[_F_PC] > 0
-        shower, cook_w = feats[_F_SHOWER], feats[_F_COOK]
-        wakewin, bedwin = feats[_F_WAKEWIN] > 0, feats[_F_BEDWIN] > 0
-        days = (ctx.minute0 + _LM) / 1440.0
-
-        # Motion: a per-room probability when awake at home, a trickle at night, none when away.
-        p_home = {
-            "Livingroom": 0.25 + 0.25 * evening - 0.15 * ho,
-            "Kitchen": 0.10 + 0.4 * meals + 0.3 * (cook_w > 0),
-            "Office": 0.05 + 0.5 * ho + 0.35 * pc,
-            "Bdroom": 0.04 + 0.45 * (wakewin | bedwin),
-            "Bhroom": 0.06 + 0.5 * shower + 0.2 * wakewin,
-            "Laundry": 0.04 + 0.04 * feats[_F_WEEKEND],
-        }
-        p_sleep = {"Bdroom": 0.02, "Bhroom": 0.004}
-        draws = rng.random((len(_ROOM_TEMP_OFFSET), n))
-        motion = {
-            room: draws[k] < np.where(home, p_home[room], np.where(asleep, p_sleep.get(room, 0.002), 0.0))
-            for k, room in enumerate(_ROOM_TEMP_OFFSET)
-        }
-
-        # Doors and windows: open events start at a rate driven by behaviour and last a sampled duration;
-        # an open contact carries over midnight through ``open_until``.
-        transitions = np.zeros(n, dtype=bool)
-        prev_status = np.concatenate([[st.last_status], status[:-1]])
-        transitions[(prev_status == AWAY) != (status == AWAY)] = True
-        st.last_status = int(status[-1])
-        warm = ctx.t_out > 20
-        open_masks: dict[tuple[str, int], np.ndarray] = {}
-        win_open_room: dict[str, np.ndarray] = {}
-        for room, pos, kind in inv.contacts:
-            starts_u, dur_u, dur_v = rng.random(n), rng.random(n), rng.random(n)
-            if kind == "Window":
-                rate = np.where(
-                    home,
-                    0.0025 * (1 + warm)
-                    + 0.03 * (room == "Bdroom") * wakewin
-                    + 0.02 * (room == "Kitchen") * (cook_w > 0)
-                    + 0.03 * (room == "Bhroom") * (shower > 0),
-                    np.where(asleep, 0.0003 * (ctx.t_out > 16), 0.0),
-                )
-                durations = np.where(
-                    dur_u < 0.65, 5 + dur_v * 20, np.where(dur_u < 0.95, 25 + dur_v * 95, 120 + dur_v * 360)
-                )
-            else:
-                rate = np.where(
-                    home, 0.01 + 0.15 * motion.get(room, np.zeros(n, bool)), np.where(asleep, 0.001, 0.0)
-                )
-                rate = rate + 0.3 * (room == "Bdroom") * (wakewin | bedwin)
-                durations = np.where(dur_u < 0.95, 1 + dur_v * 3, 40 + dur_v * 40)  # 5 %: left open ~1 h
-            starts = starts_u < rate
-            if room == "Livingroom" and kind == "Door":
-                starts |= transitions  # the entrance: opened on leaving and coming home
-            mask = np.zeros(n, dtype=bool)
-            until = st.open_until[(room, pos)] - ctx.minute0
-            if until > 0:
-                mask[: min(until, n)] = True
-            for s in np.flatnonzero(starts).tolist():
-                if s < until:
-                    continue
-                until = s + max(1, int(durations[s]))
-                mask[s:until] = True
-            st.open_until[(room, pos)] = ctx.minute0 + until
-            open_masks[(room, pos)] = mask
-            if kind == "Window":
-                win_open_room[room] = win_open_room.get(room, np.zeros(n, dtype=bool)) | mask
-
-        # Temperatures: daily cycle, outdoor influence, slow drift, cooling by open windows.
-        drift, st.indoor_drift = _ar_hourly(rng, st.indoor_drift, 0.0, 0.95, 0.08)
-        diurnal = 0.9 * np.cos(2 * np.pi * (lm - 1020) / 1440)
-        base = 21.2 + self.apt_temp_offset + diurnal + 0.10 * (ctx.t_out - 15) + drift
-        win_ema: dict[str, np.ndarray] = {}
-        for room in _ROOM_TEMP_OFFSET:
-            opened = win_open_room.get(room)
-            target = opened.astype(float) if opened is not None else np.zeros(n)
-            win_ema[room], st.win_ema[room] = _ema(target, 0.08, st.win_ema[room])
-        cook_ema, st.cook_ema = _ema((cook_w > 0).astype(float), 0.1, st.cook_ema)
-        shower_alpha = np.where(shower > 0, 0.25, 0.035)
-        excess, st.shower_excess = _ema(35.0 * shower, shower_alpha, st.shower_excess)
-        temp = {
-            room: np.clip(
-                base
-                + off
-                - 1.8 * win_ema[room]
-                + (1.0 * cook_ema if room == "Kitchen" else 0.0)
-                + (excess / 30.0 if room == "Bhroom" else 0.0),
-                19.0,
-                24.0,
-            )
-            for room, off in _ROOM_TEMP_OFFSET.items()
-        }
-
-        def noisy(
-            x: np.ndarray, sd: float, decimals: int, bounds: tuple[float, float] | None = None
-        ) -> list[float]:
-            """Sensor noise and rounding; ``bounds`` keeps a reading inside its physical range after noise."""
-            values = np.round(x + rng.normal(0.0, sd, n), decimals)
-            return (np.clip(values, *bounds) if bounds else values).tolist()
-
-        indoor = (19.0, 24.0)
-
-        # Plugs: appliance cycles, TV evenings, office PC, standby; counters integrate power.
-        power = self._appliance_power(ctx)
-        pc_walk, st.pc_level = _ema(rng.uniform(60, 150, n), 0.15, st.pc_level)
-        plug_power: dict[str, np.ndarray] = {}
-        for plug in inv.plugs:
+    def _plug_power(
+        self, rng: np.random.Generator, activity: _Activity, appliance_watts: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Watts of every plug: TV evenings on the living-room plug, the PC on the office plug, machine cycles
+        on theirs, standby otherwise."""
+        n = _MINUTES_PER_DAY
+        pc_watts, self.state.pc_watts = _first_order_lag(rng.uniform(60, 150, n), 0.15, self.state.pc_watts)
+        plug_watts: dict[str, np.ndarray] = {}
+        for plug in self.inv.plugs:
             standby = _STANDBY_W[plug] * (1 + rng.normal(0, 0.1, n))
             if plug == "Livingroom":
-                watts = np.where(tv, 85 + 25 * rng.random(n), standby)
+                watts = np.where(activity.tv_on, 85 + 25 * rng.random(n), standby)
             elif plug == "Office":
-                watts = np.where(pc, np.clip(pc_walk, 60, 150), standby)
+                watts = np.where(activity.pc_on, np.clip(pc_watts, 60, 150), standby)
             else:
-                watts = np.where(power[plug] > 0, power[plug], standby)
-            plug_power[plug] = np.round(np.maximum(watts, 0.0), 2)
-        plug_cols = []
+                watts = np.where(appliance_watts[plug] > 0, appliance_watts[plug], standby)
+            plug_watts[plug] = np.round(np.maximum(watts, 0.0), 2)
+        return plug_watts
+
+    def _plug_counter(
+        self, rng: np.random.Generator, plug: str, watts: np.ndarray
+    ) -> tuple[np.ndarray, int | None]:
+        """The plug's cumulative Wh per minute and the minute it reset to a small value (None: no reset).
+
+        A reset (a plug unplugged or re-paired) happens about once a month; the three draws are taken every day.
+        """
+        counter = self.state.plug_counters[plug] + np.cumsum(watts / 60.0)
+        reset_u, reset_at, reset_to = (
+            rng.random(),
+            int(rng.integers(0, _MINUTES_PER_DAY)),
+            float(rng.integers(0, 40)),
+        )
+        reset = reset_u < _RESET_P_PER_DAY
+        if reset:
+            counter[reset_at:] = reset_to + np.cumsum(watts[reset_at:] / 60.0)
+        self.state.plug_counters[plug] = float(counter[-1])
+        return counter, reset_at if reset else None
+
+    def _plug_columns(
+        self, rng: np.random.Generator, plug_watts: dict[str, np.ndarray], climate: _IndoorClimate
+    ) -> tuple[list[tuple[str, list[float], list[int], list[float]]], list[tuple[int, str]]]:
+        """Payload columns of the plugs (power, counter, temperature) and the day's (minute, plug) resets.
+
+        A plug's temperature follows its room (the kitchen for the machines) plus its own heating.
+        """
+        columns = []
         resets: list[tuple[int, str]] = []
-        for plug in inv.plugs:
-            watts = plug_power[plug]
-            cum = st.counters[plug] + np.cumsum(watts / 60.0)
-            reset_u, reset_at, reset_to = rng.random(), int(rng.integers(0, n)), float(rng.integers(0, 40))
-            if reset_u < _RESET_P_PER_DAY:
-                cum[reset_at:] = reset_to + np.cumsum(watts[reset_at:] / 60.0)
+        for plug in self.inv.plugs:
+            watts = plug_watts[plug]
+            counter, reset_at = self._plug_counter(rng, plug, watts)
+            if reset_at is not None:
                 resets.append((reset_at, plug))
-            st.counters[plug] = float(cum[-1])
-            ambient = temp.get(plug, temp["Kitchen"])
-            ptemp, st.plug_temp[plug] = _ema(ambient + 2.5 + 0.004 * watts, 0.04, st.plug_temp[plug])
-            plug_cols.append(
+            ambient = climate.temperature.get(plug, climate.temperature["Kitchen"])
+            plug_temperature, self.state.plug_temperature[plug] = _first_order_lag(
+                ambient + 2.5 + 0.004 * watts, 0.04, self.state.plug_temperature[plug]
+            )
+            columns.append(
                 (
                     plug,
                     watts.tolist(),
-                    np.floor(cum).astype(int).tolist(),
-                    noisy(ptemp + self.sensor_bias["plug"], 0.05, 1),
+                    np.floor(counter).astype(int).tolist(),
+                    _sensor_reading(rng, plug_temperature + self.sensor_bias["plug"], 0.05, 1),
                 )
             )
+        return columns, resets
 
-        contact_cols = []
-        for room, kinds in inv.doors_windows.items():
-            contact_cols.append(
-                (
-                    room,
-                    [
-                        (
-                            kind,
-                            np.where(open_masks[(room, pos)], "on", "off").tolist(),
-                            self._battery(f"contact:{room}:{pos}", days),
-                        )
-                        for pos, kind in enumerate(kinds)
-                    ],
-                )
+    def _house_phase_loads(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        plug_watts: dict[str, np.ndarray],
+        lamps_on: np.ndarray,
+    ) -> list[np.ndarray]:
+        """Watts on each of the three phases: base loads plus every plug on its phase.
+
+        Phase 1: fridge compressor (18 min in every 55); phase 2: lamps and cooking; phase 3: water boiler.
+        """
+        n = _MINUTES_PER_DAY
+        minute_abs = ctx.first_minute + _MINUTE_OF_DAY
+        fridge = 85.0 * (((minute_abs + 17 * self.apartment_index) % 55) < 18)
+        phases = [
+            35 + fridge + rng.normal(0, 2, n),
+            25 + 15 * lamps_on + activity.cooking_watts + rng.normal(0, 3, n),
+            20 + 2000 * activity.boiler_heating + rng.normal(0, 3, n),
+        ]
+        for plug, watts in plug_watts.items():
+            phases[_PLUG_PHASE[plug] - 1] = phases[_PLUG_PHASE[plug] - 1] + watts
+        return phases
+
+    def _house_meter_columns(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        plug_watts: dict[str, np.ndarray],
+        lamps_on: np.ndarray,
+    ) -> list[tuple[str, list[float]]]:
+        """The house meter's HOUSE_KEYS columns: the plugs are part of total_power (never add them again
+        downstream). Voltages drift around 232.6 V and sag under load; power factors rise with load."""
+        n = _MINUTES_PER_DAY
+        phase_loads = self._house_phase_loads(rng, ctx, activity, plug_watts, lamps_on)
+        powers, volts = [], []
+        for j in range(3):
+            walk, self.state.phase_voltages[j] = _hourly_ar1_path(
+                rng, self.state.phase_voltages[j], 232.6, 0.9, 0.4
             )
+            power = np.round(np.maximum(phase_loads[j], 0.0), 2)
+            voltage = np.round(np.clip(walk - 0.0006 * power + rng.normal(0, 0.15, n), 230.0, 235.0), 1)
+            powers.append(power)
+            volts.append(voltage)
+        house: dict[str, list[float]] = {
+            "total_power": np.round(powers[0] + powers[1] + powers[2], 2).tolist()
+        }
+        for j in range(3):
+            house[f"power{j + 1}"] = powers[j].tolist()
+        for j in range(3):
+            house[f"current{j + 1}"] = np.round(powers[j] / volts[j], 2).tolist()
+        for j in range(3):
+            house[f"voltage{j + 1}"] = volts[j].tolist()
+        for j in range(3):
+            pf = np.clip(0.88 + 0.1 * np.tanh(powers[j] / 800) + rng.normal(0, 0.01, n), 0.75, 0.99)
+            house[f"pf{j + 1}"] = np.round(pf, 2).tolist()
+        return [(k, house[k]) for k in HOUSE_KEYS]
 
-        # Light: daylight through the windows (blinds down while asleep) plus lamps where people are.
-        dark_out = ctx.outdoor_lux < 3000
-        motion_cols = []
-        lamp_count = np.zeros(n)
-        for room in inv.motions:
-            recent = np.convolve(motion[room], np.ones(12))[:n] > 0
+    # -- sensors -----------------------------------------------------------------------------------------------
+
+    def _battery_levels(self, key: str, days: np.ndarray) -> list[int]:
+        phase, rate = self.batteries[key]
+        return (100 - np.floor(np.mod(phase + rate * days, 90.0))).astype(int).tolist()
+
+    def _contact_columns(
+        self, ctx: _DayContext, open_contacts: dict[tuple[str, int], np.ndarray]
+    ) -> list[tuple[str, list[tuple[str, list[str], list[int]]]]]:
+        """Per room, in inventory order: (type, switch "on"/"off", battery %) columns of each contact."""
+        days = ctx.days_since_epoch
+        return [
+            (
+                room,
+                [
+                    (
+                        kind,
+                        np.where(open_contacts[(room, pos)], "on", "off").tolist(),
+                        self._battery_levels(f"contact:{room}:{pos}", days),
+                    )
+                    for pos, kind in enumerate(kinds)
+                ],
+            )
+            for room, kinds in self.inv.doors_windows.items()
+        ]
+
+    def _motion_and_light_columns(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        motion: dict[str, np.ndarray],
+        climate: _IndoorClimate,
+    ) -> tuple[list[tuple[str, list[bool], list[int], list[float]]], np.ndarray]:
+        """Motion sensors' (motion, lux, temperature) columns, and the number of rooms with a lamp on.
+
+        Light is daylight through the windows (bedroom blinds down while asleep) plus lamps, on when it is dark
+        outside and someone moved in the last 12 minutes (or it is the evening, or bedtime in the bedroom).
+        """
+        n = _MINUTES_PER_DAY
+        a = activity
+        dark_outside = ctx.outdoor_lux < 3000
+        columns = []
+        lamps_on = np.zeros(n)
+        for room in self.inv.motions:
+            moved_recently = np.convolve(motion[room], np.ones(12))[:n] > 0
             lamp = (
-                home
-                & dark_out
-                & (recent | ((room == "Livingroom") & evening) | ((room == "Bdroom") & bedwin))
+                a.home
+                & dark_outside
+                & (
+                    moved_recently
+                    | ((room == "Livingroom") & a.evening)
+                    | ((room == "Bdroom") & a.before_bed)
+                )
             )
-            lamp_count += lamp
-            daylight = (
-                ctx.outdoor_lux * _DAYLIGHT_FACTOR[room] * np.where(asleep & (room == "Bdroom"), 0.1, 1.0)
-            )
+            lamps_on += lamp
+            blinds = np.where(a.asleep & (room == "Bdroom"), 0.1, 1.0)
+            daylight = ctx.outdoor_lux * _DAYLIGHT_FACTOR[room] * blinds
             lux = (daylight + lamp * _LAMP_LUX[room]) * (1 + rng.normal(0, 0.05, n)) + rng.uniform(0, 2, n)
-            motion_cols.append(
+            temperature = climate.temperature[room] + self.sensor_bias["motion"]
+            columns.append(
                 (
                     room,
                     motion[room].tolist(),
                     np.maximum(lux, 0).astype(int).tolist(),
-                    noisy(temp[room] + self.sensor_bias["motion"], 0.05, 1, indoor),
+                    _sensor_reading(rng, temperature, 0.05, 1, _INDOOR_SENSOR_RANGE_C),
                 )
             )
+        return columns, lamps_on
 
-        # Air quality: CO2 from occupants, ventilated by open windows; humidity with bathroom showers.
-        weight = {
-            "Livingroom": home * (1.2 + 0.8 * evening - 0.9 * ho),
-            "Office": home * (0.1 + 0.9 * ho + 0.6 * pc),
-            "Bdroom": asleep * 2.0 + home * 0.1,
-        }
-        laundry_on = (power["WashingMachine"] if "WashingMachine" in power else np.zeros(n)) + (
-            power["Dryer"] if "Dryer" in power else np.zeros(n)
-        )
-        laundry_ema, st.laundry_ema = _ema((laundry_on > 0).astype(float), 0.05, st.laundry_ema)
-        room_rh_base = 47 + 0.2 * (ctx.rh_out - 70)
-
-        def indoor_rh(room: str) -> np.ndarray:
-            extra = {"Bhroom": excess, "Laundry": 12 * laundry_ema, "Kitchen": 4 * cook_ema}.get(room, 0.0)
-            rh = room_rh_base + 2.5 * weight.get(room, 0.3 * home) - 5 * win_ema[room] + extra
-            return np.clip(rh, 35, 95 if room == "Bhroom" else 70)
-
-        meteo_cols = []
-        for station in inv.meteo_stations:
+    def _meteo_columns(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        activity: _Activity,
+        motion: dict[str, np.ndarray],
+        air: _IndoorAir,
+    ) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
+        """Per Netatmo station, in payload order: its station_keys columns."""
+        columns: list[tuple[str, list[tuple[str, list[Any]]]]] = []
+        for station in self.inv.meteo_stations:
             if station == OUTDOOR:
-                cols: list[tuple[str, list[Any]]] = [
-                    ("Temperature", noisy(ctx.t_out, 0.1, 1, (5.0, 28.0))),
-                    ("Humidity", np.round(ctx.rh_out).astype(int).tolist()),
-                    ("battery_percent", self._battery(f"meteo:{station}", days)),
-                ]
-                meteo_cols.append((station, cols))
-                continue
-            vent = sum(win_ema[r] for r in _VENTILATED_BY.get(station, (station,)))
-            k = 0.012 + 0.10 * np.minimum(vent, 1.0)
-            gen = 5.5 * weight.get(station, 0.3 * home)
-            co2, st.co2[station] = _ema(400 + gen / k, k, st.co2[station])
-            cols = [
-                ("Temperature", noisy(temp[station] + self.sensor_bias["meteo"], 0.05, 1, indoor)),
-                ("CO2", np.clip(np.round(co2 + rng.normal(0, 8, n)), 400, 1500).astype(int).tolist()),
-                ("Humidity", np.round(indoor_rh(station) + rng.normal(0, 0.4, n)).astype(int).tolist()),
-            ]
-            if station == inv.meteo_main:
-                noise_db = np.where(
-                    home, 42 + 8 * tv + 4 * motion["Livingroom"] + 5 * (cook_w > 0), np.where(asleep, 31, 33)
-                ) + rng.normal(0, 1.5, n)
-                pressure = np.round(ctx.pressure + 0.3 * self.idx + rng.normal(0, 0.05, n), 1)
-                cols += [
-                    ("Noise", np.clip(np.round(noise_db), 28, 75).astype(int).tolist()),
-                    ("Pressure", pressure.tolist()),
-                    ("AbsolutePressure", np.round(pressure - 60.2, 1).tolist()),
-                ]
+                columns.append((station, self._outdoor_module_columns(rng, ctx)))
             else:
-                cols.append(("battery_percent", self._battery(f"meteo:{station}", days)))
-            meteo_cols.append((station, cols))
+                columns.append(
+                    (station, self._indoor_station_columns(rng, ctx, station, activity, motion, air))
+                )
+        return columns
 
-        hum_cols = [
+    def _outdoor_module_columns(
+        self, rng: np.random.Generator, ctx: _DayContext
+    ) -> list[tuple[str, list[Any]]]:
+        return [
+            ("Temperature", _sensor_reading(rng, ctx.outdoor_temperature, 0.1, 1, (5.0, 28.0))),
+            ("Humidity", np.round(ctx.outdoor_humidity).astype(int).tolist()),
+            ("battery_percent", self._battery_levels(f"meteo:{OUTDOOR}", ctx.days_since_epoch)),
+        ]
+
+    def _indoor_station_columns(
+        self,
+        rng: np.random.Generator,
+        ctx: _DayContext,
+        station: str,
+        activity: _Activity,
+        motion: dict[str, np.ndarray],
+        air: _IndoorAir,
+    ) -> list[tuple[str, list[Any]]]:
+        """Temperature, CO2 and humidity of an indoor station; noise and pressure too on the main station.
+
+        CO2 tends to 400 ppm plus what the occupants breathe out, faster while windows are open.
+        """
+        n = _MINUTES_PER_DAY
+        ventilation = sum(air.climate.window_airing[r] for r in _VENTILATED_BY.get(station, (station,)))
+        exchange_rate = 0.012 + 0.10 * np.minimum(ventilation, 1.0)
+        exhaled = 5.5 * air.occupants(station)
+        co2, self.state.co2[station] = _first_order_lag(
+            400 + exhaled / exchange_rate, exchange_rate, self.state.co2[station]
+        )
+        temperature = air.climate.temperature[station] + self.sensor_bias["meteo"]
+        columns: list[tuple[str, list[Any]]] = [
+            ("Temperature", _sensor_reading(rng, temperature, 0.05, 1, _INDOOR_SENSOR_RANGE_C)),
+            ("CO2", np.clip(np.round(co2 + rng.normal(0, 8, n)), 400, 1500).astype(int).tolist()),
+            (
+                "Humidity",
+                np.round(air.relative_humidity(station) + rng.normal(0, 0.4, n)).astype(int).tolist(),
+            ),
+        ]
+        if station == self.inv.meteo_main:
+            columns += self._main_station_extra_columns(rng, ctx, activity, motion)
+        else:
+            columns.append(
+                ("battery_percent", self._battery_levels(f"meteo:{station}", ctx.days_since_epoch))
+            )
+        return columns
+
+    def _main_station_extra_columns(
+        self, rng: np.random.Generator, ctx: _DayContext, activity: _Activity, motion: dict[str, np.ndarray]
+    ) -> list[tuple[str, list[Any]]]:
+        """Noise (dB: TV, people moving, cooking) and pressure (each apartment's barometer a bit off)."""
+        n = _MINUTES_PER_DAY
+        a = activity
+        noise_db = np.where(
+            a.home,
+            42 + 8 * a.tv_on + 4 * motion["Livingroom"] + 5 * (a.cooking_watts > 0),
+            np.where(a.asleep, 31, 33),
+        ) + rng.normal(0, 1.5, n)
+        pressure = np.round(ctx.pressure + 0.3 * self.apartment_index + rng.normal(0, 0.05, n), 1)
+        return [
+            ("Noise", np.clip(np.round(noise_db), 28, 75).astype(int).tolist()),
+            ("Pressure", pressure.tolist()),
+            ("AbsolutePressure", np.round(pressure - _ALTITUDE_PRESSURE_DROP_HPA, 1).tolist()),
+        ]
+
+    def _humidity_sensor_columns(
+        self, rng: np.random.Generator, ctx: _DayContext, air: _IndoorAir
+    ) -> list[tuple[str, list[float], list[float], list[int]]]:
+        """The humidity sensors' (temperature, humidity, battery) columns."""
+        return [
             (
                 room,
-                noisy(temp[room] + self.sensor_bias["humidity"], 0.05, 1, indoor),
-                noisy(indoor_rh(room), 0.3, 1),
-                self._battery(f"humidity:{room}", days),
+                _sensor_reading(
+                    rng,
+                    air.climate.temperature[room] + self.sensor_bias["humidity"],
+                    0.05,
+                    1,
+                    _INDOOR_SENSOR_RANGE_C,
+                ),
+                _sensor_reading(rng, air.relative_humidity(room), 0.3, 1),
+                self._battery_levels(f"humidity:{room}", ctx.days_since_epoch),
             )
-            for room in inv.humidities
+            for room in self.inv.humidities
         ]
-
-        # House meter: three phases carrying base loads plus every plug on its phase, so the plugs are part
-        # of total_power (never add them again downstream).
-        minute_abs = ctx.minute0 + _LM
-        fridge = 85.0 * (((minute_abs + 17 * self.idx) % 55) < 18)
-        phases = [
-            35 + fridge + rng.normal(0, 2, n),
-            25 + 15 * lamp_count + cook_w + rng.normal(0, 3, n),
-            20 + 2000 * feats[_F_BOILER] + rng.normal(0, 3, n),
-        ]
-        for plug, watts in plug_power.items():
-            phases[_PLUG_PHASE[plug] - 1] = phases[_PLUG_PHASE[plug] - 1] + watts
-        house: dict[str, list[float]] = {}
-        p_r, v_r = [], []
-        for j in range(3):
-            walk, st.voltages[j] = _ar_hourly(rng, st.voltages[j], 232.6, 0.9, 0.4)
-            p = np.round(np.maximum(phases[j], 0.0), 2)
-            v = np.round(np.clip(walk - 0.0006 * p + rng.normal(0, 0.15, n), 230.0, 235.0), 1)
-            p_r.append(p)
-            v_r.append(v)
-        house["total_power"] = np.round(p_r[0] + p_r[1] + p_r[2], 2).tolist()
-        for j in range(3):
-            house[f"power{j + 1}"] = p_r[j].tolist()
-        for j in range(3):
-            house[f"current{j + 1}"] = np.round(p_r[j] / v_r[j], 2).tolist()
-        for j in range(3):
-            house[f"voltage{j + 1}"] = v_r[j].tolist()
-        for j in range(3):
-            pf = np.clip(0.88 + 0.1 * np.tanh(p_r[j] / 800) + rng.normal(0, 0.01, n), 0.75, 0.99)
-            house[f"pf{j + 1}"] = np.round(pf, 2).tolist()
-
-        return _AptDay(
-            inventory=inv,
-            plugs=plug_cols,
-            contacts=contact_cols,
-            motions=motion_cols,
-            meteo=meteo_cols,
-            humidities=hum_cols,
-            house=[(k, house[k]) for k in HOUSE_KEYS],
-            resets=resets,
-        )
-
-
-@dataclass
-class _Chunk:
-    ctx: _DayContext
-    apts: list[_AptDay]
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Public simulator
 # --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _SimulatedDay:
+    """One UTC day of both apartments: the shared context and each apartment's prepared columns."""
+
+    context: _DayContext
+    apartments: list[_ApartmentDay]  # in APARTMENTS order
 
 
 def _as_date(value: date | str) -> date:
@@ -1052,87 +1587,66 @@ class SensorSimulator:
     @property
     def first_minute(self) -> datetime:
         """The earliest UTC minute this simulator can produce."""
-        return from_abs_minute(self.first_day * _MINUTES)
+        return from_abs_minute(self.first_day * _MINUTES_PER_DAY)
 
     def _reset(self) -> None:
         self._weather = _WeatherState()
         self._models = [_ApartmentModel(self.seed, k, inv) for k, inv in enumerate(APARTMENTS.values())]
         self._day: int | None = None
-        self._chunk: _Chunk | None = None
+        self._simulated: _SimulatedDay | None = None
 
     def _context(self, day_abs: int) -> _DayContext:
-        minute0 = day_abs * _MINUTES
-        start = _EPOCH_1970 + timedelta(days=day_abs)
-        local_ord = np.empty(24, dtype=np.int64)
-        local_min = np.empty(24, dtype=np.int64)
-        for hour in range(24):
-            local = (start + timedelta(hours=hour)).astimezone(ZURICH)
-            local_ord[hour] = local.toordinal()
-            local_min[hour] = local.hour * 60 + local.minute
+        """The shared context of a UTC day: clocks, labels, and the weather (advancing the weather state)."""
+        local_date, local_minute = _zurich_clock(day_abs)
         names, labels = _labels_for_day(day_abs, self._tz)
-        rng = _rng(self.seed, _S_WEATHER, day_abs)
-        w = self._weather
-        pressure, w.pressure = _ar_hourly(rng, w.pressure, 1013.0, 0.995, 0.35)
-        anomaly, w.anomaly = _ar_hourly(rng, w.anomaly, 0.0, 0.97, 0.6)
-        cloud_latent, w.cloud = _ar_hourly(rng, w.cloud, 0.0, 0.9, 0.5)
-        cloud = 1 / (1 + np.exp(-2 * cloud_latent))
-        doy = start.timetuple().tm_yday
-        sun = _sun_factor(doy)
-        mean = 13.0 + 9.0 * np.cos(2 * np.pi * (doy - 200) / 365.25)
-        amplitude = 4.5 + 1.5 * np.cos(2 * np.pi * (doy - 200) / 365.25)
-        solar_minutes = (_LM + 4 * _SION_LON) % _MINUTES
-        t_out = np.clip(
-            mean + amplitude * np.cos(2 * np.pi * (solar_minutes - 900) / 1440) + anomaly - 1.5 * cloud * sun,
-            5.0,
-            28.0,
-        )
-        rh_out = np.clip(
-            70 - 2.2 * (t_out - mean) + 12 * (cloud - 0.5) + rng.normal(0, 1.0, _MINUTES), 30, 98
-        )
+        weather_rng = _rng(self.seed, STREAM_WEATHER, day_abs)
+        lux, temperature, humidity, pressure = _simulate_weather(weather_rng, self._weather, day_abs)
         return _DayContext(
             day_abs=day_abs,
-            minute0=minute0,
-            local_ord=np.repeat(local_ord, 60),
-            local_min=np.repeat(local_min, 60) + np.tile(np.arange(60), 24),
+            first_minute=day_abs * _MINUTES_PER_DAY,
+            local_date=local_date,
+            local_minute=local_minute,
             names=names,
             labels=labels,
-            outdoor_lux=110_000 * sun**1.2 * (1 - 0.75 * cloud),
-            t_out=t_out,
-            rh_out=rh_out,
+            outdoor_lux=lux,
+            outdoor_temperature=temperature,
+            outdoor_humidity=humidity,
             pressure=pressure,
         )
 
-    def _advance_to(self, day_abs: int) -> _Chunk:
+    def _advance_to(self, day_abs: int) -> _SimulatedDay:
+        """The simulated UTC day ``day_abs``, simulating every day up to it (from the start if it is past)."""
         if day_abs < self.first_day:
             raise ValueError(
-                f"minute is before this simulator's first day {from_abs_minute(self.first_day * _MINUTES):%Y-%m-%d} "
+                f"minute is before this simulator's first day "
+                f"{from_abs_minute(self.first_day * _MINUTES_PER_DAY):%Y-%m-%d} "
                 f"(history_start {self.history_start} minus one day)"
             )
         if self._day is not None and day_abs < self._day:
             self._reset()
-        if self._day != day_abs or self._chunk is None:
+        if self._day != day_abs or self._simulated is None:
             day = self.first_day if self._day is None else self._day + 1
             while day <= day_abs:
                 ctx = self._context(day)
-                self._chunk = _Chunk(ctx, [model.simulate_day(ctx) for model in self._models])
+                self._simulated = _SimulatedDay(ctx, [model.simulate_day(ctx) for model in self._models])
                 self._day = day
                 day += 1
-        assert self._chunk is not None
-        return self._chunk
+        assert self._simulated is not None
+        return self._simulated
 
     def step(self, minute: datetime) -> dict[str, dict[str, Any]]:
         """Clean payloads of every apartment for one minute (aware, or naive UTC), keyed by handle."""
-        day, i = divmod(to_abs_minute(minute), _MINUTES)
-        chunk = self._advance_to(day)
-        label = chunk.ctx.labels[i]
-        return {apt.inventory.handle: apt.payload(i, label) for apt in chunk.apts}
+        day, i = divmod(to_abs_minute(minute), _MINUTES_PER_DAY)
+        simulated = self._advance_to(day)
+        label = simulated.context.labels[i]
+        return {apt.inventory.handle: apt.payload(i, label) for apt in simulated.apartments}
 
     def payload_for(self, handle: str, minute: datetime) -> dict[str, Any]:
         """The clean payload of one apartment for one minute (the live mode's entry point)."""
-        day, i = divmod(to_abs_minute(minute), _MINUTES)
-        chunk = self._advance_to(day)
-        apt = chunk.apts[HANDLES.index(handle)]
-        return apt.payload(i, chunk.ctx.labels[i])
+        day, i = divmod(to_abs_minute(minute), _MINUTES_PER_DAY)
+        simulated = self._advance_to(day)
+        apt = simulated.apartments[HANDLES.index(handle)]
+        return apt.payload(i, simulated.context.labels[i])
 
     def file_name(self, handle: str, minute: datetime) -> str:
         """The source file name of ``handle`` for a UTC minute, in this simulator's source clock."""
@@ -1142,12 +1656,12 @@ class SensorSimulator:
         """(UTC minute, handle, plug) of every plug ``total`` reset in [start, end)."""
         lo, hi = to_abs_minute(start), to_abs_minute(end)
         out: list[tuple[datetime, str, str]] = []
-        for day in range(lo // _MINUTES, (hi - 1) // _MINUTES + 1):
-            chunk = self._advance_to(day)
-            for apt in chunk.apts:
+        for day in range(lo // _MINUTES_PER_DAY, (hi - 1) // _MINUTES_PER_DAY + 1):
+            simulated = self._advance_to(day)
+            for apt in simulated.apartments:
                 for i, plug in apt.resets:
-                    if lo <= day * _MINUTES + i < hi:
-                        out.append((from_abs_minute(day * _MINUTES + i), apt.inventory.handle, plug))
+                    if lo <= day * _MINUTES_PER_DAY + i < hi:
+                        out.append((from_abs_minute(day * _MINUTES_PER_DAY + i), apt.inventory.handle, plug))
         return sorted(out)
 
 
@@ -1265,7 +1779,7 @@ def _leaf_paths(inv: Inventory) -> dict[str, list[tuple[_JsonPath, str]]]:
     for room in inv.motions:
         other.append((("motions", room, "motion"), "motion"))
         numeric += [(("motions", room, "light"), "light"), (("motions", room, "temperature"), "temperature")]
-    kinds = {
+    measure_of_key = {
         "Temperature": "temperature",
         "CO2": "co2",
         "Humidity": "humidity",
@@ -1275,7 +1789,7 @@ def _leaf_paths(inv: Inventory) -> dict[str, list[tuple[_JsonPath, str]]]:
         "battery_percent": "battery",
     }
     for station in inv.meteo_stations:
-        numeric += [(("meteos", "meteo", station, k), kinds[k]) for k in station_keys(inv, station)]
+        numeric += [(("meteos", "meteo", station, k), measure_of_key[k]) for k in station_keys(inv, station)]
     for room in inv.humidities:
         numeric += [
             (("humidities", room, "temperature"), "temperature"),
@@ -1286,11 +1800,13 @@ def _leaf_paths(inv: Inventory) -> dict[str, list[tuple[_JsonPath, str]]]:
     return {"numeric": numeric, "all": numeric + other}
 
 
+# The value an out_of_range fault writes, by measure kind (outside design.md section 4 bounds).
 _OUT_OF_RANGE = {"temperature": 85.0, "humidity": 130.0, "co2": 90, "battery": 140, "power": -50.0}
 _NON_NUMERIC = ("n/a", "unavailable", "--", "ERR")
 _BAD_DATETIMES = ("32.13.2023 25:61", "", "00.00.0000 00:00", "not-a-date")
 _UNCHANGED_ON_REDELIVERY = {"counter", "battery"}  # a changed counter would fake a meter reset downstream
-_LEAVES = {handle: _leaf_paths(inv) for handle, inv in APARTMENTS.items()}
+# Per apartment: the reading leaves faults may hit, by role ("numeric", "all").
+_READING_LEAVES = {handle: _leaf_paths(inv) for handle, inv in APARTMENTS.items()}
 
 
 def _path_str(path: _JsonPath) -> str:
@@ -1319,7 +1835,7 @@ def _apply_payload_fault(
     kind: str, payload: dict[str, Any], handle: str, rng: np.random.Generator
 ) -> tuple[str, ...]:
     """Mutate ``payload`` for a dict-level fault; return the detail recorded in the report."""
-    leaves = _LEAVES[handle]
+    leaves = _READING_LEAVES[handle]
     if kind == "nulls":
         pool = leaves["all"]
         picks = rng.choice(len(pool), size=int(rng.integers(1, 4)), replace=False)
@@ -1361,7 +1877,7 @@ def _changed_copy(payload: dict[str, Any], handle: str, rng: np.random.Generator
     """Nudge 1–3 numeric readings of ``payload`` in place (a corrected re-delivery); return their paths."""
     pool = [
         p
-        for p, m in _LEAVES[handle]["numeric"]
+        for p, m in _READING_LEAVES[handle]["numeric"]
         if m not in _UNCHANGED_ON_REDELIVERY and type(_get(payload, p)) in (int, float)
     ]
     picks = sorted(pool[int(j)] for j in rng.choice(len(pool), size=int(rng.integers(1, 4)), replace=False))
@@ -1453,6 +1969,188 @@ def _write_file(path: str, data: bytes, mtime: int) -> None:
         os.close(fd)
 
 
+def _delivery_mtime(minute: int) -> int:
+    """The mtime of a minute's file: the end of the minute plus 5-15 s (a fixed pseudo-random spread)."""
+    return (minute + 1) * 60 + 5 + (minute * 7919) % 11
+
+
+def _pick_fault(u: float, rates: list[tuple[str, float]]) -> str | None:
+    """The fault whose slice of [0, 1) holds ``u`` (slices laid end to end in ``rates`` order), or None."""
+    acc = 0.0
+    for kind, rate in rates:
+        acc += rate
+        if u < acc:
+            return kind
+    return None
+
+
+class _RangeWriter:
+    """Writes the files of consecutive absolute minutes for :func:`write_range`, filling its report.
+
+    Per file, four uniforms of the day's STREAM_FAULT_CHOICE draw decide: missing, which payload fault, which
+    re-delivery, late. A file with a fault then draws what it breaks from its own STREAM_FAULT_DETAIL stream.
+    """
+
+    def __init__(self, simulator: SensorSimulator, faults: Faults, report: Report) -> None:
+        self.simulator, self.faults, self.report = simulator, faults, report
+        self.first_minute, self.end_minute = to_abs_minute(report.start), to_abs_minute(report.end)
+        self.out_prefix = str(report.out_dir) + os.sep
+        self.late_prefix = str(report.late_dir) + os.sep
+        self.redelivery_prefix = str(report.redelivery_dir) + os.sep
+        self.payload_rates = [(kind, getattr(faults, kind)) for kind in PAYLOAD_FAULTS]
+        self.redelivery_rates = [(kind, getattr(faults, kind)) for kind in REDELIVERY_FAULTS]
+        self.any_fault = bool(faults.active())
+        self.handles = [inv.handle for inv in APARTMENTS.values()]
+        self.seen: set[str] = set()
+        self.current_day = -1
+        self.simulated: _SimulatedDay | None = None
+        self.fault_choices = np.zeros((len(self.handles), _MINUTES_PER_DAY, 4))
+
+    def write_minute(self, minute: int) -> None:
+        """Write (or skip, or divert) the file of every apartment for one absolute minute."""
+        day, i = divmod(minute, _MINUTES_PER_DAY)
+        if day != self.current_day:
+            self._start_day(day)
+        assert self.simulated is not None
+        prefix, label = self.simulated.context.names[i], self.simulated.context.labels[i]
+        mtime = _delivery_mtime(minute)
+        for apartment_index, apt in enumerate(self.simulated.apartments):
+            handle = self.handles[apartment_index]
+            name = f"{prefix}_{handle}_received.json"
+            if (
+                name in self.seen
+            ):  # the source clock repeats an hour (DST fall-back): the share keeps the first file
+                self.report.repeated.append(name)
+                continue
+            self.seen.add(name)
+            if not self.any_fault:
+                data = orjson.dumps(apt.payload(i, label), option=orjson.OPT_INDENT_2)
+                self.report.file_names.append(name)
+                self._deliver(name, data, mtime, late=False)
+                continue
+            self._write_with_faults(minute, apartment_index, name, apt, label, mtime)
+
+    def _start_day(self, day: int) -> None:
+        """Simulate the UTC day, draw its fault choices, and report its counter resets inside the range."""
+        self.simulated = simulated = self.simulator._advance_to(day)
+        self.current_day = day
+        self.fault_choices = _rng(self.simulator.seed, STREAM_FAULT_CHOICE, day).random(
+            (len(self.handles), _MINUTES_PER_DAY, 4)
+        )
+        for apt in simulated.apartments:
+            for minute_of_day, plug in apt.resets:
+                if self.first_minute <= day * _MINUTES_PER_DAY + minute_of_day < self.end_minute:
+                    name = f"{simulated.context.names[minute_of_day]}_{apt.inventory.handle}_received.json"
+                    self.report.counter_resets.append((name, plug))
+
+    def _write_with_faults(
+        self,
+        minute: int,
+        apartment_index: int,
+        name: str,
+        apt: _ApartmentDay,
+        label: str,
+        mtime: int,
+    ) -> None:
+        """Write one apartment's file of ``minute`` with the faults its uniforms choose, recording them."""
+        i = minute % _MINUTES_PER_DAY
+        u_missing, u_payload, u_redelivery, u_late = self.fault_choices[apartment_index, i].tolist()
+        if u_missing < self.faults.missing_minutes:
+            self.report.faults["missing_minutes"][name] = ()
+            return
+        self.report.file_names.append(name)
+        handle = apt.inventory.handle
+        payload = apt.payload(i, label)
+        payload_kind = _pick_fault(u_payload, self.payload_rates)
+        redelivery_kind = _pick_fault(u_redelivery, self.redelivery_rates)
+        detail_rng = (
+            _rng(self.simulator.seed, STREAM_FAULT_DETAIL, minute, apartment_index)
+            if payload_kind or redelivery_kind
+            else None
+        )
+        data, complete = self._serialise(name, handle, payload, payload_kind, detail_rng)
+        self._deliver(name, data, mtime, late=u_late < self.faults.late_files)
+        if redelivery_kind == "duplicate_delivery":
+            _write_file(self.redelivery_prefix + name, data, mtime + 3600)
+            self.report.faults["duplicate_delivery"][name] = ()
+            self.report.redelivered += 1
+        elif redelivery_kind == "changed_redelivery":
+            assert detail_rng is not None
+            if payload_kind == "corrupt_json":
+                payload = orjson.loads(complete)  # the sender's fixed re-send of a truncated file
+            self.report.faults["changed_redelivery"][name] = _changed_copy(payload, handle, detail_rng)
+            changed = orjson.dumps(payload, option=orjson.OPT_INDENT_2)
+            _write_file(self.redelivery_prefix + name, changed, mtime + 3600)
+            self.report.redelivered += 1
+
+    def _serialise(
+        self,
+        name: str,
+        handle: str,
+        payload: dict[str, Any],
+        kind: str | None,
+        detail_rng: np.random.Generator | None,
+    ) -> tuple[bytes, bytes]:
+        """The body to write, broken by the payload fault ``kind`` if any, and the complete serialised payload.
+
+        Dict-level faults mutate ``payload`` before serialising; ``corrupt_json`` truncates the bytes after.
+        """
+        if kind and kind != "corrupt_json":
+            assert detail_rng is not None
+            self.report.faults[kind][name] = _apply_payload_fault(kind, payload, handle, detail_rng)
+        data = orjson.dumps(payload, option=orjson.OPT_INDENT_2)
+        if kind != "corrupt_json":
+            return data, data
+        assert detail_rng is not None
+        cut = int(detail_rng.integers(len(data) // 10, len(data) * 9 // 10))
+        self.report.faults["corrupt_json"][name] = (f"bytes={cut}",)
+        return data[:cut], data
+
+    def _deliver(self, name: str, data: bytes, mtime: int, *, late: bool) -> None:
+        """Write a file on time into ``out_dir``, or into ``late_dir`` (keeping the on-time mtime)."""
+        if late:
+            _write_file(self.late_prefix + name, data, mtime)
+            self.report.faults["late_files"][name] = ()
+            self.report.late_written += 1
+        else:
+            _write_file(self.out_prefix + name, data, mtime)
+            self.report.files_written += 1
+
+
+def _default_simulator(
+    start: date | datetime, seed: int, history_start: date | str | None, source_tz: str
+) -> SensorSimulator:
+    """The simulator of a write_range call without one: history from ``history_start``, else from ``start``."""
+    zone = _zone(source_tz)
+    history = (
+        _as_date(history_start)
+        if history_start is not None
+        else _to_utc(start, zone).astimezone(zone or UTC).date()
+    )
+    return SensorSimulator(seed, history, source_tz)
+
+
+def _check_range_arguments(
+    start_utc: datetime,
+    end_utc: datetime,
+    faults: Faults,
+    late_dir: str | os.PathLike[str] | None,
+    redelivery_dir: str | os.PathLike[str] | None,
+) -> None:
+    if end_utc <= start_utc:
+        raise ValueError(f"empty range: end {end_utc} is not after start {start_utc}")
+    if faults.late_files > 0 and late_dir is None:
+        raise ValueError("late_files > 0 needs a late_dir to write the late files into")
+    if (faults.duplicate_delivery > 0 or faults.changed_redelivery > 0) and redelivery_dir is None:
+        raise ValueError("duplicate_delivery/changed_redelivery > 0 need a redelivery_dir")
+
+
+def _make_dir(path: str | os.PathLike[str]) -> Path:
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def write_range(
     out_dir: str | os.PathLike[str],
     start: date | datetime,
@@ -1478,117 +2176,15 @@ def write_range(
     """
     faults = faults or Faults()
     if simulator is None:
-        zone = _zone(source_tz)
-        history = (
-            _as_date(history_start)
-            if history_start is not None
-            else _to_utc(start, zone).astimezone(zone or UTC).date()
-        )
-        simulator = SensorSimulator(seed, history, source_tz)
+        simulator = _default_simulator(start, seed, history_start, source_tz)
     sim = simulator
-    zone = sim._tz
-    start_utc, end_utc = _to_utc(start, zone), _to_utc(end, zone)
-    if end_utc <= start_utc:
-        raise ValueError(f"empty range: end {end_utc} is not after start {start_utc}")
-    if faults.late_files > 0 and late_dir is None:
-        raise ValueError("late_files > 0 needs a late_dir to write the late files into")
-    if (faults.duplicate_delivery > 0 or faults.changed_redelivery > 0) and redelivery_dir is None:
-        raise ValueError("duplicate_delivery/changed_redelivery > 0 need a redelivery_dir")
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    late = Path(late_dir) if late_dir is not None else None
-    redo = Path(redelivery_dir) if redelivery_dir is not None else None
-    for extra in (late, redo):
-        if extra is not None:
-            extra.mkdir(parents=True, exist_ok=True)
-    report = Report(out, late, redo, start_utc, end_utc, sim.seed, sim.source_tz, sim.history_start)
-    hits = report.faults
-    out_s, late_s, redo_s = str(out) + os.sep, str(late) + os.sep, str(redo) + os.sep
-
-    m_lo, m_hi = to_abs_minute(start_utc), to_abs_minute(end_utc)
-    payload_rates = [(k, getattr(faults, k)) for k in PAYLOAD_FAULTS]
-    redelivery_rates = [(k, getattr(faults, k)) for k in REDELIVERY_FAULTS]
-    any_fault = bool(faults.active())
-    handles = [inv.handle for inv in APARTMENTS.values()]
-    seen: set[str] = set()
-    dumps, indent = orjson.dumps, orjson.OPT_INDENT_2
-    current_day = -1
-    chunk: _Chunk | None = None
-    draws = np.zeros((len(handles), _MINUTES, 4))
-
-    def pick(u: float, rates: list[tuple[str, float]]) -> str | None:
-        acc = 0.0
-        for kind, rate in rates:
-            acc += rate
-            if u < acc:
-                return kind
-        return None
-
-    for m in range(m_lo, m_hi):
-        day, i = divmod(m, _MINUTES)
-        if day != current_day:
-            chunk = sim._advance_to(day)
-            current_day = day
-            draws = _rng(sim.seed, _S_FAULT, day).random((len(handles), _MINUTES, 4))
-            for apt in chunk.apts:
-                for r_i, plug in apt.resets:
-                    if m_lo <= day * _MINUTES + r_i < m_hi:
-                        name = f"{chunk.ctx.names[r_i]}_{apt.inventory.handle}_received.json"
-                        report.counter_resets.append((name, plug))
-        assert chunk is not None
-        prefix, label = chunk.ctx.names[i], chunk.ctx.labels[i]
-        mtime = (m + 1) * 60 + 5 + (m * 7919) % 11
-        for k, apt in enumerate(chunk.apts):
-            handle = handles[k]
-            name = f"{prefix}_{handle}_received.json"
-            if (
-                name in seen
-            ):  # the source clock repeats an hour (DST fall-back): the share keeps the first file
-                report.repeated.append(name)
-                continue
-            seen.add(name)
-            if not any_fault:
-                _write_file(out_s + name, dumps(apt.payload(i, label), option=indent), mtime)
-                report.files_written += 1
-                report.file_names.append(name)
-                continue
-            u_missing, u_payload, u_redo, u_late = draws[k, i].tolist()
-            if u_missing < faults.missing_minutes:
-                hits["missing_minutes"][name] = ()
-                continue
-            report.file_names.append(name)
-            payload = apt.payload(i, label)
-            payload_kind = pick(u_payload, payload_rates)
-            redo_kind = pick(u_redo, redelivery_rates)
-            detail_rng = _rng(sim.seed, _S_FAULT_DETAIL, m, k) if payload_kind or redo_kind else None
-            if payload_kind and payload_kind != "corrupt_json":
-                assert detail_rng is not None
-                hits[payload_kind][name] = _apply_payload_fault(payload_kind, payload, handle, detail_rng)
-            data = dumps(payload, option=indent)
-            if payload_kind == "corrupt_json":
-                assert detail_rng is not None
-                cut = int(detail_rng.integers(len(data) // 10, len(data) * 9 // 10))
-                full, data = data, data[:cut]
-                hits["corrupt_json"][name] = (f"bytes={cut}",)
-            else:
-                full = data
-            if u_late < faults.late_files:
-                _write_file(late_s + name, data, mtime)
-                hits["late_files"][name] = ()
-                report.late_written += 1
-            else:
-                _write_file(out_s + name, data, mtime)
-                report.files_written += 1
-            if redo_kind == "duplicate_delivery":
-                _write_file(redo_s + name, data, mtime + 3600)
-                hits["duplicate_delivery"][name] = ()
-                report.redelivered += 1
-            elif redo_kind == "changed_redelivery":
-                assert detail_rng is not None
-                if payload_kind == "corrupt_json":
-                    payload = orjson.loads(full)  # the sender's fixed re-send of a truncated file
-                hits["changed_redelivery"][name] = _changed_copy(payload, handle, detail_rng)
-                _write_file(redo_s + name, dumps(payload, option=indent), mtime + 3600)
-                report.redelivered += 1
+    start_utc, end_utc = _to_utc(start, sim._tz), _to_utc(end, sim._tz)
+    _check_range_arguments(start_utc, end_utc, faults, late_dir, redelivery_dir)
+    out = _make_dir(out_dir)
+    late = _make_dir(late_dir) if late_dir is not None else None
+    redelivery = _make_dir(redelivery_dir) if redelivery_dir is not None else None
+    report = Report(out, late, redelivery, start_utc, end_utc, sim.seed, sim.source_tz, sim.history_start)
+    writer = _RangeWriter(sim, faults, report)
+    for minute in range(writer.first_minute, writer.end_minute):
+        writer.write_minute(minute)
     return report
