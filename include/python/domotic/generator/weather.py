@@ -229,6 +229,80 @@ def _format_value(v: float) -> str:
     return repr(float(v))
 
 
+Cell = tuple[str, str, str, str, str, str]  # Time, Value, Prediction, Site, Measurement, Unit
+
+
+def _forecast_cells(rng: np.random.Generator, site_rows: list[tuple[str, float]], start: datetime,
+                    predictions: int, horizon_days: int) -> tuple[list[Cell], list[int]]:
+    """Every forecast cell, ordered site, measurement, run, step (the way the real export groups them), and
+    the positions of the cells of the measurements the cleaner keeps."""
+    steps = [start + timedelta(hours=STEP_HOURS * i) for i in range(horizon_days * 24 // STEP_HOURS)]
+    times = np.array([t.strftime("%Y-%m-%d %H:%M:%S+00:00") for t in steps], dtype=object)
+    step_hours = np.array([t.hour for t in steps], dtype=float)
+    step_doy = np.array([t.timetuple().tm_yday for t in steps], dtype=float)
+    step_lead = np.array([(t - start).total_seconds() / 86400 for t in steps])
+    n_steps, n_runs = len(steps), predictions
+    per_code = n_runs * n_steps
+    used_index: list[int] = []
+    cells: list[Cell] = []
+    for site_name, alt in site_rows:
+        site_field = _quote(site_name)
+        for code, unit in MEASUREMENTS.items():
+            run = np.repeat(np.arange(n_runs), n_steps)
+            vals = _values(rng, code, np.tile(step_hours, n_runs), np.tile(step_doy, n_runs),
+                           np.full(per_code, alt), np.tile(step_lead, n_runs), run)
+            tcol = np.tile(times, n_runs)
+            for i in range(per_code):
+                if code in USED_CODES:
+                    used_index.append(len(cells))
+                cells.append((tcol[i], _format_value(vals[i]), f"{run[i]:02d}", site_field, code, unit))
+    return cells, used_index
+
+
+def _defective(reason: str, cell: Cell, rng: np.random.Generator) -> Cell | None:
+    """The cell with one defect of ``reason`` injected (None for a duplicate: the cell is written twice)."""
+    t, v, p, s, m, u = cell
+    if reason == "sentinel_null":
+        return (t, SENTINEL, p, s, m, u)
+    if reason == "outlier_flagged":
+        low, high = OUTLIER_VALUES[m]
+        return (t, repr(low if rng.random() < 0.5 else high), p, s, m, u)
+    if reason == "unparsable_time":
+        return (str(rng.choice(["2023-02-30 25:00:00+00:00", "not-a-time", ""])), v, p, s, m, u)
+    if reason == "unparsable_value":
+        return (t, str(rng.choice(["n/a", "", "1.2.3", "NaN"])), p, s, m, u)
+    if reason == "missing_key":
+        return (t, v, p, "", m, u) if rng.random() < 0.5 else (t, v, "", s, m, u)
+    if reason == "before_min_year":
+        return ("1970-01-01 00:00:00+00:00", v, p, s, m, u)
+    if reason == "bad_field_count":
+        # An unquoted comma inside a site name: one field too many, the parser skips the line.
+        return (t, v, p, s.strip('"').replace(" / ", ", ") + ",CH", m, u)
+    return None  # duplicate
+
+
+def _inject_defects(rng: np.random.Generator, cells: list[Cell], used_index: list[int]
+                    ) -> tuple[dict[str, int], dict[int, list[str]]]:
+    """Defects at the rates of ``RATES`` among the kept measurements' cells (in place); the counts, and the
+    duplicate lines to write after a cell."""
+    injected = dict.fromkeys(RATES, 0)
+    extra_lines: dict[int, list[str]] = {}
+    picks = rng.permutation(np.array(used_index))
+    cursor = 0
+    for reason, rate in RATES.items():
+        k = round(rate * len(used_index))
+        chosen = picks[cursor : cursor + k]
+        cursor += k
+        injected[reason] = k
+        for idx in chosen:
+            changed = _defective(reason, cells[idx], rng)
+            if changed is None:
+                extra_lines.setdefault(int(idx), []).append(",".join(cells[idx]))
+            else:
+                cells[idx] = changed
+    return injected, extra_lines
+
+
 def build_forecast_lines(
     issue_date: date,
     seed: int = 42,
@@ -242,83 +316,16 @@ def build_forecast_lines(
     """The CSV lines (header first) of one forecast file and the injected defect counts."""
     rng = np.random.default_rng([seed, issue_date.toordinal()])
     n_sites = sites if sites is not None else site_count(rows_scale)
-    site_rows = SITES[:n_sites]
     start = datetime(issue_date.year, issue_date.month, issue_date.day, FIRST_HOUR, tzinfo=UTC)
-    steps = [start + timedelta(hours=STEP_HOURS * i) for i in range(horizon_days * 24 // STEP_HOURS)]
-    times = np.array([t.strftime("%Y-%m-%d %H:%M:%S+00:00") for t in steps], dtype=object)
-    step_hours = np.array([t.hour for t in steps], dtype=float)
-    step_doy = np.array([t.timetuple().tm_yday for t in steps], dtype=float)
-    step_lead = np.array([(t - start).total_seconds() / 86400 for t in steps])
-
-    # Rows ordered site, measurement, run, step (the way the real export groups them).
-    n_steps, n_runs = len(steps), predictions
-    per_code = n_runs * n_steps
-    lines: list[str] = []
-    used_index: list[int] = []
-    cells: list[tuple[str, str, str, str, str, str]] = []
-    for site_name, alt in site_rows:
-        site_field = _quote(site_name)
-        for code, unit in MEASUREMENTS.items():
-            run = np.repeat(np.arange(n_runs), n_steps)
-            vals = _values(
-                rng,
-                code,
-                np.tile(step_hours, n_runs),
-                np.tile(step_doy, n_runs),
-                np.full(per_code, alt),
-                np.tile(step_lead, n_runs),
-                run,
-            )
-            tcol = np.tile(times, n_runs)
-            for i in range(per_code):
-                if code in USED_CODES:
-                    used_index.append(len(cells))
-                cells.append((tcol[i], _format_value(vals[i]), f"{run[i]:02d}", site_field, code, unit))
-
-    injected = dict.fromkeys(RATES, 0)
-    extra_lines: dict[int, list[str]] = {}
+    cells, used_index = _forecast_cells(rng, SITES[:n_sites], start, predictions, horizon_days)
+    injected, extra_lines = dict.fromkeys(RATES, 0), {}
     if defects and used_index:
-        picks = rng.permutation(np.array(used_index))
-        cursor = 0
-        for reason, rate in RATES.items():
-            k = round(rate * len(used_index))
-            chosen = picks[cursor : cursor + k]
-            cursor += k
-            injected[reason] = k
-            for idx in chosen:
-                t, v, p, s, m, u = cells[idx]
-                if reason == "sentinel_null":
-                    cells[idx] = (t, SENTINEL, p, s, m, u)
-                elif reason == "outlier_flagged":
-                    low, high = OUTLIER_VALUES[m]
-                    cells[idx] = (t, repr(low if rng.random() < 0.5 else high), p, s, m, u)
-                elif reason == "unparsable_time":
-                    cells[idx] = (
-                        str(rng.choice(["2023-02-30 25:00:00+00:00", "not-a-time", ""])),
-                        v,
-                        p,
-                        s,
-                        m,
-                        u,
-                    )
-                elif reason == "unparsable_value":
-                    cells[idx] = (t, str(rng.choice(["n/a", "", "1.2.3", "NaN"])), p, s, m, u)
-                elif reason == "missing_key":
-                    cells[idx] = (t, v, p, "", m, u) if rng.random() < 0.5 else (t, v, "", s, m, u)
-                elif reason == "before_min_year":
-                    cells[idx] = ("1970-01-01 00:00:00+00:00", v, p, s, m, u)
-                elif reason == "bad_field_count":
-                    # An unquoted comma inside a site name: one field too many, the parser skips the line.
-                    cells[idx] = (t, v, p, s.strip('"').replace(" / ", ", ") + ",CH", m, u)
-                elif reason == "duplicate":
-                    extra_lines.setdefault(int(idx), []).append(",".join(cells[idx]))
-
-    lines.append("Time,Value,Prediction,Site,Measurement,Unit")
+        injected, extra_lines = _inject_defects(rng, cells, used_index)
+    lines = ["Time,Value,Prediction,Site,Measurement,Unit"]
     for i, row in enumerate(cells):
         lines.append(",".join(row))
         lines.extend(extra_lines.get(i, ()))
-    ignored = sum(1 for c in cells if c[4] not in USED_CODES)
-    injected["ignored_measurement"] = ignored
+    injected["ignored_measurement"] = sum(1 for c in cells if c[4] not in USED_CODES)
     injected["rows"] = len(lines) - 1
     return lines, injected
 
