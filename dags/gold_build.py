@@ -19,7 +19,7 @@ build transaction and takes it out of the ledger when that commits (a failed or 
           --from-date 2023-08-18 --to-date 2023-10-27                 # one run per UTC day, 08-18 .. 10-27
       (add --reprocess-behavior completed to redo days that already ran)
 
-**Tasks**: `create_gold_tables` (idempotent DDL, tariff seed, row-level security) -> `plan_windows` (the
+**Tasks**: `plan_windows` (checks the warehouse schema version, then the
 run's own windows, the pending ledger changes, Valais holidays, every parameter the SQL binds) -> `build_gold`: the ledger claim and
 every Gold template of `include/sql/gold/` in **one transaction** under an advisory lock, so BI never reads a
 half-refreshed Gold and a failure leaves it (and the ledger) as it was -> quality gates
@@ -69,12 +69,6 @@ HISTORY_START = history_start()
     doc_md=__doc__,
 )
 def gold_build():
-    create_gold_tables = SQLExecuteQueryOperator(
-        task_id="create_gold_tables",
-        conn_id=POSTGRES_CONN_ID,
-        sql=[*gold.SILVER_INPUT_DDL, *gold.GOLD_DDL],
-    )
-
     @task
     def plan_windows(triggering_asset_events=None, logical_date=None, dag_run=None) -> dict:
         """This run's own windows, the pending ledger changes it will claim, and every parameter the SQL binds."""
@@ -107,7 +101,7 @@ def gold_build():
         outlet_events[GOLD_STAR_SCHEMA].extra = extra
         return extra
 
-    create_gold_tables >> plan >> build_gold >> quality_gates >> publish()
+    plan >> build_gold >> quality_gates >> publish()
 
 
 gold_build()

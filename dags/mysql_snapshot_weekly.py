@@ -24,13 +24,9 @@ See docs/mysql-snapshot.md.
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import dag, task
 
-from domotic.paths import SQL_DIR
 from domotic.reference import tasks as reference_tasks
-from domotic.reference.snapshot import DDL_FILES
-from domotic.settings import POSTGRES_CONN_ID
 from domotic_airflow.assets import SILVER_REFERENCE
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
@@ -44,16 +40,9 @@ from domotic_airflow.dag_defaults import default_args, run_deadline
     tags=["silver", "mysql", "reference", "weekly"],
     default_args=default_args(),
     deadline=run_deadline("mysql_snapshot_weekly", 60),
-    template_searchpath=[str(SQL_DIR)],
     doc_md=__doc__,
 )
 def mysql_snapshot_weekly() -> None:
-    create_silver_tables = SQLExecuteQueryOperator(
-        task_id="create_silver_tables",
-        conn_id=POSTGRES_CONN_ID,
-        sql=list(DDL_FILES),
-    )
-
     @task(outlets=[SILVER_REFERENCE])
     def snapshot_pidb(**context) -> dict:
         """Copy the allow-listed pidb tables into Silver and swap them in (all or nothing)."""
@@ -61,7 +50,7 @@ def mysql_snapshot_weekly() -> None:
         context["outlet_events"][SILVER_REFERENCE].extra = summary
         return summary
 
-    create_silver_tables >> snapshot_pidb()
+    snapshot_pidb()
 
 
 mysql_snapshot_weekly()

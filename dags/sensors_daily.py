@@ -28,14 +28,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from domotic.paths import SQL_DIR
 from domotic.sensors import tasks as sensor_pipeline
-from domotic.sensors.load import SILVER_SENSOR_DDL
-from domotic.settings import POSTGRES_CONN_ID, catchup_enabled, env, history_start
+from domotic.settings import catchup_enabled, env, history_start
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
 from domotic_airflow.dag_defaults import default_args, run_deadline
 
@@ -55,13 +52,9 @@ LOAD_POOL = env("DOMOTIC_LOAD_POOL")
     tags=["sensors", "silver", "bronze", "backfill"],
     default_args=default_args(),
     deadline=run_deadline("sensors_daily", 60),
-    template_searchpath=[str(SQL_DIR)],
     doc_md=__doc__,
 )
 def sensors_daily():
-    create_silver_tables = SQLExecuteQueryOperator(
-        task_id="create_silver_tables", conn_id=POSTGRES_CONN_ID, sql=list(SILVER_SENSOR_DDL), split_statements=True
-    )
 
     @task
     def list_day_on_share(logical_date=None) -> list[list[str]]:
@@ -82,7 +75,6 @@ def sensors_daily():
         return total
 
     chunks = list_day_on_share()
-    create_silver_tables >> chunks
     publish_silver_window(ingest_chunk.expand(names=chunks))
 
 

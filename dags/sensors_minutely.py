@@ -12,7 +12,7 @@ Every minute, for the minute that just ended (the run's data interval):
    `silver.file_manifest`, then emits the `silver_sensor_readings` asset with the loaded window in `extra`.
    Skipped when there is nothing new to load (no asset event, so Gold is not woken for nothing).
 
-`create_silver_tables` runs beside the sensor (idempotent DDL) so a fresh install works from the first run.
+No DDL per run: the schema comes from the deploy step (`warehouse_migrate`); the tasks check its version.
 No catchup: history and gaps are the job of `sensors_daily`.
 """
 
@@ -21,14 +21,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import CronTriggerTimetable, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from domotic.paths import SQL_DIR
 from domotic.sensors import tasks as sensor_pipeline
-from domotic.sensors.load import SILVER_SENSOR_DDL
-from domotic.settings import POSTGRES_CONN_ID, var_template
+from domotic.settings import var_template
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
 from domotic_airflow.dag_defaults import default_args, run_deadline
 from domotic_airflow.sensors import PredictedFileSensor
@@ -44,13 +41,9 @@ from domotic_airflow.sensors import PredictedFileSensor
     tags=["sensors", "silver", "bronze"],
     default_args=default_args(retries=2, retry_delay=timedelta(seconds=10)),
     deadline=run_deadline("sensors_minutely", 5),
-    template_searchpath=[str(SQL_DIR)],
     doc_md=__doc__,
 )
 def sensors_minutely():
-    create_silver_tables = SQLExecuteQueryOperator(
-        task_id="create_silver_tables", conn_id=POSTGRES_CONN_ID, sql=list(SILVER_SENSOR_DDL), split_statements=True
-    )
     found = PredictedFileSensor(
         task_id="wait_for_minute_files",
         folder=var_template("domotic_smb_path"),
@@ -74,7 +67,6 @@ def sensors_minutely():
         return stats.summary()
 
     copied = copy_to_bronze(found.output)
-    create_silver_tables >> copied
     load_to_silver(copied)
 
 

@@ -4,13 +4,12 @@
 Every day at 07:30 Europe/Zurich. The run with logical date **D** (its Europe/Zurich calendar day) brings Silver
 up to date with the server **for every forecast issued up to D**:
 
-1. **create_weather_tables**: the Silver tables (idempotent DDL, `include/sql/silver/weather/`).
-2. **fetch_new_files**: one SSH session on connection `meteo_sftp` lists the folder `meteo_sftp_path`
+1. **fetch_new_files**: one SSH session on connection `meteo_sftp` lists the folder `meteo_sftp_path`
    (default `/Meteo2`) and downloads the `Pred_YYYY-MM-DD.csv` files issued on or before D that are new or
    changed since the manifest `silver.weather_file_manifest` last saw them (size, modification time, then
    content checksum) into `<domotic_bronze_root>/weather/YYYY/MM/DD/`. Later files are left to their own run.
    Bronze is never consulted, so cleaning it up never triggers downloads again.
-3. **load_new_files**: cleans every downloaded, not yet loaded file issued up to D into
+2. **load_new_files**: cleans every downloaded, not yet loaded file issued up to D into
    `silver.weather_forecasts` (every revision) and `silver.weather_clean` (latest forecast per hour and site),
    and emits the `silver_weather` asset with the forecast hours it changed. Skipped when nothing was new.
 
@@ -36,14 +35,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import CronTriggerTimetable, ExceptionRetryPolicy, RetryAction, RetryRule, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from domotic.errors import PermanentError
-from domotic.paths import SQL_DIR
-from domotic.settings import POSTGRES_CONN_ID, catchup_enabled, env, history_start
-from domotic.weather import SCHEDULE_TZ, WEATHER_DDL
+from domotic.settings import catchup_enabled, env, history_start
+from domotic.weather import SCHEDULE_TZ
 from domotic.weather import tasks as weather_tasks
 from domotic_airflow.assets import SILVER_WEATHER
 from domotic_airflow.dag_defaults import default_args, run_deadline
@@ -92,13 +89,9 @@ SFTP_RETRY_POLICY = ExceptionRetryPolicy(
     default_args=default_args(),
     # Scheduled at 07:30 Zurich: 90 min after the logical date is "not finished by 09:00 Europe/Zurich".
     deadline=run_deadline("weather_daily", 90, rule="must finish by 09:00 Europe/Zurich", after_logical_date=True),
-    template_searchpath=[str(SQL_DIR)],
     doc_md=__doc__,
 )
 def weather_daily():
-    create_weather_tables = SQLExecuteQueryOperator(
-        task_id="create_weather_tables", conn_id=POSTGRES_CONN_ID, sql=list(WEATHER_DDL), split_statements=True
-    )
 
     # Refused/timed-out/reset connections retry every SFTP_RETRY_DELAY (the policy's delay wins over the
     # backoff); errors no rule matches keep the default exponential backoff from that base.
@@ -116,7 +109,7 @@ def weather_daily():
         except weather_tasks.NothingLoaded as nothing:
             raise AirflowSkipException(str(nothing)) from None
 
-    create_weather_tables >> fetch_new_files() >> load_new_files()
+    fetch_new_files() >> load_new_files()
 
 
 weather_daily()

@@ -59,8 +59,20 @@ def pg_service() -> Iterator[services.Service]:
 
 
 @pytest.fixture
-def warehouse(pg_service: services.Service, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """A fresh, empty warehouse database for one test, wired as the ``domotic_postgres`` connection."""
+def warehouse(empty_warehouse: dict) -> dict:
+    """A fresh warehouse at the code's schema version (the deploy step applied), wired as ``domotic_postgres``."""
+    import psycopg
+
+    from domotic.warehouse.migrations import apply as migrate
+
+    with psycopg.connect(empty_warehouse["conninfo"]) as conn:
+        migrate(conn)
+    return empty_warehouse
+
+
+@pytest.fixture
+def empty_warehouse(pg_service: services.Service, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A fresh, empty database (no migration applied), wired as the ``domotic_postgres`` connection."""
     dbname = f"domotic_test_{uuid.uuid4().hex[:10]}"
     services.create_database(pg_service, dbname)
     monkeypatch.setenv("AIRFLOW_CONN_DOMOTIC_POSTGRES", pg_conn_json(pg_service, dbname))

@@ -228,7 +228,7 @@ def main() -> int:
 
     from domotic.generator.live import run_live
     from domotic_dev.demo import _pg_conn_json
-    from domotic_dev.services import create_database, ensure_postgres
+    from domotic_dev.services import create_warehouse, ensure_postgres
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=8080)
@@ -237,7 +237,7 @@ def main() -> int:
     share, bronze = root / "share", root / "bronze"
     share.mkdir(parents=True, exist_ok=True)
     pg = ensure_postgres(private=True, name="live-postgres")
-    create_database(pg, "domotic")
+    create_warehouse(pg, "domotic")
     airflow = LocalAirflow(home=root / "airflow", meta=pg, api_port=args.port, extra_env={
         "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "domotic"),
         "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share), "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(bronze),

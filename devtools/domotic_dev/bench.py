@@ -38,8 +38,8 @@ import psycopg
 
 # Imported here, not in the workers: the load's worker processes are forked from this one and start warm, as an
 # Airflow worker that has run a task before (and as the baseline's workers, forked from here too).
-from domotic.sensors.load import SILVER_SENSOR_DDL, ingest_share_files, list_share_day
-from domotic_dev.services import REPO_ROOT, Service, create_database, ensure_postgres
+from domotic.sensors.load import ingest_share_files, list_share_day
+from domotic_dev.services import REPO_ROOT, Service, create_warehouse, ensure_postgres
 
 BENCH_DIR = REPO_ROOT / "var" / "bench"
 HISTORY_START = date(2023, 8, 18)
@@ -186,13 +186,8 @@ def conninfo(pg: Service, dbname: str) -> str:
 
 
 def fresh_warehouse(pg: Service, dbname: str) -> str:
-    from domotic.db import run_sql_files
-
-    create_database(pg, dbname, drop=True)
-    info = conninfo(pg, dbname)
-    with psycopg.connect(info) as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
-    return info
+    create_warehouse(pg, dbname, drop=True)
+    return conninfo(pg, dbname)
 
 
 # ------------------------------------------------------------------------------------------------ silver
@@ -392,7 +387,7 @@ def bench_minutely_latency(pg: Service, minutes: int = 3) -> dict:
     shutil.rmtree(root, ignore_errors=True)
     share, bronze = root / "share", root / "bronze"
     share.mkdir(parents=True)
-    create_database(pg, "bench_minutely", drop=True)
+    create_warehouse(pg, "bench_minutely", drop=True)
     airflow = LocalAirflow(home=root / "airflow", meta=pg, meta_db="bench_airflow_meta", extra_env={
         "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "bench_minutely"),
         "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share), "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(bronze),
@@ -471,7 +466,7 @@ def bench_backfill(pg: Service, days: int) -> dict:
     root = BENCH_DIR / "backfill"
     discard(root / "bronze")
     discard(root / "airflow")
-    create_database(pg, "bench_backfill", drop=True)
+    create_warehouse(pg, "bench_backfill", drop=True)
     mariadb = _start_pidb()
     forecasts = root / "sftp" / "Meteo2"
     if forecasts.exists() and len(list(forecasts.iterdir())) >= days:
@@ -604,7 +599,7 @@ def bench_scaleout(pg: Service, days: int = 7, workers: int = 2, concurrency: in
     share = share_of(days)
     root = BENCH_DIR / "scaleout"
     discard(root)
-    create_database(pg, "bench_scaleout", drop=True)
+    create_warehouse(pg, "bench_scaleout", drop=True)
     meta_db = "bench_scaleout_meta"
     airflow = LocalAirflow(home=root / "airflow", meta=pg, meta_db=meta_db, parallelism=workers * concurrency,
                            extra_env={

@@ -34,6 +34,7 @@ from typing import Any
 
 from domotic import gold
 from domotic.gold.ledger import Pending, PendingScope
+from domotic.warehouse.migrations import apply as migrate
 
 Connect = Callable[[], Any]
 
@@ -41,12 +42,11 @@ Connect = Callable[[], Any]
 def generate_silver(connect: Connect, first_day: date, days: int, *, seed: int = 0,
                     workdir: Path | None = None) -> dict[str, Any]:
     """Generate ``days`` days of sensor files from ``first_day`` and load them into Silver, day by day."""
-    from domotic.db import run_sql_files
     from domotic.generator.sensors import SensorSimulator, write_range
-    from domotic.sensors.load import SILVER_SENSOR_DDL, load_bronze_files
+    from domotic.sensors.load import load_bronze_files
 
     with contextlib.closing(connect()) as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
+        migrate(conn)
     simulator = SensorSimulator(seed, first_day)
     rows = files = 0
     started = time.perf_counter()
@@ -88,9 +88,11 @@ def _timed_build(conn: Any, plan: gold.BuildPlan) -> tuple[float, list[tuple[str
 
 
 def _reset_gold(conn: Any) -> None:
-    conn.execute("DROP SCHEMA IF EXISTS gold CASCADE")
+    """An empty Gold, as before its first build (the schema stays; the tariff seed and tenants stay)."""
+    migrate(conn)
+    built = [t for t in gold.GOLD_TABLES if t != "dim_tariff"] + ["build_window"]
+    conn.execute("TRUNCATE " + ", ".join(f"gold.{t}" for t in built))
     conn.commit()
-    gold.ensure_schema(conn)
 
 
 def bench_gold(connect: Connect | None = None, *, repeat: int = 5) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from domotic import weather
 from domotic.generator.weather import write_forecast_files
+from domotic.warehouse.migrations import apply as migrate
 from domotic.weather import fetch as weather_fetch
 from domotic.weather import load as weather_load
 
@@ -68,9 +69,8 @@ def _bench(
     seed: int,
     loaders: int,
 ) -> dict[str, Any]:
-    from domotic.db import run_sql_files
 
-    run_sql_files(conn, weather.WEATHER_DDL)
+    migrate(conn)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         files = write_forecast_files(Path(tmp), BENCH_START, n_files, seed=seed, rows_scale=rows_scale)
         names = [f.path.name for f in files]

@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 
 from domotic_dev.airflow_local import LocalAirflow
-from domotic_dev.services import REPO_ROOT, Service, create_database, ensure_postgres
+from domotic_dev.services import REPO_ROOT, Service, create_warehouse, ensure_postgres
 
 DEMO_START = date(2023, 10, 28)  # includes the 2023-10-29 change from summer to winter time in Zurich
 SILVER_DAGS = ("sensors_daily", "sensors_minutely", "weather_daily", "mysql_snapshot_weekly")
@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         _say("== starting private services: PostgreSQL (warehouse + Airflow metadata), MariaDB (pidb), SFTP")
         pg = ensure_postgres(private=True, name="demo-postgres")
         stoppable.append(pg)
-        create_database(pg, "domotic", drop=True)
+        schema = create_warehouse(pg, "domotic", drop=True)
+        _say(f"   warehouse schema at version {schema['to']} (the deploy step: python -m domotic.warehouse migrate)")
         mariadb = _start_pidb()
         stoppable.append(mariadb)
         sftp = _start_meteo_sftp(root / "sftp", args.start, args.days)

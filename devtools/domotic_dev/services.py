@@ -200,6 +200,17 @@ def create_database(pg: Service, dbname: str, drop: bool = False) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
 
+def create_warehouse(pg: Service, dbname: str, drop: bool = False) -> dict:
+    """A warehouse database at the code's schema version: the deploy step (domotic.warehouse migrations)."""
+    import psycopg
+
+    from domotic.warehouse.migrations import apply
+
+    create_database(pg, dbname, drop=drop)
+    with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, dbname=dbname) as conn:
+        return apply(conn)
+
+
 # ---------------------------------------------------------------------------------------------- MariaDB
 
 

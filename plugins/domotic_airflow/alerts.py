@@ -36,9 +36,6 @@ from domotic.freshness.checks import StaleDataError
 
 log = logging.getLogger(__name__)
 
-ALERTS_TABLE_SQL = "ops/alerts.sql"
-
-
 def _setting(key: str) -> str:
     """A registered Variable (domotic.settings), or its default when even the metadata API is unreachable:
     alerting must keep working then."""
@@ -194,10 +191,9 @@ def _send(message: EmailMessage) -> None:
 
 def _record(alert: dict[str, Any], email_sent: bool, email_error: str | None) -> None:
     from domotic.airflow_adapter import warehouse_connection
-    from domotic.paths import SQL_DIR
 
-    with warehouse_connection() as conn:
-        conn.execute((SQL_DIR / ALERTS_TABLE_SQL).read_text())
+    # ops.alerts exists since migration 1: no schema check, an alert must be recorded whatever else is behind.
+    with warehouse_connection(check_schema=False) as conn:
         conn.execute(
             "INSERT INTO ops.alerts (kind, dag_id, task_id, run_id, subject, message, details, email_sent,"
             " email_error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",

@@ -19,12 +19,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from domotic_dev.airflow_local import LocalAirflow
-from domotic_dev.services import create_database, drop_database
+from domotic_dev.services import create_warehouse, drop_database
 
-from domotic import gold
-from domotic.db import run_sql_files
 from domotic.gold import ledger as gold_ledger
-from domotic.sensors.load import SILVER_SENSOR_DDL, load_bronze_files
+from domotic.sensors.load import load_bronze_files
 
 DAYS = [date(2023, 10, 28), date(2023, 10, 29), date(2023, 10, 30)]
 
@@ -37,7 +35,7 @@ def _day_start(day: date) -> datetime:
 def stack(pg_service, tmp_path):
     warehouse = f"domotic_ledger_{uuid.uuid4().hex[:8]}"
     meta = f"airflow_ledger_{uuid.uuid4().hex[:8]}"
-    create_database(pg_service, warehouse)
+    create_warehouse(pg_service, warehouse)
     info = f"host={pg_service.host} port={pg_service.port} user={pg_service.user} dbname={warehouse}"
     airflow = LocalAirflow(home=tmp_path / "airflow", meta=pg_service, meta_db=meta, extra_env={
         "AIRFLOW_CONN_DOMOTIC_POSTGRES": json.dumps({
@@ -91,9 +89,6 @@ def _wait(predicate, what: str, airflow: LocalAirflow, seconds: float = 240) -> 
 def test_every_announced_day_is_built_even_when_airflow_drops_events(stack, tmp_path):
     airflow = stack["airflow"]
     by_day = _files_by_day(tmp_path / "bronze")
-    with psycopg.connect(stack["info"]) as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
-        gold.ensure_schema(conn)
     # Hold every build at its fact_weather_hour step (after its claim, before its commit): the run stays active.
     blocker = psycopg.connect(stack["info"])
     blocker.execute("LOCK TABLE gold.fact_weather_hour IN ACCESS EXCLUSIVE MODE")

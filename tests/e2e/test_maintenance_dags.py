@@ -16,6 +16,7 @@ import pytest
 from domotic.generator.sensors import Faults, write_range
 from domotic.sensors.load import list_share_day
 from domotic.sensors.replay import replay_archived_day
+from domotic.warehouse.migrations import apply as migrate
 from tests.fixtures.maintenance import APARTMENTS, DAYS, SMALL, ingest, snapshot
 from tests.fixtures.services import pg_conn_json
 
@@ -64,15 +65,13 @@ def folders(warehouse, workdir, monkeypatch):
 
 
 def test_compaction_dag_then_sensors_daily_replays_archived_days(airflow_db, folders, fresh_db, monkeypatch, pg_service):
-    from domotic.db import run_sql_files
-    from domotic.sensors.load import SILVER_SENSOR_DDL
 
     # Two days of sensor files on the share (faults included, no re-delivery: the share holds one version),
     # loaded as sensors_daily would, and a weather forecast file.
     write_range(folders["share"], *SMALL, Faults(corrupt_json=0.03, nulls=0.05, bad_datetime=0.02), seed=11,
                 history_start=DAYS[0])
     with folders["connect"]() as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
+        migrate(conn)
     for day in DAYS:
         listing = list_share_day(folders["share"], day)
         ingest(folders["connect"], folders["share"], folders["bronze"], listing.names + listing.bad_names)
@@ -116,11 +115,9 @@ def test_compaction_dag_then_sensors_daily_replays_archived_days(airflow_db, fol
 
 
 def test_vacuum_dag(airflow_db, folders):
-    from domotic.db import run_sql_files
-    from domotic.sensors.load import SILVER_SENSOR_DDL
 
     with folders["connect"]() as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
+        migrate(conn)
     run = load_dag("maintenance_vacuum").test(logical_date=RUN_DATE)
     assert run.state == "success", states(run)
     assert xcom(airflow_db, run, "list_big_tables")[0].startswith("VACUUM (ANALYZE) silver.")
@@ -139,7 +136,9 @@ def test_vacuum_dag(airflow_db, folders):
 def test_vacuum_dag_with_no_big_table_says_so_and_succeeds(airflow_db, folders):
     from domotic.maintenance.vacuum import NOTHING_TO_VACUUM
 
-    run = load_dag("maintenance_vacuum").test(logical_date=RUN_DATE)  # an empty warehouse
+    with psycopg.connect(folders["conninfo"], autocommit=True) as conn:  # a warehouse without the big tables
+        conn.execute("DROP SCHEMA silver, gold CASCADE")
+    run = load_dag("maintenance_vacuum").test(logical_date=RUN_DATE)
     assert run.state == "success", states(run)
     assert xcom(airflow_db, run, "list_big_tables") == [NOTHING_TO_VACUUM]
 

@@ -44,8 +44,7 @@ def pidb(mariadb_service, monkeypatch):
 
 def test_dag_shape():
     dag = load_dag()
-    assert set(dag.task_dict) == {"create_silver_tables", "snapshot_pidb"}
-    assert dag.task_dict["create_silver_tables"].downstream_task_ids == {"snapshot_pidb"}
+    assert set(dag.task_dict) == {"snapshot_pidb"}  # no DDL per run: the schema is a deploy step
     assert [o.name for o in dag.task_dict["snapshot_pidb"].outlets] == [SILVER_REFERENCE.name]
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.default_args["retries"] >= 2

@@ -88,7 +88,6 @@ def test_dag_test_one_day_fills_both_silver_tables(meteo):
     run = load_dag().test(logical_date=LOGICAL)
     assert run.state == "success"
     assert {k: ti.state for k, ti in task_instances(run).items()} == {
-        "create_weather_tables": "success",
         "fetch_new_files": "success",
         "load_new_files": "success",
     }

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from domotic.db import run_sql_files
 from domotic.freshness.checks import StaleDataError, check
 from domotic.freshness.tasks import run_check
-from domotic.sensors.load import SILVER_SENSOR_DDL
 from domotic.sensors.names import sensor_name
+from domotic.warehouse.migrations import apply as migrate
 
 NOW = datetime(2023, 9, 14, 12, 0, 30, tzinfo=UTC)
 LAG = timedelta(minutes=20)
@@ -20,7 +19,7 @@ LAG = timedelta(minutes=20)
 @pytest.fixture
 def conn(warehouse):
     with psycopg.connect(warehouse["conninfo"]) as connection:
-        run_sql_files(connection, SILVER_SENSOR_DDL)
+        migrate(connection)
         yield connection
 
 
@@ -55,14 +54,12 @@ def test_silent_sources_are_not_stale_data(conn, tmp_path):
 
 def test_gold_coverage_check_names_lost_days_and_stuck_work(warehouse, monkeypatch):
     """The guard against a Silver change Gold never absorbed (a lost asset event): days named, task fails."""
-    from domotic import gold
     from domotic.freshness.checks import GoldCoverageError
     from domotic.freshness.tasks import run_gold_coverage_check
     from domotic.gold import ledger as gold_ledger
 
     with psycopg.connect(warehouse["conninfo"]) as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
-        gold.ensure_schema(conn)
+        migrate(conn)
         conn.execute("INSERT INTO silver.sensor_readings (ts, value, series_id, file_id, is_outlier)"
                      " VALUES ('2023-09-13 23:59+00', 1, 1, 1, false), ('2023-09-14 10:00+00', 1, 1, 1, false)")
         conn.commit()

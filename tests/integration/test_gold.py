@@ -27,6 +27,7 @@ import pytest
 from psycopg import sql
 
 from domotic import gold
+from domotic.warehouse.migrations import apply as migrate
 from tests.fixtures.gold import (
     DAY1,
     DAY2,
@@ -400,8 +401,6 @@ def test_dimensions_keys_calendar_and_reference(make_db):
 
 def test_fresh_install_without_reference_or_weather_data(pg_service, monkeypatch):
     """Only sensor Silver exists (no MySQL mirrors, no forecasts): the build succeeds, unenriched."""
-    from domotic.db import run_sql_files
-    from domotic.sensors.load import SILVER_SENSOR_DDL
 
     name = f"domotic_gold_{uuid.uuid4().hex[:10]}"
     with admin(pg_service) as conn:
@@ -409,8 +408,7 @@ def test_fresh_install_without_reference_or_weather_data(pg_service, monkeypatch
     try:
         info = conninfo(pg_service, name)
         with psycopg.connect(info) as conn:
-            run_sql_files(conn, SILVER_SENSOR_DDL)
-            gold.ensure_schema(conn)  # creates the weather and error tables (empty), not the MySQL mirrors
+            migrate(conn)
         run(info, gold.plan_for_day(DAY2))  # no Silver rows at all: calendar only
         with psycopg.connect(info) as conn:
             assert conn.execute("SELECT count(*) FROM gold.dim_datetime").fetchone()[0] == 1440
@@ -522,8 +520,8 @@ def test_row_level_security_both_ways(make_db, pg_service):
     login = f"bi_jimmy_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(info, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE role_jimmy").format(sql.Identifier(login)))
-        with psycopg.connect(info) as again:  # rls.sql is idempotent (no new policy, no error)
-            again.execute(gold.read_sql("gold/security/rls.sql"))
+        with psycopg.connect(info) as again:  # the security script is repeatable (no new policy, no error)
+            again.execute(gold.read_sql("migrations/repeatable/gold_security.sql"))
         policies = conn.execute("SELECT count(*) FROM pg_policies WHERE schemaname = 'gold'").fetchone()[0]
         assert policies == 3 * len(gold.TENANT_TABLES)
     try:

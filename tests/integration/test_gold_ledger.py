@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from domotic import gold
-from domotic.db import run_sql_files
 from domotic.gold import ledger as gold_ledger
-from domotic.sensors.load import SILVER_SENSOR_DDL, load_bronze_files
+from domotic.sensors.load import load_bronze_files
+from domotic.warehouse.migrations import apply as migrate
 
 DAY = date(2023, 10, 28)
 START = datetime(2023, 10, 28, tzinfo=UTC)
@@ -27,8 +27,7 @@ def silver(warehouse, tmp_path):
 
     info = warehouse["conninfo"]
     with psycopg.connect(info) as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
-        gold.ensure_schema(conn)
+        migrate(conn)
     folder = tmp_path / "bronze"
     write_range(folder, START, START + timedelta(hours=6), seed=5, history_start=DAY)
     return {"info": info, "files": sorted(str(p) for p in folder.iterdir()),
@@ -208,13 +207,12 @@ def test_coverage_guard_names_the_silver_days_gold_lacks(silver):
 
 
 def test_weather_load_records_the_hours_of_the_file_and_of_the_version_it_replaces(warehouse, tmp_path):
-    from domotic import weather
     from domotic.generator.weather import write_forecast_files
     from domotic.weather import load as weather_load
 
     info = warehouse["conninfo"]
     with psycopg.connect(info) as conn:
-        run_sql_files(conn, weather.WEATHER_DDL)
+        migrate(conn)
     (forecast,) = write_forecast_files(tmp_path, DAY, 1, seed=3, rows_scale=0.02, defects=False)
     lines = forecast.path.read_text().splitlines(keepends=True)
     shorter = tmp_path / "v2" / forecast.path.name  # a corrected re-delivery covering fewer hours

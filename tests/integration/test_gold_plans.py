@@ -41,6 +41,13 @@ def _silver_scans(node: dict) -> list[dict]:
 
 
 _LEADS: dict[str, str] = {}
+PASSTHROUGH = {"Gather", "Gather Merge", "Materialize", "Memoize", "Result"}
+
+
+def _through_passthrough(node: dict) -> dict:
+    while node.get("Node Type") in PASSTHROUGH and len(node.get("Plans", [])) == 1:
+        node = node["Plans"][0]
+    return node
 
 
 def range_join_offenders(node: dict) -> list[str]:
@@ -50,8 +57,10 @@ def range_join_offenders(node: dict) -> list[str]:
     offenders = []
     if node.get("Node Type") == "Nested Loop":
         inner = node["Plans"][1] if len(node.get("Plans", [])) > 1 else {}
-        scans = _silver_scans(node)
-        if scans and RANGE.search(node.get("Join Filter", "")):
+        # Silver rows compared per outer row: a side of the loop is a Silver scan (through Gather, Materialize
+        # or Memoize); a side that is an aggregate or a CTE of Silver was scanned once.
+        sides = [_through_passthrough(child) for child in node.get("Plans", [])]
+        if any(side in _silver_scans(side) for side in sides) and RANGE.search(node.get("Join Filter", "")):
             offenders.append(f"Nested Loop, Join Filter {node['Join Filter']}")
         for scan in _silver_scans(inner):
             # A range filter per outer row is a full scan per row, unless an index condition bounds the rows

@@ -18,7 +18,6 @@ import psycopg
 import pytest
 
 from domotic.airflow_adapter import pg_command_env
-from domotic.db import run_sql_files
 from domotic.errors import ConfigurationError
 from domotic.generator.sensors import Faults, write_range
 from domotic.maintenance import archive, backup, compaction, disk, vacuum, weather_files
@@ -26,12 +25,12 @@ from domotic.maintenance.archive import archive_digests, archive_path, day_folde
 from domotic.maintenance.compaction import compact_sensor_days
 from domotic.sensors import replay
 from domotic.sensors.load import (
-    SILVER_SENSOR_DDL,
     copy_to_bronze,
     known_checksums,
     list_share_day,
     load_bronze_files,
 )
+from domotic.warehouse.migrations import apply as migrate
 from tests.fixtures.maintenance import APARTMENTS, DAYS, SMALL, drop_database, ingest, snapshot
 from tests.fixtures.services import pg_conn_json
 
@@ -54,7 +53,7 @@ def env(warehouse, workdir):
     for folder in folders.values():
         folder.mkdir()
     with psycopg.connect(warehouse["conninfo"]) as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
+        migrate(conn)
     return {**folders, "conninfo": warehouse["conninfo"], "connect": lambda: psycopg.connect(warehouse["conninfo"])}
 
 
@@ -458,13 +457,13 @@ def test_password_goes_to_the_environment_never_the_command_line(monkeypatch):
 def test_big_tables_lists_the_existing_ones_and_vacuum_runs(env):
     generate_and_load(env)
     with env["connect"]() as conn:
-        conn.execute("CREATE SCHEMA gold; CREATE TABLE gold.fact_energy_minute (x int);"
-                     "CREATE TABLE gold.dim_date (x int)")
-        conn.commit()
         tables = vacuum.big_tables(conn)
-    assert tables[0] == "silver.sensor_readings"
+    assert tables[0] == "silver.sensor_readings"  # largest first
     assert set(tables) == {"silver.sensor_readings", "silver.file_manifest", "silver.sensor_series",
-                           "gold.fact_energy_minute"}
+                           "silver.weather_forecasts", "silver.weather_clean", "silver.weather_file_manifest",
+                           "silver.weather_file_stats", "gold.fact_energy_minute", "gold.fact_environment_minute",
+                           "gold.fact_presence_minute", "gold.fact_device_health_day", "gold.fact_weather_hour",
+                           "gold.fact_weather_hour_revision"}  # not the dimensions
     statements = vacuum.vacuum_statements(tables)  # what vacuum_analyze runs
     assert statements[0] == "VACUUM (ANALYZE) silver.sensor_readings"
     with psycopg.connect(env["conninfo"], autocommit=True) as conn:

@@ -18,17 +18,16 @@ import MySQLdb
 import psycopg
 import pytest
 
-from domotic.db import run_sql_files
 from domotic.errors import PermanentError
 from domotic.reference import snapshot as snap
 from domotic.reference.snapshot import (
     ALLOW_LIST,
-    DDL_FILES,
     SnapshotFailed,
     SourceColumn,
     TableSpec,
 )
 from domotic.reference.tasks import run_snapshot
+from domotic.warehouse.migrations import apply as migrate
 from tests.fixtures.pidb import SILVER_NAMES, Pidb
 
 PERSONAL_TABLES = {"users", "actions", "achievements", "badges", "events", "eventsgeneric", "eventsignore",
@@ -59,7 +58,7 @@ HANDLES = ("JimmyLoup", "JeremieVianin")
 def silver(warehouse) -> Iterator[psycopg.Connection]:
     """The warehouse with the snapshot's DDL applied; an autocommit connection to inspect it."""
     with psycopg.connect(warehouse["conninfo"]) as conn:
-        run_sql_files(conn, DDL_FILES)
+        migrate(conn)
     with psycopg.connect(warehouse["conninfo"], autocommit=True) as conn:
         yield conn
 

@@ -13,9 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domotic.db import run_sql_files
 from domotic.sensors.load import (
-    SILVER_SENSOR_DDL,
     SeriesRegistry,
     copy_to_bronze,
     ingest_share_files,
@@ -24,6 +22,7 @@ from domotic.sensors.load import (
     load_bronze_files,
 )
 from domotic.sensors.names import sensor_name
+from domotic.warehouse.migrations import apply as migrate
 from tests.fixtures.sensors import DAY, EXAMPLE, T0, fill_share, payload, write
 
 
@@ -37,7 +36,7 @@ def env(warehouse, tmp_path):
         return psycopg.connect(warehouse["conninfo"])
 
     with connect() as conn:
-        run_sql_files(conn, SILVER_SENSOR_DDL)
+        migrate(conn)
     return {"share": share, "bronze": bronze, "connect": connect, "conninfo": warehouse["conninfo"]}
 
 
@@ -244,7 +243,7 @@ def test_killed_half_way_then_rerun_equals_uninterrupted(env, warehouse, pg_serv
     try:
         ref_info = warehouse["conninfo"].replace(warehouse["dbname"], other)
         with psycopg.connect(ref_info) as conn:
-            run_sql_files(conn, SILVER_SENSOR_DDL)
+            migrate(conn)
         load_bronze_files(lambda: psycopg.connect(ref_info), copied.bronze_paths, batch_files=40)
         assert snapshot({"connect": lambda: psycopg.connect(ref_info)}) == interrupted
     finally:
@@ -300,7 +299,7 @@ def test_one_pass_ingest_equals_copy_then_load_and_reruns_change_nothing(env, wa
         ref_info = warehouse["conninfo"].replace(warehouse["dbname"], other)
         ref_env = {**env, "connect": lambda: psycopg.connect(ref_info), "bronze": env["bronze"].parent / "bronze2"}
         with ref_env["connect"]() as conn:
-            run_sql_files(conn, SILVER_SENSOR_DDL)
+            migrate(conn)
         ingest_day(ref_env)
         events, manifest = snapshot(ref_env)
         assert events == one_pass[0] and manifest[1] == one_pass[1][1]

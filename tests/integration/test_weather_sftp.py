@@ -18,10 +18,9 @@ import psycopg
 import pytest
 from domotic_dev import services
 
-from domotic.db import run_sql_files
 from domotic.errors import PermanentError
 from domotic.generator.weather import write_forecast_files
-from domotic.weather import WEATHER_DDL
+from domotic.warehouse.migrations import apply as migrate
 from domotic.weather.clean import DROP_REASONS
 from domotic.weather.fetch import (
     FetchReport,
@@ -79,7 +78,7 @@ def env(sftp_server, warehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_METEO_SFTP", sftp_conn_json(sftp_server))
     monkeypatch.setenv("AIRFLOW_VAR_METEO_SFTP_PATH", "/Meteo2")
     with psycopg.connect(warehouse["conninfo"]) as conn:
-        run_sql_files(conn, WEATHER_DDL)
+        migrate(conn)
         yield Env(remote, tmp_path / "bronze", conn, warehouse["conninfo"])
 
 

@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "include" / "python" / "domotic"
-PIPELINE_PACKAGES = ("sensors", "weather", "reference", "gold", "maintenance", "freshness")
+PIPELINE_PACKAGES = ("sensors", "weather", "reference", "gold", "maintenance", "freshness", "warehouse")
 ADAPTER = PACKAGE / "airflow_adapter.py"
 # Names of the adapter that read settings or open connections.
 IO_NAMES = {"setting", "warehouse_connection", "warehouse_connect", "mysql_connection", "sftp_hook",
@@ -81,7 +81,7 @@ def test_dag_files_call_their_packages_tasks_module():
     """Each pipeline DAG's Python tasks are one call into ``domotic.<package>.tasks``."""
     expected = {"sensors_minutely.py": "sensors", "sensors_daily.py": "sensors", "weather_daily.py": "weather",
                 "mysql_snapshot_weekly.py": "reference", "gold_build.py": "gold", "maintenance.py": "maintenance",
-                "data_freshness.py": "freshness"}
+                "data_freshness.py": "freshness", "warehouse_migrate.py": "warehouse"}
     for name, package in expected.items():
         modules = {module for module, names in imports(REPO / "dags" / name)
                    for module in [module, *(f"{module}.{n}" for n in names)]}

@@ -197,6 +197,14 @@ def test_airflow_init_migrates_the_metadata_database():
         assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
 
 
+def test_airflow_init_applies_the_warehouse_migrations_once_the_warehouse_is_up():
+    """Runs do no DDL: the schema is a deploy step, run by airflow-init before any Airflow service starts."""
+    init = services()["airflow-init"]
+    assert "python -m domotic.warehouse migrate" in "\n".join(init["command"])
+    assert init["depends_on"]["warehouse"]["condition"] == "service_healthy"
+    assert "AIRFLOW_CONN_DOMOTIC_POSTGRES" in env("airflow-init")
+
+
 def test_warehouse_service():
     warehouse = services()["warehouse"]
     assert resolve(warehouse["image"]) == "postgres:15"

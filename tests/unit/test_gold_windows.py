@@ -202,17 +202,8 @@ def test_parameters_are_json_and_carry_holidays_around_the_days():
 def test_build_sql_files_exist_and_hold_one_statement_each():
     import sqlparse
 
-    for name in (*gold.BUILD_SQL, *gold.GOLD_DDL, *gold.SILVER_INPUT_DDL):
+    for name in gold.BUILD_SQL:
         assert (gold.SQL_DIR / name).is_file(), name
     for name in gold.BUILD_SQL:  # bound parameters allow one statement per execute
         statements = [s for s in sqlparse.split(gold.read_sql(name)) if sqlparse.format(s, strip_comments=True).strip()]
         assert len(statements) == 1, name
-
-
-def test_silver_inputs_are_their_owners_ddl():
-    from domotic.reference.snapshot import DDL_FILES
-    from domotic.sensors.load import SILVER_SENSOR_DDL
-    from domotic.weather import WEATHER_DDL
-
-    owners = {*SILVER_SENSOR_DDL, *WEATHER_DDL, *DDL_FILES}
-    assert set(gold.SILVER_INPUT_DDL) <= owners

@@ -64,22 +64,59 @@ def _missing_connection(conn_id: str, exc: Exception) -> ConfigurationError:
     )
 
 
-def warehouse_connection(conn_id: str = POSTGRES_CONN_ID) -> Any:
-    """A psycopg 3 connection to the warehouse through ``PostgresHook``."""
+_SCHEMA_CHECKED: set[str] = set()  # connection ids whose schema version this process has checked
+
+
+def _check_schema_once(conn_id: str, conn: Any) -> None:
+    """Runs do no DDL: the first connection of a process checks the warehouse is at the code's schema version
+    (one indexed read) and fails at once, naming the deploy step, when it is behind."""
+    if conn_id in _SCHEMA_CHECKED:
+        return
+    from domotic.warehouse.migrations import require_current
+
+    try:
+        require_current(conn)
+    finally:
+        conn.rollback()  # leave no transaction open for the caller
+    _SCHEMA_CHECKED.add(conn_id)
+
+
+def _postgres_hook(conn_id: str) -> Any:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=conn_id)
+
+
+def _connect(hook: Any, conn_id: str, check_schema: bool) -> Any:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        return PostgresHook(postgres_conn_id=conn_id).get_conn()
+        conn = hook.get_conn()
     except AirflowNotFoundException as exc:
         raise _missing_connection(conn_id, exc) from exc
+    if check_schema:
+        try:
+            _check_schema_once(conn_id, conn)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def warehouse_connection(conn_id: str = POSTGRES_CONN_ID, *, check_schema: bool = True) -> Any:
+    """A psycopg 3 connection to the warehouse through ``PostgresHook`` (schema version checked once)."""
+    return _connect(_postgres_hook(conn_id), conn_id, check_schema)
 
 
 def warehouse_connect(conn_id: str = POSTGRES_CONN_ID):
-    """A ``connect()`` callable for loaders that open their own connections (one hook, many connections)."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    """A ``connect()`` callable for loaders that open their own connections: one hook (one connection
+    lookup), many connections, the schema version checked once."""
+    hook = _postgres_hook(conn_id)
 
-    return PostgresHook(postgres_conn_id=conn_id).get_conn
+    def connect() -> Any:
+        return _connect(hook, conn_id, check_schema=True)
+
+    return connect
 
 
 def mysql_connection(conn_id: str = MYSQL_CONN_ID, init_command: str | None = None) -> Any:

@@ -8,13 +8,10 @@ include/sql/gold/build/ in name order), the quality gates' configuration (``chec
 
 from domotic.gold.build import (
     BUILD_SQL,
-    GOLD_DDL,
     GOLD_TABLES,
-    SILVER_INPUT_DDL,
     TENANT_TABLES,
     build,
     built_windows,
-    ensure_schema,
     read_sql,
 )
 from domotic.gold.plan import (
@@ -33,8 +30,8 @@ from domotic.gold.plan import (
 from domotic.paths import SQL_DIR
 
 __all__ = [
-    "BUILD_SQL", "GOLD_DDL", "GOLD_TABLES", "LOOKBACK_MINUTES", "SILVER_INPUT_DDL", "SQL_DIR", "TENANT_TABLES",
-    "BuildPlan", "Window", "build", "built_windows", "day_window", "ensure_schema", "event_windows",
+    "BUILD_SQL", "GOLD_TABLES", "LOOKBACK_MINUTES", "SQL_DIR", "TENANT_TABLES",
+    "BuildPlan", "Window", "build", "built_windows", "day_window", "event_windows",
     "holiday_rows", "log_plan", "merge_windows", "plan_for_day", "plan_from_conf", "plan_from_context",
     "read_sql",
 ]

@@ -18,41 +18,6 @@ from domotic.paths import SQL_DIR
 
 # ------------------------------------------------------------------------------------------- SQL files
 
-# Silver tables Gold reads, created empty (their owners' own idempotent DDL) so Gold and its quality gates
-# run on a fresh install before the Silver DAGs ever ran (not the sensor_events view: Gold does not read it,
-# and re-creating a view would wait for the BI queries reading it). The MySQL mirrors (silver.dim_buildings & co.) are
-# created from MySQL's shapes by the snapshot itself: build/07_reference.sql reads them only when present.
-SILVER_INPUT_DDL: tuple[str, ...] = (
-    "silver/00_schema.sql",
-    "silver/gold_ledger.sql",
-    "silver/sensor_series.sql",
-    "silver/file_manifest.sql",
-    "silver/sensor_readings.sql",
-    "silver/weather/weather_file_manifest.sql",  # read by Gold's coverage guard (ops/gold_coverage.sql)
-    "silver/weather/weather_forecasts.sql",
-    "silver/mysql/di_errors_clean.sql",
-)
-
-GOLD_DDL: tuple[str, ...] = (
-    "gold/ddl/00_schema.sql",
-    "gold/ddl/dim_date.sql",
-    "gold/ddl/dim_datetime.sql",
-    "gold/ddl/dim_weather_site.sql",
-    "gold/ddl/dim_apartment.sql",
-    "gold/ddl/dim_room.sql",
-    "gold/ddl/dim_device.sql",
-    "gold/ddl/dim_tariff.sql",
-    "gold/ddl/dim_tariff_seed.sql",
-    "gold/ddl/fact_energy_minute.sql",
-    "gold/ddl/fact_environment_minute.sql",
-    "gold/ddl/fact_presence_minute.sql",
-    "gold/ddl/fact_device_health_day.sql",
-    "gold/ddl/fact_weather_hour.sql",
-    "gold/ddl/build_window.sql",
-    "gold/security/tenants.sql",
-    "gold/security/rls.sql",
-)
-
 # The files of one build, in run order: the folder include/sql/gold/build/ sorted by name (NN_<what>.sql; the
 # numbers leave gaps so a step can be added without renaming). Each holds exactly one statement (bound
 # parameters allow no more). 0x: claim the work and prepare the temp tables; 1x: dimensions; 2x: the series
@@ -92,15 +57,6 @@ TENANT_TABLES: tuple[str, ...] = (
 
 def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text()
-
-
-def ensure_schema(conn: Any, *, with_silver: bool = True) -> None:
-    """Create the Silver inputs (if missing) and the Gold tables, tariff seed and row-level security; commit."""
-    names = (*SILVER_INPUT_DDL, *GOLD_DDL) if with_silver else GOLD_DDL
-    with conn.cursor() as cur:
-        for name in names:
-            cur.execute(read_sql(name))
-    conn.commit()
 
 
 def build(conn: Any, parameters: Mapping[str, Any], statements: Sequence[str] = BUILD_SQL) -> list[tuple[str, float]]:

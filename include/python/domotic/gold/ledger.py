@@ -19,7 +19,6 @@ from typing import Any
 from domotic.paths import SQL_DIR
 
 SCOPES = ("sensor", "weather", "reference")
-LEDGER_DDL = "silver/gold_ledger.sql"
 _RECORD_SQL = (SQL_DIR / "silver" / "gold_ledger_record.sql").read_text()
 _PENDING_SQL = (SQL_DIR / "ops" / "gold_pending.sql").read_text()
 _COVERAGE_SQL = (SQL_DIR / "ops" / "gold_coverage.sql").read_text()

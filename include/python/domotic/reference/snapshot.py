@@ -41,13 +41,6 @@ OLD_SUFFIX = "__old"
 BATCH_ROWS = 5000
 SWAP_LOCK_TIMEOUT = "60s"
 
-# DDL run before a snapshot (the DAG's first task; relative to include/sql).
-DDL_FILES: tuple[str, ...] = (
-    "silver/00_schema.sql",
-    "silver/gold_ledger.sql",
-    "silver/mysql/snapshot_log.sql",
-    "silver/mysql/di_errors_clean.sql",
-)
 # Runs inside the swap transaction, after the tables are swapped.
 DI_ERRORS_CLEAN_LOAD = "silver/mysql/di_errors_clean_load.sql"
 

@@ -48,15 +48,6 @@ from domotic.sensors.outliers import DEFAULT_BOUNDS, Bounds, bounds_for
 
 log = logging.getLogger(__name__)
 
-# A tuple: SQLExecuteQueryOperator renders a list of .sql names in place, which would corrupt a shared list.
-SILVER_SENSOR_DDL = (
-    "silver/00_schema.sql",
-    "silver/gold_ledger.sql",
-    "silver/sensor_series.sql",
-    "silver/file_manifest.sql",
-    "silver/sensor_readings.sql",
-    "silver/sensor_events.sql",
-)
 QUARANTINE_DIR = "_quarantine"
 
 Connect = Callable[[], psycopg.Connection]

@@ -2,8 +2,7 @@
 
 Owns, one module per concern:
 
-* here: what DAG files may import at parse time (no pandas, numpy or psycopg): the Silver DDL of the pipeline
-  (``WEATHER_DDL``), the schedule's time zone (``SCHEDULE_TZ``), the file-name rules (``Pred_YYYY-MM-DD.csv``,
+* here: what DAG files may import at parse time (no pandas, numpy or psycopg): the schedule's time zone (``SCHEDULE_TZ``), the file-name rules (``Pred_YYYY-MM-DD.csv``,
   ``prediction_date_from_name``), the day a run works up to (``run_day``), where a file lives in Bronze
   (``bronze_day_dir``), and the load statements of ``include/sql/silver/weather/`` (``read_sql``);
 * ``fetch``: list the remote folder, plan what to download against the manifest
@@ -28,14 +27,6 @@ from domotic.paths import SQL_DIR
 SCHEDULE_TZ = "Europe/Zurich"
 FILE_NAME_RE = re.compile(r"^Pred_(\d{4}-\d{2}-\d{2})\.csv$")
 
-WEATHER_DDL: tuple[str, ...] = (  # a tuple: the SQL operator renders a list of .sql names in place
-    "silver/00_schema.sql",
-    "silver/gold_ledger.sql",
-    "silver/weather/weather_file_manifest.sql",
-    "silver/weather/weather_file_stats.sql",
-    "silver/weather/weather_forecasts.sql",
-    "silver/weather/weather_clean.sql",
-)
 WEATHER_SQL_DIR = SQL_DIR / "silver" / "weather"
 
 

@@ -120,10 +120,9 @@ inserted AS (
     SELECT datetime_key, device_key, date_key, room_key, apartment_key, apartment_id, meter_role, power_w,
            counter_total, energy_wh, energy_kwh, cost_chf, is_counter_reset, is_valid
     FROM src s
-    WHERE NOT EXISTS (SELECT 1 FROM gold.fact_energy_minute f
-                      WHERE f.datetime_key = s.datetime_key AND f.device_key = s.device_key
-                        AND f.datetime_key >= (SELECT min(key_start) FROM gold_segment)
-                        AND f.datetime_key < (SELECT max(key_end) FROM gold_segment))
+    -- rows that exist were handled by `updated`; a conflict is checked on the primary key's index (an
+    -- anti join planned on an empty table's statistics scanned the growing table once per row)
+    ON CONFLICT ON CONSTRAINT fact_energy_minute_pkey DO NOTHING
 )
 DELETE FROM gold.fact_energy_minute f
 USING gold_segment g

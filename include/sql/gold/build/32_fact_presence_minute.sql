@@ -86,10 +86,9 @@ inserted AS (
     SELECT datetime_key, room_key, date_key, apartment_key, apartment_id, motion_count, door_open_flag,
            door_transition_count, presence_flag
     FROM src s
-    WHERE NOT EXISTS (SELECT 1 FROM gold.fact_presence_minute f
-                      WHERE f.datetime_key = s.datetime_key AND f.room_key = s.room_key
-                        AND f.datetime_key >= (SELECT min(key_start) FROM gold_segment)
-                        AND f.datetime_key < (SELECT max(key_end) FROM gold_segment))
+    -- rows that exist were handled by `updated`; a conflict is checked on the primary key's index (an
+    -- anti join planned on an empty table's statistics scanned the growing table once per row)
+    ON CONFLICT ON CONSTRAINT fact_presence_minute_pkey DO NOTHING
 )
 DELETE FROM gold.fact_presence_minute f
 USING gold_segment g

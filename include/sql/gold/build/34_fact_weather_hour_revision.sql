@@ -93,10 +93,9 @@ inserted AS (
     SELECT datetime_key, site_key, prediction_date, date_key, lead_hours, temperature_c, humidity_pct,
            precipitation_mm, radiation_wm2, n_model_runs, is_outlier, is_latest
     FROM src s
-    WHERE NOT EXISTS (SELECT 1 FROM gold.fact_weather_hour_revision f
-                      WHERE f.datetime_key = s.datetime_key
-                            AND f.site_key = s.site_key
-                            AND f.prediction_date = s.prediction_date)
+    -- rows that exist were handled by `updated`; a conflict is checked on the primary key's index (an
+    -- anti join planned on an empty table's statistics scanned the growing table once per row)
+    ON CONFLICT ON CONSTRAINT fact_weather_hour_revision_pkey DO NOTHING
 )
 DELETE FROM gold.fact_weather_hour_revision f
 USING hour h, site w

@@ -1,4 +1,5 @@
--- Row-level security of the Gold layer, idempotent (run by gold_build's create_gold_tables task).
+-- Row-level security of the Gold layer: a repeatable script, re-run by every migrate after the numbered
+-- migrations (idempotent: it only creates what is missing, so Gold tables added later get their policies).
 --
 -- Roles (NOLOGIN group roles; BI logins are members, see docs/gold.md):
 --   role_<tenant> (gold.tenant_role: role_jimmy -> jimmy, role_jeremie -> jeremie): SELECT on Gold, and on
@@ -24,7 +25,7 @@ BEGIN
             EXCEPTION
                 WHEN duplicate_object THEN NULL;           -- created concurrently
                 WHEN insufficient_privilege THEN
-                    RAISE WARNING 'gold RLS: cannot create role %; ask a DBA to run include/sql/gold/security/rls.sql',
+                    RAISE WARNING 'gold RLS: cannot create role %; ask a DBA to run include/sql/migrations/repeatable/gold_security.sql',
                         tenant.role_name;
             END;
         END IF;
