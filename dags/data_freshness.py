@@ -18,20 +18,22 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic.freshness import tasks as freshness
-from domotic_airflow.dag_defaults import default_args, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 
 
 @dag(
     dag_id="data_freshness",
-    schedule="*/10 * * * *",
+    description="Every 10 min (UTC): alert when Silver lags the live share or a Silver day is missing from Gold",
+    schedule=CronTriggerTimetable("*/10 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2023, 8, 18, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["ops", "alerts", "silver", "gold"],
     default_args=default_args(retries=2, retry_delay=timedelta(seconds=30)),
+    owner_links=owner_links(),
     deadline=run_deadline("data_freshness", 10),
     doc_md=__doc__,
 )

@@ -47,13 +47,14 @@ from domotic.gold import tasks as gold_tasks
 from domotic.paths import SQL_DIR
 from domotic.settings import POSTGRES_CONN_ID, history_start
 from domotic_airflow.assets import GOLD_STAR_SCHEMA, SILVER_REFERENCE, SILVER_SENSOR_READINGS, SILVER_WEATHER
-from domotic_airflow.dag_defaults import default_args, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 
 HISTORY_START = history_start()
 
 
 @dag(
     dag_id="gold_build",
+    description="On each Silver update (asset events) or daily 00:00 UTC: claim Gold's work ledger, rebuild, check",
     schedule=AssetOrTimeSchedule(
         timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
         assets=(SILVER_SENSOR_READINGS | SILVER_WEATHER | SILVER_REFERENCE),
@@ -64,6 +65,7 @@ HISTORY_START = history_start()
     dagrun_timeout=timedelta(hours=2),
     tags=["gold", "star-schema", "bi", "backfill"],
     default_args=default_args(),
+    owner_links=owner_links(),
     deadline=run_deadline("gold_build", 15),
     template_searchpath=[str(SQL_DIR)],
     doc_md=__doc__,

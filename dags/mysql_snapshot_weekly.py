@@ -1,4 +1,5 @@
-"""Weekly snapshot of the MySQL reference database ("pidb") into Silver.
+"""
+### mysql_snapshot_weekly: weekly snapshot of the MySQL reference database ("pidb") into Silver
 
 Reads, through `MySqlHook` on connection `pidb_mysql`, only the allow-listed tables and columns of
 `domotic.reference.snapshot.ALLOW_LIST` (buildings, building types, rooms, sensors, devices, energy profiles,
@@ -24,21 +25,23 @@ See docs/mysql-snapshot.md.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic.reference import tasks as reference_tasks
 from domotic_airflow.assets import SILVER_REFERENCE
-from domotic_airflow.dag_defaults import default_args, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 
 
 @dag(
     dag_id="mysql_snapshot_weekly",
-    schedule="0 3 * * 1",
+    description="Mondays 03:00 UTC: allow-listed, typed, all-or-nothing snapshot of the pidb reference tables",
+    schedule=CronTriggerTimetable("0 3 * * 1", timezone="UTC"),
     start_date=pendulum.datetime(2023, 8, 14, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["silver", "mysql", "reference", "weekly"],
     default_args=default_args(),
+    owner_links=owner_links(),
     deadline=run_deadline("mysql_snapshot_weekly", 60),
     doc_md=__doc__,
 )

@@ -34,7 +34,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from domotic.sensors import tasks as sensor_pipeline
 from domotic.settings import catchup_enabled, env, history_start
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
-from domotic_airflow.dag_defaults import default_args, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 
 HISTORY_START = history_start()
 # Pool of the loading tasks: create one (e.g. `airflow pools set warehouse 4 "Silver loads"`) to cap the
@@ -44,6 +44,7 @@ LOAD_POOL = env("DOMOTIC_LOAD_POOL")
 
 @dag(
     dag_id="sensors_daily",
+    description="Daily 00:00 UTC, one UTC day per run: reconcile the share with Bronze and Silver (backfill engine)",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(HISTORY_START.year, HISTORY_START.month, HISTORY_START.day, tz="UTC"),
     catchup=catchup_enabled(),
@@ -51,6 +52,7 @@ LOAD_POOL = env("DOMOTIC_LOAD_POOL")
     dagrun_timeout=timedelta(hours=2),
     tags=["sensors", "silver", "bronze", "backfill"],
     default_args=default_args(),
+    owner_links=owner_links(),
     deadline=run_deadline("sensors_daily", 60),
     doc_md=__doc__,
 )

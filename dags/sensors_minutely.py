@@ -27,12 +27,13 @@ from airflow.sdk.exceptions import AirflowSkipException
 from domotic.sensors import tasks as sensor_pipeline
 from domotic.settings import var_template
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
-from domotic_airflow.dag_defaults import default_args, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 from domotic_airflow.sensors import PredictedFileSensor
 
 
 @dag(
     dag_id="sensors_minutely",
+    description="Every minute (UTC): the two sensor files of the minute that just ended, share to Bronze to Silver",
     schedule=CronTriggerTimetable("* * * * *", timezone="UTC", interval=timedelta(minutes=1)),
     start_date=pendulum.datetime(2023, 8, 18, tz="UTC"),
     catchup=False,
@@ -40,6 +41,7 @@ from domotic_airflow.sensors import PredictedFileSensor
     dagrun_timeout=timedelta(minutes=10),
     tags=["sensors", "silver", "bronze"],
     default_args=default_args(retries=2, retry_delay=timedelta(seconds=10)),
+    owner_links=owner_links(),
     deadline=run_deadline("sensors_minutely", 5),
     doc_md=__doc__,
 )

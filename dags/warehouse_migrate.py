@@ -19,7 +19,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from domotic.warehouse import tasks as warehouse_tasks
-from domotic_airflow.dag_defaults import default_args, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 
 
 @dag(
@@ -32,6 +32,7 @@ from domotic_airflow.dag_defaults import default_args, run_deadline
     dagrun_timeout=timedelta(hours=1),
     tags=["ops", "deploy", "schema"],
     default_args=default_args(retries=2, retry_delay=timedelta(seconds=30)),
+    owner_links=owner_links(),
     deadline=run_deadline("warehouse_migrate", 30),
     doc_md=__doc__,
 )

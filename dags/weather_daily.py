@@ -43,7 +43,7 @@ from domotic.settings import catchup_enabled, env, history_start
 from domotic.weather import SCHEDULE_TZ
 from domotic.weather import tasks as weather_tasks
 from domotic_airflow.assets import SILVER_WEATHER
-from domotic_airflow.dag_defaults import default_args, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 
 HISTORY_START = history_start()
 
@@ -79,6 +79,7 @@ SFTP_RETRY_POLICY = ExceptionRetryPolicy(
 
 @dag(
     dag_id="weather_daily",
+    description="Daily 07:30 Europe/Zurich: new or corrected forecast files over sFTP to Bronze and Silver",
     schedule=CronTriggerTimetable("30 7 * * *", timezone=SCHEDULE_TZ),
     start_date=pendulum.datetime(HISTORY_START.year, HISTORY_START.month, HISTORY_START.day, tz="UTC"),
     catchup=catchup_enabled(),
@@ -87,6 +88,7 @@ SFTP_RETRY_POLICY = ExceptionRetryPolicy(
     dagrun_timeout=timedelta(hours=6),
     tags=["weather", "sftp", "bronze", "silver"],
     default_args=default_args(),
+    owner_links=owner_links(),
     # Scheduled at 07:30 Zurich: 90 min after the logical date is "not finished by 09:00 Europe/Zurich".
     deadline=run_deadline("weather_daily", 90, rule="must finish by 09:00 Europe/Zurich", after_logical_date=True),
     doc_md=__doc__,

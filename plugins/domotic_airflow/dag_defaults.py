@@ -19,7 +19,7 @@ from airflow.sdk import (
 )
 
 from domotic.errors import PermanentError
-from domotic.settings import env_flag
+from domotic.settings import env, env_flag
 
 OWNER = "domotic-data"
 
@@ -63,6 +63,24 @@ def default_args(**overrides: object) -> dict:
     }
     args.update(overrides)
     return args
+
+
+def owner_links() -> dict[str, str]:
+    """The owner's link in the DAG list: the runbook, when ``DOMOTIC_RUNBOOK_URL`` says where it is served (Airflow
+    accepts only absolute http(s) or mailto links; ``make airflow`` serves the repository's docs/ locally)."""
+    url = env("DOMOTIC_RUNBOOK_URL")
+    return {OWNER: url} if url else {}
+
+
+def maintenance_start():
+    """start_date of the maintenance DAGs: the first day of the data DAGs (DOMOTIC_HISTORY_START); they never
+    catch up, so no past run is ever queued."""
+    import pendulum
+
+    from domotic.settings import history_start
+
+    first = history_start()
+    return pendulum.datetime(first.year, first.month, first.day, tz="UTC")
 
 
 def deadlines_enabled() -> bool:

@@ -27,7 +27,7 @@ RUN_DATE = datetime(2023, 11, 1, 3, tzinfo=UTC)  # a compaction run 47 days afte
 def load_dag(dag_id: str):
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO_DAGS / "maintenance.py"))
+    bag = DagBag(dag_folder=str(REPO_DAGS / f"{dag_id}.py"))
     assert bag.import_errors == {}
     return bag.dags[dag_id]
 

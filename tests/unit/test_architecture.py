@@ -80,7 +80,9 @@ def test_dev_tooling_is_not_in_the_shipped_package():
 def test_dag_files_call_their_packages_tasks_module():
     """Each pipeline DAG's Python tasks are one call into ``domotic.<package>.tasks``."""
     expected = {"sensors_minutely.py": "sensors", "sensors_daily.py": "sensors", "weather_daily.py": "weather",
-                "mysql_snapshot_weekly.py": "reference", "gold_build.py": "gold", "maintenance.py": "maintenance",
+                "mysql_snapshot_weekly.py": "reference", "gold_build.py": "gold",
+                "maintenance_bronze_compaction.py": "maintenance", "maintenance_vacuum.py": "maintenance",
+                "maintenance_backup.py": "maintenance", "maintenance_disk_report.py": "maintenance",
                 "data_freshness.py": "freshness", "warehouse_migrate.py": "warehouse"}
     for name, package in expected.items():
         modules = {module for module, names in imports(REPO / "dags" / name)

@@ -95,6 +95,7 @@ ENVIRONMENT: dict[str, EnvSetting] = {e.name: e for e in (
                "apache/airflow#73428)"),
     EnvSetting("DOMOTIC_DEADLINE_<DAG_ID>_MINUTES", "per DAG", "override one DAG's deadline"),
     EnvSetting("DOMOTIC_SFTP_RETRY_DELAY_SECONDS", "600", "first retry delay of the weather sFTP tasks"),
+    EnvSetting("DOMOTIC_RUNBOOK_URL", "", "absolute URL of docs/runbook.md: the owner link of every DAG in the UI"),
     EnvSetting("DOMOTIC_LOAD_POOL", "default_pool", "Airflow pool of sensors_daily's ingest tasks"),
 )}
 
