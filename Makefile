@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-clock lint demo airflow bench clean
+.PHONY: install test test-clock lint demo airflow soak bench clean
 
 install: $(STAMP)
 
@@ -33,7 +33,13 @@ demo: install
 	$(PY) -m domotic_dev.demo
 
 airflow: install
-	$(PY) -m domotic_dev.airflow_local
+	$(PY) -m domotic_dev.airflow_local $(AIRFLOW_ARGS)
+
+# The whole local system for SOAK_MINUTES of live sensor files; retries, failures, alerts and latency go to
+# docs/benchmarks.md. CI: make soak SOAK_MINUTES=5 SOAK_ARGS=--strict (fails on any retry, failure or alert).
+SOAK_MINUTES ?= 30
+soak: install
+	$(PY) -m domotic_dev.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 bench: install
 	$(PY) -m domotic_dev.bench

@@ -17,7 +17,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from domotic_dev.services import Service, create_database, free_port
@@ -102,6 +101,10 @@ class LocalAirflow:
             args = [airflow_bin(), *name.split()]
             if name == "api-server":
                 args += ["--port", str(self.api_port), "--host", "127.0.0.1"]
+            elif name in ("scheduler", "triggerer"):
+                # No log server (it binds every interface on a fixed port, 8793/8794, colliding with any other
+                # Airflow): the api-server reads the task logs from the same disk.
+                args += ["--skip-serve-logs"]
             out = open(logs / f"{name.replace(' ', '-')}.log", "ab")  # noqa: SIM115 - owned by the process
             env = {**self.env(), **(env_for or {}).get(name, {})}
             self.procs[name] = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.home,
@@ -221,49 +224,31 @@ class LocalAirflow:
             time.sleep(1)
 
 
-def main() -> int:
-    """``make airflow``: Airflow with the UI on http://127.0.0.1:8080 (admin/admin) and live sensor files."""
+def main(argv: list[str] | None = None) -> int:
+    """``make airflow``: the whole system on this machine (see domotic_dev.stack), until Ctrl+C or SIGTERM."""
     import argparse
-    import threading
 
-    from domotic.generator.live import run_live
-    from domotic_dev.demo import _pg_conn_json
-    from domotic_dev.services import create_warehouse, ensure_postgres
+    from domotic_dev.stack import LocalStack, Ports, StopRequested, stop_on_signals
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=8080)
-    args = parser.parse_args()
-    root = REPO_ROOT / "var" / "live"
-    share, bronze = root / "share", root / "bronze"
-    share.mkdir(parents=True, exist_ok=True)
-    pg = ensure_postgres(private=True, name="live-postgres")
-    create_warehouse(pg, "domotic")
-    airflow = LocalAirflow(home=root / "airflow", meta=pg, api_port=args.port, extra_env={
-        "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "domotic"),
-        "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share), "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(bronze),
-        "AIRFLOW_VAR_SENSOR_WAIT_SECONDS": "60", "DOMOTIC_CATCHUP": "false",
-        # Live mode: the history starts today, so the scheduler queues no past day (the clock is read once, here).
-        "DOMOTIC_HISTORY_START": datetime.now(UTC).date().isoformat(),
-    })
-    try:
-        if not (root / "airflow" / "migrated").exists():
-            airflow.reset_metadata()
-            (root / "airflow" / "migrated").touch()
-        airflow.start()
-        airflow.wait_dags_parsed(["sensors_minutely"])
-        for dag_id in ("sensors_minutely", "data_freshness"):
-            airflow.cli("dags", "unpause", dag_id)
-        threading.Thread(target=run_live, args=(share,), kwargs={"seed": 1}, daemon=True).start()
-        print(f"Airflow UI: {airflow.api_url}  (login admin / admin). Live sensor files -> {share}. "
-              "Ctrl+C stops everything.", flush=True)
-        while True:
-            airflow.check_alive()
-            time.sleep(5)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        airflow.stop()
-        pg.stop()
+    parser.add_argument("--port", type=int, default=8080, help="Airflow UI / API port (127.0.0.1)")
+    parser.add_argument("--smtp-port", type=int, default=0, help="SMTP catcher port (0: a free one)")
+    parser.add_argument("--docs-port", type=int, default=0, help="runbook HTTP port (0: a free one)")
+    parser.add_argument("--sftp-port", type=int, default=0, help="forecast SFTP port (0: a free one)")
+    args = parser.parse_args(argv)
+    stack = LocalStack(ports=Ports(args.port, args.smtp_port, args.docs_port, args.sftp_port))
+    with stop_on_signals():
+        try:
+            stack.start()
+            print(stack.describe() + "\nCtrl+C (or SIGTERM) stops everything.", flush=True)
+            while True:
+                stack.airflow.check_alive()
+                time.sleep(5)
+        except (KeyboardInterrupt, StopRequested):
+            print("stopping every component...", flush=True)
+            return 0
+        finally:
+            stack.stop()
 
 
 if __name__ == "__main__":

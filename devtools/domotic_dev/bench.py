@@ -693,6 +693,15 @@ def machine_facts(pg: Service) -> dict:
             "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+def machine_facts_text() -> str:
+    """One line about this machine, for reports that have no Postgres of their own to describe."""
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return (f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB, Python {platform.python_version()}, "
+            f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+
 @dataclass
 class Results:
     machine: dict = field(default_factory=dict)

@@ -87,12 +87,12 @@ def _landed(pg: Service, dbname: str) -> list[tuple]:
         ).fetchall()
 
 
-def _start_pidb() -> Service:
+def _start_pidb(name: str = "demo-mariadb") -> Service:
     """A private MariaDB loaded from include/fixtures/pidb.sql with the real client."""
     from domotic.paths import FIXTURES_DIR
     from domotic_dev.services import ensure_mariadb
 
-    mariadb = ensure_mariadb(private=True, name="demo-mariadb")
+    mariadb = ensure_mariadb(private=True, name=name)
     client = shutil.which("mariadb") or shutil.which("mysql")
     if client is None:
         raise RuntimeError("the mariadb client is missing: run make install")
@@ -104,13 +104,13 @@ def _start_pidb() -> Service:
     return mariadb
 
 
-def _start_meteo_sftp(root: Path, start: date, days: int, rows_scale: float = 0.05) -> Service:
+def _start_meteo_sftp(root: Path, start: date, days: int, rows_scale: float = 0.05, port: int | None = None) -> Service:
     """Forecast files for the given days on a real SFTP server (asyncssh) on loopback."""
     from domotic.generator.weather import write_forecast_files
     from domotic_dev.services import start_sftp
 
     write_forecast_files(root / "Meteo2", start, days, seed=7, rows_scale=rows_scale)
-    return start_sftp(root)
+    return start_sftp(root, port=port)
 
 
 def _connections(pg: Service, mariadb: Service, sftp: Service) -> dict[str, str]:
@@ -134,72 +134,18 @@ def main(argv: list[str] | None = None) -> int:
 
     root = REPO_ROOT / "var" / "demo"
     shutil.rmtree(root, ignore_errors=True)
-    share, bronze = root / "share", root / "bronze"
-    share.mkdir(parents=True)
-    end_day = args.start + timedelta(days=args.days - 1)
     started = time.monotonic()
     stoppable: list[Service] = []
     airflow = None
     try:
-        _say("== starting private services: PostgreSQL (warehouse + Airflow metadata), MariaDB (pidb), SFTP")
-        pg = ensure_postgres(private=True, name="demo-postgres")
-        stoppable.append(pg)
-        schema = create_warehouse(pg, "domotic", drop=True)
-        _say(f"   warehouse schema at version {schema['to']} (the deploy step: python -m domotic.warehouse migrate)")
-        mariadb = _start_pidb()
-        stoppable.append(mariadb)
-        sftp = _start_meteo_sftp(root / "sftp", args.start, args.days)
-        stoppable.append(sftp)
-        _say(f"== generating {args.days} days of sensor files from {args.start} into {share}")
-        _say(f"   {_generate(share, args.start, args.days)} sensor files; forecast files on sftp://127.0.0.1:"
-             f"{sftp.port}/Meteo2")
-
-        airflow = LocalAirflow(
-            home=root / "airflow",
-            meta=pg,
-            extra_env={
-                **_connections(pg, mariadb, sftp),
-                "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share),
-                "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(bronze),
-                "AIRFLOW_VAR_SENSOR_WAIT_SECONDS": "10",
-                "DOMOTIC_HISTORY_START": args.start.isoformat(),
-                "DOMOTIC_CATCHUP": "false",
-                "DOMOTIC_SFTP_RETRY_DELAY_SECONDS": "10",
-            },
-        )
-        _say("== starting Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor)")
-        airflow.reset_metadata()
-        airflow.start()
+        pg, mariadb, sftp = _start_services(root, args, stoppable)
+        airflow = _start_airflow(root, args, pg, mariadb, sftp)
         wanted = [dag for dag in PIPELINE_DAGS if (REPO_ROOT / "dags" / f"{dag}.py").exists()]
         airflow.wait_dags_parsed(wanted)
         for dag_id in wanted:
             airflow.cli("dags", "unpause", dag_id)
-
-        _say("== mysql_snapshot_weekly (manual run, as for a fresh install)")
-        airflow.cli("dags", "trigger", "mysql_snapshot_weekly", "--run-id", "demo_first_snapshot")
-        last_minute = datetime(end_day.year, end_day.month, end_day.day, 23, 59, tzinfo=UTC)
-        _say(f"== sensors_minutely for the minute {last_minute:%Y-%m-%d %H:%M} UTC")
-        airflow.cli("dags", "trigger", "sensors_minutely", "--run-id", "demo_last_minute",
-                    "--logical-date", (last_minute + timedelta(minutes=1)).isoformat())
-        _say(f"== airflow backfill create --dag-id sensors_daily --from-date {args.start} --to-date {end_day}")
-        airflow.cli("backfill", "create", "--dag-id", "sensors_daily", "--from-date", args.start.isoformat(),
-                    "--to-date", end_day.isoformat(), "--max-active-runs", "2")
-        # weather_daily runs at 07:30 Zurich: the run of the last day is at 07:30 that day, after the bare date.
-        weather_to = f"{end_day.isoformat()}T12:00:00"
-        _say(f"== airflow backfill create --dag-id weather_daily --from-date {args.start} --to-date {weather_to}")
-        airflow.cli("backfill", "create", "--dag-id", "weather_daily", "--from-date", args.start.isoformat(),
-                    "--to-date", weather_to, "--max-active-runs", "1")
-
-        def silver_done(_states: dict[str, dict[str, int]]) -> bool:
-            rows = airflow.query(
-                "SELECT dag_id, run_type, run_id, state FROM dag_run WHERE dag_id = ANY(%s)", (list(SILVER_DAGS),))
-            backfills = [r for r in rows if r[1] == "backfill"]
-            manual = [r for r in rows if r[2] in ("demo_first_snapshot", "demo_last_minute")]
-            finished = ("success", "failed")
-            return (len(backfills) == 2 * args.days and len(manual) == 2
-                    and all(r[3] in finished for r in backfills + manual))
-
-        airflow.wait_runs(silver_done, wanted, args.timeout, _progress)
+        _create_runs(airflow, args)
+        airflow.wait_runs(_silver_done(airflow, args.days), wanted, args.timeout, _progress)
         if "gold_build" in wanted:
             _say("== waiting for the asset-triggered gold_build runs")
             _wait_quiet(airflow, "gold_build", args.timeout)
@@ -208,16 +154,89 @@ def main(argv: list[str] | None = None) -> int:
         _print_landed(_landed(pg, "domotic"))
         _print_gold_summary(pg, "domotic")
         missing = _check_gold_coverage(pg, "domotic")
-        _browser_check(airflow, tuple(wanted))
+        ui_ok = _browser_check(airflow, tuple(wanted))
         _say(f"== done in {time.monotonic() - started:.0f}s; Airflow home: {airflow.home}")
         if failed:
             _say(f"!! failed runs: {failed} (task logs under {airflow.home / 'logs'})")
-        return 1 if failed or missing else 0
+        return 1 if failed or missing or not ui_ok else 0
     finally:
         if airflow is not None:
             airflow.stop()
         for service in reversed(stoppable):
             service.stop()
+
+
+def _start_services(root: Path, args: argparse.Namespace, stoppable: list[Service]) -> tuple[Service, ...]:
+    """Private PostgreSQL (migrated warehouse + Airflow metadata), MariaDB (pidb), SFTP; the sensor files."""
+    _say("== starting private services: PostgreSQL (warehouse + Airflow metadata), MariaDB (pidb), SFTP")
+    pg = ensure_postgres(private=True, name="demo-postgres")
+    stoppable.append(pg)
+    schema = create_warehouse(pg, "domotic", drop=True)
+    _say(f"   warehouse schema at version {schema['to']} (the deploy step: python -m domotic.warehouse migrate)")
+    mariadb = _start_pidb()
+    stoppable.append(mariadb)
+    sftp = _start_meteo_sftp(root / "sftp", args.start, args.days)
+    stoppable.append(sftp)
+    share = root / "share"
+    share.mkdir(parents=True)
+    _say(f"== generating {args.days} days of sensor files from {args.start} into {share}")
+    _say(f"   {_generate(share, args.start, args.days)} sensor files; forecast files on sftp://127.0.0.1:"
+         f"{sftp.port}/Meteo2")
+    return pg, mariadb, sftp
+
+
+def _start_airflow(root: Path, args: argparse.Namespace, pg: Service, mariadb: Service, sftp: Service
+                   ) -> LocalAirflow:
+    airflow = LocalAirflow(
+        home=root / "airflow",
+        meta=pg,
+        extra_env={
+            **_connections(pg, mariadb, sftp),
+            "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(root / "share"),
+            "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(root / "bronze"),
+            "AIRFLOW_VAR_SENSOR_WAIT_SECONDS": "10",
+            "DOMOTIC_HISTORY_START": args.start.isoformat(),
+            "DOMOTIC_CATCHUP": "false",
+            "DOMOTIC_SFTP_RETRY_DELAY_SECONDS": "10",
+        },
+    )
+    _say("== starting Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor)")
+    airflow.reset_metadata()
+    airflow.start()
+    return airflow
+
+
+def _create_runs(airflow: LocalAirflow, args: argparse.Namespace) -> None:
+    """What an operator does on a fresh install: the first snapshot, the history backfills, a live minute."""
+    end_day = args.start + timedelta(days=args.days - 1)
+    _say("== mysql_snapshot_weekly (manual run, as for a fresh install)")
+    airflow.cli("dags", "trigger", "mysql_snapshot_weekly", "--run-id", "demo_first_snapshot")
+    last_minute = datetime(end_day.year, end_day.month, end_day.day, 23, 59, tzinfo=UTC)
+    _say(f"== sensors_minutely for the minute {last_minute:%Y-%m-%d %H:%M} UTC")
+    airflow.cli("dags", "trigger", "sensors_minutely", "--run-id", "demo_last_minute",
+                "--logical-date", (last_minute + timedelta(minutes=1)).isoformat())
+    _say(f"== airflow backfill create --dag-id sensors_daily --from-date {args.start} --to-date {end_day}")
+    airflow.cli("backfill", "create", "--dag-id", "sensors_daily", "--from-date", args.start.isoformat(),
+                "--to-date", end_day.isoformat(), "--max-active-runs", "2")
+    # weather_daily runs at 07:30 Zurich: the run of the last day is at 07:30 that day, after the bare date.
+    weather_to = f"{end_day.isoformat()}T12:00:00"
+    _say(f"== airflow backfill create --dag-id weather_daily --from-date {args.start} --to-date {weather_to}")
+    airflow.cli("backfill", "create", "--dag-id", "weather_daily", "--from-date", args.start.isoformat(),
+                "--to-date", weather_to, "--max-active-runs", "1")
+
+
+def _silver_done(airflow: LocalAirflow, days: int):
+    """A ``wait_runs`` predicate: both backfills and both manual runs have finished."""
+
+    def done(_states: dict[str, dict[str, int]]) -> bool:
+        rows = airflow.query(
+            "SELECT dag_id, run_type, run_id, state FROM dag_run WHERE dag_id = ANY(%s)", (list(SILVER_DAGS),))
+        backfills = [r for r in rows if r[1] == "backfill"]
+        manual = [r for r in rows if r[2] in ("demo_first_snapshot", "demo_last_minute")]
+        finished = ("success", "failed")
+        return len(backfills) == 2 * days and len(manual) == 2 and all(r[3] in finished for r in backfills + manual)
+
+    return done
 
 
 def _wait_quiet(airflow: LocalAirflow, dag_id: str, timeout: float, settle: float = 20) -> None:
@@ -276,17 +295,21 @@ def _num(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _browser_check(airflow: LocalAirflow, dag_ids: tuple[str, ...]) -> None:
-    """Log in to the UI in headless Chromium and keep a screenshot of the DAG list in docs/."""
+def _browser_check(airflow: LocalAirflow, dag_ids: tuple[str, ...]) -> bool:
+    """The operator's tour of the UI in headless Chromium (domotic_dev.ui_check), screenshots kept in docs/.
+    False (the demo fails) when a page fails or the UI received any HTTP status >= 500."""
     from domotic_dev.ui_check import capture
 
     target = REPO_ROOT / "docs" / "airflow-ui-dags.png"
     try:
-        capture(airflow.api_url, target, list(dag_ids))
-    except Exception as exc:  # the pipeline's figures above stand; the browser check is reported, not fatal
+        checked = capture(airflow.api_url, target, list(dag_ids))
+    except Exception as exc:
         _say(f"!! UI check failed: {type(exc).__name__}: {exc}")
-        return
-    _say(f"== UI check in headless Chromium: no import errors, DAGs listed; screenshot {target}")
+        return False
+    _say(f"== UI check in headless Chromium: no import errors, no server error; DAG list, {checked['docs_opened']}"
+         f" DAG docs, gold_build graph ({checked.get('gold_graph_nodes')} nodes), asset graph "
+         f"({checked['asset_graph_nodes']} nodes), a task log; screenshots in {target.parent}")
+    return True
 
 
 def _print_landed(rows: list[tuple]) -> None:
