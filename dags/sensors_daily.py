@@ -11,13 +11,15 @@ missed) and the backfill engine:
     (add --reprocess-behavior completed to redo days that already ran)
 
 1. **list_day_on_share** lists the share once and keeps that day's names (plus names that do not parse, to be
-   quarantined), split into chunks of `sensor_chunk_hours` hours (Variable, default 6).
+   quarantined), split into chunks of whole hours of at most `sensor_chunk_files` files (Variable, default
+   20,000: two apartments' day is one chunk, a thousand apartments' day one chunk per hour).
 2. **ingest_chunk** (dynamically mapped, one task per chunk, in the `DOMOTIC_LOAD_POOL` pool) copies to
    Bronze what it lacks (content the manifest already holds is skipped at once) and loads every file whose
    content the manifest has not loaded (same name, new content is reloaded), in batches of one transaction
-   each. Chunks run in parallel on as many workers as the deployment has.
-3. **publish_silver_window** adds the chunks up and emits the `silver_sensor_readings` asset with the loaded
-   window (skipped when nothing new was loaded, so Gold is not woken for nothing).
+   each, then emits the `silver_sensor_readings` asset with the window it loaded (skipped when nothing new was
+   loaded, so Gold is not woken for nothing; the windows are also in Gold's work ledger). Chunks run in
+   parallel on as many workers as the deployment has. Two task instances per day: what a history backfill
+   pays for.
 
 Re-running a day changes nothing. The first day comes from the `DOMOTIC_HISTORY_START` environment variable
 (default 2023-08-18), so a deployment whose sources begin later does not queue years of empty days.
@@ -64,20 +66,15 @@ def sensors_daily():
         # `dags test` infers a different data interval, so it is not used here.
         return sensor_pipeline.list_day(logical_date.date())
 
-    @task(pool=LOAD_POOL)
-    def ingest_chunk(names: list[str]) -> dict:
-        return sensor_pipeline.ingest_chunk(names)
+    @task(pool=LOAD_POOL, outlets=[SILVER_SENSOR_READINGS])
+    def ingest_chunk(names: list[str], outlet_events=None) -> dict:
+        summary = sensor_pipeline.ingest_chunk(names)
+        if summary["window_start"] is None:
+            raise AirflowSkipException("nothing new was loaded for this chunk")
+        outlet_events[SILVER_SENSOR_READINGS].extra = sensor_pipeline.asset_extra(summary)
+        return summary
 
-    @task(outlets=[SILVER_SENSOR_READINGS])
-    def publish_silver_window(summaries: list[dict], outlet_events=None) -> dict:
-        total = sensor_pipeline.merge_summaries(summaries)
-        if total["window_start"] is None:
-            raise AirflowSkipException("nothing new was loaded for this day")
-        outlet_events[SILVER_SENSOR_READINGS].extra = sensor_pipeline.asset_extra(total)
-        return total
-
-    chunks = list_day_on_share()
-    publish_silver_window(ingest_chunk.expand(names=chunks))
+    ingest_chunk.expand(names=list_day_on_share())
 
 
 sensors_daily()

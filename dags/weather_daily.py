@@ -17,8 +17,10 @@ So D's own file is loaded by D's run, and a late or corrected delivery of an ear
 next run. Runs are idempotent: re-running any day loads nothing twice.
 
     airflow dags test weather_daily 2023-09-01          # everything issued up to 2023-09-01 that is new
+    airflow dags trigger weather_daily \\
+        --logical-date 2023-10-27T05:30:00+00:00         # the whole history up to 10-27 in ONE run (2 tasks)
     airflow backfill create --dag-id weather_daily \\
-        --from-date 2023-08-18 --to-date 2023-10-27T12:00  # 08-18 ... 10-27; the first also takes older files
+        --from-date 2023-08-18 --to-date 2023-10-27T12:00  # one run per day: only to redo days one by one
 
 The schedule is a `CronTriggerTimetable` (no data interval: logical date = trigger time, 07:30 Zurich), so the
 day a run names is the day it runs, as the original's 07:30 job. Backfill picks the runs whose logical date
@@ -39,7 +41,7 @@ from airflow.sdk import CronTriggerTimetable, ExceptionRetryPolicy, RetryAction,
 from airflow.sdk.exceptions import AirflowSkipException
 
 from domotic.errors import PermanentError
-from domotic.settings import catchup_enabled, env, history_start
+from domotic.settings import env, history_start
 from domotic.weather import SCHEDULE_TZ
 from domotic.weather import tasks as weather_tasks
 from domotic_airflow.assets import SILVER_WEATHER
@@ -82,7 +84,9 @@ SFTP_RETRY_POLICY = ExceptionRetryPolicy(
     description="Daily 07:30 Europe/Zurich: new or corrected forecast files over sFTP to Bronze and Silver",
     schedule=CronTriggerTimetable("30 7 * * *", timezone=SCHEDULE_TZ),
     start_date=pendulum.datetime(HISTORY_START.year, HISTORY_START.month, HISTORY_START.day, tz="UTC"),
-    catchup=catchup_enabled(),
+    # No catch-up, whatever DOMOTIC_CATCHUP says: one run brings everything issued up to its day, so a history
+    # needs one run (the latest), not one per day; later runs find nothing new.
+    catchup=False,
     max_active_runs=1,
     # A first run on a fresh deployment downloads and loads the whole archive (~300 files).
     dagrun_timeout=timedelta(hours=6),

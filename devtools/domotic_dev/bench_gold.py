@@ -111,6 +111,7 @@ def bench_gold(connect: Connect | None = None, *, repeat: int = 5) -> dict[str, 
         conn.autocommit = False
         result: dict[str, Any] = {
             "silver_readings": readings,
+            "weather_forecasts": conn.execute("SELECT count(*) FROM silver.weather_forecasts").fetchone()[0],
             "silver_days": round((end - first) / timedelta(days=1), 1),
             "full": {"seconds": round(seconds, 2), "steps": {name: round(s, 2) for name, s in steps}},
             "gold_rows": {t: conn.execute(f"SELECT count(*) FROM gold.{t}").fetchone()[0]

@@ -135,8 +135,8 @@ def test_sensor_dag_structure(dagbag):
     assert [a.name for a in minutely.task_dict["load_to_silver"].outlets] == ["silver_sensor_readings"]
     daily = dagbag.dags["sensors_daily"]
     assert daily.task_dict["list_day_on_share"].downstream_task_ids == {"ingest_chunk"}
-    assert daily.task_dict["ingest_chunk"].downstream_task_ids == {"publish_silver_window"}
-    assert [a.name for a in daily.task_dict["publish_silver_window"].outlets] == ["silver_sensor_readings"]
+    assert daily.task_dict["ingest_chunk"].downstream_task_ids == set()
+    assert [a.name for a in daily.task_dict["ingest_chunk"].outlets] == ["silver_sensor_readings"]
 
 
 def test_deadlines_match_the_operations_contract(dagbag):

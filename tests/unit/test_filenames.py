@@ -83,3 +83,17 @@ def test_bronze_layout_and_versions(tmp_path):
     assert version == name + ".abcdef012345"
     assert canonical_name(version) == name
     assert parse_sensor_name(version).minute_utc == minute
+
+
+def test_a_day_is_chunked_by_work_in_whole_hours():
+    """Two apartments' day is one chunk by default; a small cap gives whole hours, in time order."""
+    from domotic.sensors.load import ShareListing
+
+    names = [f"n{hour:02d}_{i}" for hour in range(24) for i in range(120)]
+    listing = ShareListing(names, ["bad.json"], len(names) + 1, [int(n[1:3]) for n in names])
+    assert [len(c) for c in listing.chunks(20_000)] == [2881]  # the bad name rides with the first chunk
+    quarters = listing.chunks(720)
+    assert [len(c) for c in quarters] == [721, 720, 720, 720]
+    assert quarters[1][0] == "n06_0" and quarters[1][-1] == "n11_119"
+    # an hour bigger than the cap is a chunk of its own, never split
+    assert [len(c) for c in ShareListing(names[:240], [], 240, [0] * 120 + [1] * 120).chunks(100)] == [120, 120]

@@ -54,8 +54,8 @@ VARIABLES: dict[str, Setting] = _variables(
     # --- sensors
     Setting("sensor_wait_seconds", int, "180", "how long sensors_minutely waits for a minute's files"),
     Setting("sensor_batch_files", int, "5000", "files per Silver load transaction"),
-    Setting("sensor_chunk_hours", int, "6", "sensors_daily splits a day into chunks of this many hours, "
-            "one mapped task each"),
+    Setting("sensor_chunk_files", int, "20000", "sensors_daily loads a day in chunks of whole hours of at most "
+            "this many files, one mapped task each"),
     Setting("sensor_outlier_bounds", str, "", "JSON {\"<sensor_type>.<field>\": [lo, hi]} overriding or adding "
             "outlier bounds (docs/sensors.md)"),
     # --- weather

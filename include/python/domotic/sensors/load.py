@@ -67,13 +67,20 @@ class ShareListing:
     entries: int = 0  # everything in the folder (0 usually means the share is not mounted)
     hours: list[int] = field(default_factory=list)  # the UTC hour of each name (parsed once, when listing)
 
-    def chunks(self, hours: int) -> list[list[str]]:
-        """The day's names split into chunks of ``hours`` whole UTC hours, in time order (hours without files
-        give no chunk); the unparsable names ride with the first chunk, to be quarantined."""
+    def chunks(self, max_files: int) -> list[list[str]]:
+        """The day's names in chunks of whole UTC hours, in time order, each holding at most ``max_files`` files
+        unless a single hour holds more (hours without files give nothing); the unparsable names ride with the
+        first chunk, to be quarantined. Sized by work, not by the clock: two apartments' day (2,880 files) is
+        one chunk, a thousand apartments' day (1.44 M files) an hour per chunk."""
         by_hour: dict[int, list[str]] = {}
         for name, hour in zip(self.names, self.hours, strict=True):
-            by_hour.setdefault(hour // hours, []).append(name)
-        ordered = [by_hour[key] for key in sorted(by_hour)]
+            by_hour.setdefault(hour, []).append(name)
+        ordered: list[list[str]] = []
+        for hour in sorted(by_hour):
+            if ordered and len(ordered[-1]) + len(by_hour[hour]) <= max_files:
+                ordered[-1].extend(by_hour[hour])
+            else:
+                ordered.append(list(by_hour[hour]))
         if self.bad_names:
             if not ordered:
                 ordered.append([])

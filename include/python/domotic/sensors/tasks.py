@@ -38,11 +38,13 @@ def copy_names(names: Sequence[str]) -> list[str]:
     return _copy(share, list(names), bronze_root, source_tz).bronze_paths
 
 
-def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
-    """List the share once for a UTC day (plus unparsable names), split into chunks of whole hours.
+def list_day(day: date, chunk_files: int | None = None) -> list[list[str]]:
+    """List the share once for a UTC day (plus unparsable names), split into chunks of whole hours of at most
+    ``sensor_chunk_files`` files.
 
-    Each chunk becomes one mapped ``ingest_chunk`` task, so one day (or a range of days) spreads over as many
-    workers as the deployment has; unparsable names ride with the first chunk, to be quarantined.
+    Each chunk becomes one mapped ``ingest_chunk`` task: a big day spreads over as many workers as the
+    deployment has, a small one costs a single task (a history backfill runs days side by side anyway);
+    unparsable names ride with the first chunk, to be quarantined.
     """
     from domotic.errors import SourceMissingError
 
@@ -57,14 +59,14 @@ def list_day(day: date, chunk_hours: int | None = None) -> list[list[str]]:
         raise SourceMissingError(f"sensor share folder {share} is empty: is the SMB share mounted?")
     log.info("Share %s: %d files for %s, %d unparsable names", share, len(listing.names), day,
              len(listing.bad_names))
-    hours = chunk_hours or int(setting("sensor_chunk_hours"))
+    max_files = chunk_files or setting("sensor_chunk_files")
     if not listing.names:
         # The share no longer holds the day (e.g. it was cleaned): replay it from Bronze's compacted archive.
         restored = restore_archived_day(Path(setting("domotic_bronze_root")), day, warehouse_connect())
         if restored:
             log.info("Day %s is not on the share: %d archived Bronze files restored for replay", day, len(restored))
             return [list(restored)]
-    return listing.chunks(hours)
+    return listing.chunks(max_files)
 
 
 def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
