@@ -231,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     from domotic_dev.stack import LocalStack, Ports, StopRequested, stop_on_signals
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=8080, help="Airflow UI / API port (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="Airflow UI / API port (127.0.0.1; 0: a free one)")
     parser.add_argument("--smtp-port", type=int, default=0, help="SMTP catcher port (0: a free one)")
     parser.add_argument("--docs-port", type=int, default=0, help="runbook HTTP port (0: a free one)")
     parser.add_argument("--sftp-port", type=int, default=0, help="forecast SFTP port (0: a free one)")
+    parser.add_argument("--name", default="live", help="state folder var/<name> (private services too)")
     args = parser.parse_args(argv)
-    stack = LocalStack(ports=Ports(args.port, args.smtp_port, args.docs_port, args.sftp_port))
+    stack = LocalStack(name=args.name, ports=Ports(args.port, args.smtp_port, args.docs_port, args.sftp_port))
     with stop_on_signals():
         try:
             stack.start()

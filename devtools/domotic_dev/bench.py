@@ -5,8 +5,8 @@ Sections (each can be run alone with ``--only``):
 * ``silver``: cold and warm Silver load (share -> Bronze -> Silver through the DAGs' own functions) at 1, 7, 10,
   35 and 70 days of input, files/s, rows/s and the peak memory of the loading processes; worker processes
   take the chunks as the DAG's tasks would (``workers_for``). At 1, 7, 10 and 70 days the baseline (``baseline_loader``,
-  the original's way) runs after each cold load, for the speed-up ratio; Gold is timed on the 7- and 70-day
-  Silver.
+  the original's way) runs after each cold load, for the speed-up ratio. Gold is timed in the ``backfill``
+  section, on the warehouse the whole history left (every source).
 * ``weather``, ``backfill``, ``scaleout``: see their functions.
 * ``minutely``: latency of ``sensors_minutely`` from a file's arrival on the share to its rows in Silver, through
   a real Airflow scheduler and triggerer.
