@@ -4,10 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+# Apache Superset lives in its own virtualenv: its dependencies conflict with Airflow's (docs/bi.md).
+BI_VENV ?= .venv-bi
+BI_STAMP := $(BI_VENV)/.installed
 
-.PHONY: install test test-clock lint demo airflow soak bench clean
+.PHONY: install test test-clock lint demo airflow soak bench clean bi bi-venv bi-check bi-export
 
-install: $(STAMP)
+install: $(STAMP) $(BI_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml devtools/pyproject.toml scripts/install-system-packages.sh
 	bash scripts/install-system-packages.sh
@@ -16,6 +19,15 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml d
 	$(PIP) install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	$(PIP) install -q --no-deps -e . -e devtools
 	touch $(STAMP)
+
+# Superset pinned by bi/requirements.txt, frozen by bi/constraints.txt.
+bi-venv: $(BI_STAMP)
+
+$(BI_STAMP): bi/requirements.txt bi/constraints.txt
+	test -x $(BI_VENV)/bin/python || python3 -m venv $(BI_VENV)
+	$(BI_VENV)/bin/pip install -q --upgrade pip
+	$(BI_VENV)/bin/pip install -q -r bi/requirements.txt -c bi/constraints.txt
+	touch $(BI_STAMP)
 
 test: install
 	$(VENV)/bin/ruff check .
@@ -43,6 +55,19 @@ soak: install
 
 bench: install
 	$(PY) -m domotic_dev.bench
+
+# Superset on http://127.0.0.1:8088 with the dashboards of bi/assets on a demo warehouse (docs/bi.md).
+bi: install
+	$(PY) -m domotic_dev.bi
+
+# Write what Superset holds (e.g. a chart edited in the UI) back into bi/assets.
+bi-export: install
+	$(PY) -m domotic_dev.bi export
+
+# The BI checks that need Superset: real-browser check of every dashboard as admin and as an owner
+# (screenshots in docs/bi/), and the round trip of bi/assets (import, export, compare). CI runs it after make test.
+bi-check: install
+	$(PY) -m pytest -q -m bi tests/bi
 
 clean:
 	rm -rf .services var

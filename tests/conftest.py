@@ -43,6 +43,7 @@ from tests.fixtures.services import pg_conn_json  # noqa: E402
 # Fixture modules shared by several test modules (no test module imports another); pytest imports them after
 # this file, so after the environment above is set. One entry per line.
 pytest_plugins = [
+    "tests.fixtures.bi",
     "tests.fixtures.gold",
     "tests.fixtures.maintenance",
     "tests.fixtures.pidb",

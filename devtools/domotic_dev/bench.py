@@ -614,7 +614,7 @@ def bench_scaleout(pg: Service, days: int = 7, workers: int = 2, concurrency: in
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(concurrency),
         "AIRFLOW_CONN_DOMOTIC_POSTGRES": _pg_conn_json(pg, "bench_scaleout"),
         "AIRFLOW_VAR_DOMOTIC_SMB_PATH": str(share), "AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT": str(root / "bronze"),
-        "AIRFLOW_VAR_SENSOR_CHUNK_HOURS": "6",
+        "AIRFLOW_VAR_SENSOR_CHUNK_FILES": "720",
         "DOMOTIC_LOAD_POOL": "warehouse",
         "DOMOTIC_HISTORY_START": HISTORY_START.isoformat(), "DOMOTIC_CATCHUP": "false",
         "DOMOTIC_DEADLINES_ENABLED": "false",
@@ -656,7 +656,7 @@ def bench_scaleout(pg: Service, days: int = 7, workers: int = 2, concurrency: in
           flush=True)
     lines = [f"`airflow backfill create` of `sensors_daily` over {days} days ({files:,} files) with the "
              f"**CeleryExecutor**: {workers} Celery workers (`airflow celery worker`, concurrency {concurrency} "
-             "each) fed by Redis on 127.0.0.1:6379, `sensor_chunk_hours=6` (4 mapped `ingest_chunk` tasks a day), "
+             "each) fed by Redis on 127.0.0.1:6379, `sensor_chunk_files=720` (4 mapped `ingest_chunk` tasks a day), "
              f"the loads in the pool `warehouse` ({workers * concurrency} slots). Same DAG code as with the "
              "LocalExecutor; only the executor settings differ.", "",
              f"- wall time: **{wall:.0f} s**, failed runs: {len(failed)}", "",

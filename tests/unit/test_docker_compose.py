@@ -396,3 +396,57 @@ def test_dockerfile_installs_the_pinned_requirements_and_the_repo():
     for source in re.findall(r"^COPY(?:\s+--\S+)*\s+(.+)\s+\S+$", text, re.MULTILINE):
         for path in source.split():
             assert (REPO / path).exists(), f"Dockerfile copies {path}, which is not in the repository"
+
+
+# --------------------------------------------------------------------------------------------------- BI
+
+
+def superset_pin() -> str:
+    pins = re.findall(r"^apache-superset==([\w.]+)\s*$", (REPO / "bi" / "requirements.txt").read_text(), re.MULTILINE)
+    assert len(pins) == 1, "bi/requirements.txt must pin apache-superset exactly once"
+    return pins[0]
+
+
+def test_superset_image_is_the_official_one_of_the_pinned_version():
+    froms = re.findall(r"^FROM\s+(\S+)", (REPO / "bi" / "Dockerfile").read_text(), re.MULTILINE)
+    assert froms == [f"apache/superset:{superset_pin()}"], froms
+    for name in ("superset", "superset-init"):
+        svc = services()[name]
+        assert svc["build"]["context"] == "./bi" and svc["build"]["dockerfile"] == "Dockerfile", name
+        assert image_tag(svc["image"]) == superset_pin(), name
+
+
+def test_superset_is_configured_from_the_repository():
+    for name in ("superset", "superset-init"):
+        config = env(name)["SUPERSET_CONFIG_PATH"]
+        mounted = [(source, target, ro) for source, target, ro in mounts(name) if config.startswith(target + "/")]
+        assert mounted, f"{name}: {config} is not inside a mount"
+        source, target, read_only = mounted[0]
+        assert source == "./bi" and read_only, f"{name}: the configuration comes read-only from ./bi"
+        assert (REPO / "bi" / config.removeprefix(target + "/")).is_file()
+    assert "provision.py logins" in command_text("superset-init")
+    assert "provision.py setup" in command_text("superset-init")
+
+
+def test_superset_secrets_have_no_default():
+    secrets = [key for key in env("superset") if key == "SUPERSET_SECRET_KEY" or "PASSWORD" in key]
+    assert "SUPERSET_SECRET_KEY" in secrets and len(secrets) >= 8
+    for name in ("superset", "superset-init"):
+        for key in secrets:
+            assert env(name)[key] == "", f"{name}: {key} must come from the environment, without a default"
+    users = yaml.safe_load((REPO / "bi" / "users.yaml").read_text())["users"]
+    for user in users:  # every login's secrets are passed through
+        assert f"DOMOTIC_BI_PASSWORD_{user['username'].upper()}" in secrets
+        assert f"DOMOTIC_BI_DB_PASSWORD_{user['db_login'].upper()}" in secrets
+
+
+def test_superset_listens_on_loopback_only_and_starts_after_its_provisioning():
+    ports = [resolve(str(p)) for p in services()["superset"]["ports"]]
+    assert ports and all(p.startswith("127.0.0.1:") and p.endswith(":8088") for p in ports), ports
+    assert "/health" in " ".join(services()["superset"]["healthcheck"]["test"])
+    assert services()["superset"]["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
+    # The BI roles the logins join exist once the warehouse migrations ran (airflow-init).
+    init = services()["superset-init"]["depends_on"]
+    assert init["airflow-init"]["condition"] == "service_completed_successfully"
+    assert init["warehouse"]["condition"] == "service_healthy"
+    assert urlsplit(env("superset-init")["DOMOTIC_BI_WAREHOUSE_ADMIN_URI"]).hostname == "warehouse"
