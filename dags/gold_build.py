@@ -1,8 +1,8 @@
 """
 ### gold_build: the Gold star schema from the Silver assets, incrementally, in one transaction
 
-**Triggers** (`AssetOrTimeSchedule`): any update of `silver_sensor_readings`, `silver_weather` or
-`silver_reference`, or daily at 00:00 UTC (the time fallback, which also makes the DAG backfillable).
+**Triggers** (`AssetOrTimeSchedule`): any update of `silver_sensor_readings`, `silver_weather`,
+`silver_reference` or `ml_predictions` (new forecasts: `presence_prob`), or daily at 00:00 UTC (the time fallback, which also makes the DAG backfillable).
 
 **What it rebuilds** (`domotic.gold`, docs/gold.md): Gold's work ledger `silver.gold_ledger`, never only the
 asset events (Airflow 3.3.2 can leave some undelivered, apache/airflow#56050). Every Silver writer records
@@ -46,7 +46,13 @@ from domotic.gold import checks
 from domotic.gold import tasks as gold_tasks
 from domotic.paths import SQL_DIR
 from domotic.settings import POSTGRES_CONN_ID, history_start
-from domotic_airflow.assets import GOLD_STAR_SCHEMA, SILVER_REFERENCE, SILVER_SENSOR_READINGS, SILVER_WEATHER
+from domotic_airflow.assets import (
+    GOLD_STAR_SCHEMA,
+    ML_PREDICTIONS,
+    SILVER_REFERENCE,
+    SILVER_SENSOR_READINGS,
+    SILVER_WEATHER,
+)
 from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 
 HISTORY_START = history_start()
@@ -57,7 +63,7 @@ HISTORY_START = history_start()
     description="On each Silver update (asset events) or daily 00:00 UTC: claim Gold's work ledger, rebuild, check",
     schedule=AssetOrTimeSchedule(
         timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-        assets=(SILVER_SENSOR_READINGS | SILVER_WEATHER | SILVER_REFERENCE),
+        assets=(SILVER_SENSOR_READINGS | SILVER_WEATHER | SILVER_REFERENCE | ML_PREDICTIONS),
     ),
     start_date=pendulum.datetime(HISTORY_START.year, HISTORY_START.month, HISTORY_START.day, tz="UTC"),
     catchup=False,

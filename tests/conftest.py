@@ -46,6 +46,7 @@ pytest_plugins = [
     "tests.fixtures.bi",
     "tests.fixtures.gold",
     "tests.fixtures.maintenance",
+    "tests.fixtures.ml",
     "tests.fixtures.pidb",
     "tests.fixtures.weather",
 ]

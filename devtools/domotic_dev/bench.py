@@ -8,6 +8,7 @@ Sections (each can be run alone with ``--only``):
   the original's way) runs after each cold load, for the speed-up ratio. Gold is timed in the ``backfill``
   section, on the warehouse the whole history left (every source).
 * ``weather``, ``backfill``, ``scaleout``: see their functions.
+* ``ml``: the forecasts on 70 days (``bench_ml``): train + backtest + predict, peak memory, a daily run.
 * ``minutely``: latency of ``sensors_minutely`` from a file's arrival on the share to its rows in Silver, through
   a real Airflow scheduler and triggerer.
 
@@ -833,6 +834,18 @@ def _gold_text(gold: dict, days: int) -> str:
 @section("scaleout")
 def _scaleout(pg: Service, results: Results, args: argparse.Namespace) -> None:
     results.extra["scaleout"] = bench_scaleout(pg)
+
+
+@section("ml")
+def _ml(pg: Service, results: Results, args: argparse.Namespace) -> None:
+    """The forecasts on 70 generated days: train + backtest + predict, peak memory, a daily prediction run."""
+    from domotic_dev.bench_ml import bench_ml
+
+    fresh_warehouse(pg, "bench_ml")
+    out = bench_ml(conninfo(pg, "bench_ml"), BENCH_DIR / "ml-models")
+    print(f"ml: train+backtest+predict {out['train_backtest_predict_s']:.1f} s, peak {out['peak_rss_mb']:.0f} MB, "
+          f"daily run {out['daily_run_s']:.1f} s", flush=True)
+    results.extra["ml"] = out
 
 
 @section("minutely")

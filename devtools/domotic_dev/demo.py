@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg
 
+from domotic_dev import demo_forecast
 from domotic_dev.airflow_local import LocalAirflow
 from domotic_dev.services import REPO_ROOT, Service, create_warehouse, ensure_postgres
 
@@ -153,12 +154,13 @@ def main(argv: list[str] | None = None) -> int:
                                (wanted,))
         _print_landed(_landed(pg, "domotic"))
         _print_gold_summary(pg, "domotic")
+        forecast_ok = _forecast(airflow, pg, args)
         missing = _check_gold_coverage(pg, "domotic")
         ui_ok = _browser_check(airflow, tuple(wanted))
         _say(f"== done in {time.monotonic() - started:.0f}s; Airflow home: {airflow.home}")
         if failed:
             _say(f"!! failed runs: {failed} (task logs under {airflow.home / 'logs'})")
-        return 1 if failed or missing or not ui_ok else 0
+        return 1 if failed or missing or not ui_ok or not forecast_ok else 0
     finally:
         if airflow is not None:
             airflow.stop()
@@ -204,6 +206,14 @@ def _start_airflow(root: Path, args: argparse.Namespace, pg: Service, mariadb: S
     airflow.reset_metadata()
     airflow.start()
     return airflow
+
+
+def _forecast(airflow: LocalAirflow, pg: Service, args: argparse.Namespace) -> bool:
+    """ml_forecast_daily for the last demo day (docs/ml.md): tomorrow's forecast beside the naive baseline."""
+    end_day = args.start + timedelta(days=args.days - 1)
+    ok = demo_forecast.run_forecast(airflow, end_day, _say)
+    demo_forecast.print_forecast(f"host={pg.host} port={pg.port} user={pg.user} dbname=domotic", end_day, _say)
+    return ok
 
 
 def _create_runs(airflow: LocalAirflow, args: argparse.Namespace) -> None:

@@ -32,3 +32,8 @@ GOLD_STAR_SCHEMA = Asset(
     extra={"description": "The Gold star schema (facts and dimensions for BI and ML), published by gold_build"
                           " after its quality gates; events carry the rebuilt windows"},
 )
+ML_PREDICTIONS = Asset(
+    name="ml_predictions", uri=f"{_WAREHOUSE}/gold/fact_ml_predictions", group="gold",
+    extra={"description": "Hourly energy and presence forecasts written by ml_forecast_daily; events carry the"
+                          " forecast window (gold_build folds them into presence_prob)"},
+)

@@ -13,7 +13,7 @@ DAGS_DIR = REPO / "dags"
 EXPECTED_DAGS = {
     "sensors_minutely", "sensors_daily", "weather_daily", "mysql_snapshot_weekly", "gold_build", "data_freshness",
     "maintenance_backup", "maintenance_bronze_compaction", "maintenance_vacuum", "maintenance_disk_report",
-    "warehouse_migrate",
+    "warehouse_migrate", "ml_forecast_daily",
 }
 
 

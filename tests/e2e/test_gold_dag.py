@@ -36,7 +36,7 @@ def load_dag(monkeypatch=None, deadlines: bool = False):
     return bag.dags["gold_build"]
 
 
-def test_schedule_is_the_three_silver_assets_or_a_daily_time_fallback():
+def test_schedule_is_the_silver_assets_and_new_forecasts_or_a_daily_time_fallback():
     from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable
 
     dag = load_dag(deadlines=True)
@@ -44,7 +44,7 @@ def test_schedule_is_the_three_silver_assets_or_a_daily_time_fallback():
     condition = dag.timetable.asset_condition
     assert type(condition).__name__ == "AssetAny"  # any one of them triggers a run
     assert {asset.name for asset in condition.objects} == {"silver_sensor_readings", "silver_weather",
-                                                           "silver_reference"}
+                                                           "silver_reference", "ml_predictions"}
     assert isinstance(dag.timetable.timetable, CronDataIntervalTimetable)
     assert dag.timetable.timetable.expression == "0 0 * * *"
     assert str(dag.timetable.timetable.timezone) == "UTC"

@@ -108,34 +108,36 @@ def test_presence_comfort_and_uptime_definitions(gold_db, logins):
 
 
 FORECASTS = """
-CREATE TABLE gold.fact_ml_predictions (
-    model_version text, run_id text, target text, apartment_key bigint, apartment_id text, room_key bigint,
-    target_datetime_key bigint, issued_at timestamptz, horizon_hours integer, value double precision);
-INSERT INTO gold.fact_ml_predictions VALUES
-    ('v1', 'r1', 'energy_kwh', 1, 'jimmy', NULL, 202310291100, '2023-10-29 00:00+00', 11, 0.5),
-    ('v1', 'r2', 'energy_kwh', 1, 'jimmy', NULL, 202310291100, '2023-10-29 06:00+00', 5, 0.7),
-    ('v1', 'r2', 'energy_kwh', 2, 'jeremie', NULL, 202310291100, '2023-10-29 06:00+00', 5, 0.9);
+INSERT INTO gold.fact_ml_predictions (model_version, issue_date, target, apartment_key, apartment_id, room_key,
+    target_datetime_key, target_date_key, target_hour_start, issued_at, horizon_hours, value_kwh, probability,
+    weather_used, run_id)
+SELECT v.model_version, v.issue_date::date, 'energy_kwh', a.apartment_key, a.apartment_id, NULL, 202310291100,
+       20231029, '2023-10-29 11:00+00', v.issued_at::timestamptz, v.horizon, v.kwh, NULL, true, 'r'
+FROM (VALUES ('v1', '2023-10-28', '2023-10-29 00:00+00', 11, 0.5, 'jimmy'),
+             ('v2', '2023-10-29', '2023-10-29 06:00+00', 5, 0.7, 'jimmy'),
+             ('v2', '2023-10-29', '2023-10-29 06:00+00', 5, 0.9, 'jeremie'))
+     AS v(model_version, issue_date, issued_at, horizon, kwh, apartment_id)
+JOIN gold.dim_apartment a USING (apartment_id);
 """
 
 
-def test_forecast_view_exists_only_with_the_predictions_table(gold_db, logins):
-    exists = "SELECT to_regclass('gold.bi_forecast_hour') IS NOT NULL"
-    assert one(gold_db, exists) == (False,)
+def test_forecast_view_serves_the_latest_issue_per_hour_under_rls(gold_db, logins):
+    """gold.fact_ml_predictions comes with the migrations (ml_forecast_daily's table): the view is there, keeps
+    the latest forecast issued for each hour, puts the house meter's energy beside it and obeys the tenant's RLS."""
+    assert one(gold_db, "SELECT to_regclass('gold.bi_forecast_hour') IS NOT NULL") == (True,)
     with psycopg.connect(gold_db) as conn:
         conn.execute(FORECASTS)
-        conn.commit()
-        migrate(conn)  # the repeatable scripts: RLS on the new table, the view
-    assert one(gold_db, exists) == (True,)
     rows = one(logins["jimmy"], "SELECT count(*), max(predicted), max(hour_utc), max(actual) IS NOT NULL"
                                 " FROM gold.bi_forecast_hour")
     assert rows[0] == 1 and rows[1] == 0.7  # the latest issue only, jimmy's only
-    assert str(rows[2]) .startswith("2023-10-29 11:00:00") and rows[3]
+    assert str(rows[2]).startswith("2023-10-29 11:00:00") and rows[3]
     assert one(logins["admin"], "SELECT count(*) FROM gold.bi_forecast_hour") == (2,)
 
 
 def test_forecast_view_waits_for_the_columns_it_reads(gold_db):
     """A predictions table without the columns the view reads: a warning, the deploy goes on, no view."""
     with psycopg.connect(gold_db) as conn:
+        conn.execute("DROP TABLE gold.fact_ml_predictions CASCADE")
         conn.execute("CREATE TABLE gold.fact_ml_predictions (apartment_id text, something_else integer)")
         conn.commit()
         migrate(conn)

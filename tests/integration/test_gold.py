@@ -524,6 +524,12 @@ def test_row_level_security_both_ways(make_db, pg_service):
             again.execute(gold.read_sql("migrations/repeatable/gold_security.sql"))
         policies = conn.execute("SELECT count(*) FROM pg_policies WHERE schemaname = 'gold'").fetchone()[0]
         assert policies == 3 * len(gold.TENANT_TABLES)
+        # forecasts are written by ml_forecast_daily, not by the build: one per apartment, as it would
+        conn.execute("INSERT INTO gold.fact_ml_predictions (model_version, issue_date, target, apartment_key,"
+                     " apartment_id, target_datetime_key, target_date_key, target_hour_start, issued_at,"
+                     " horizon_hours, value_kwh, weather_used, run_id)"
+                     " SELECT 'v', '2023-10-29', 'energy_kwh', apartment_key, apartment_id, 202310300000, 20231030,"
+                     " '2023-10-30 00:00+00', '2023-10-30 00:00+00', 1, 0.2, true, 'test' FROM gold.dim_apartment")
     try:
         for role, mine, other in (("role_jimmy", "jimmy", "jeremie"), ("role_jeremie", "jeremie", "jimmy")):
             with psycopg.connect(info) as conn:

@@ -463,7 +463,7 @@ def test_big_tables_lists_the_existing_ones_and_vacuum_runs(env):
                            "silver.weather_forecasts", "silver.weather_clean", "silver.weather_file_manifest",
                            "silver.weather_file_stats", "gold.fact_energy_minute", "gold.fact_environment_minute",
                            "gold.fact_presence_minute", "gold.fact_device_health_day", "gold.fact_weather_hour",
-                           "gold.fact_weather_hour_revision"}  # not the dimensions
+                           "gold.fact_weather_hour_revision", "gold.fact_ml_predictions"}  # not the dimensions
     statements = vacuum.vacuum_statements(tables)  # what vacuum_analyze runs
     assert statements[0] == "VACUUM (ANALYZE) silver.sensor_readings"
     with psycopg.connect(env["conninfo"], autocommit=True) as conn:

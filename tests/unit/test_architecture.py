@@ -17,11 +17,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "include" / "python" / "domotic"
-PIPELINE_PACKAGES = ("sensors", "weather", "reference", "gold", "maintenance", "freshness", "warehouse")
+PIPELINE_PACKAGES = ("sensors", "weather", "reference", "gold", "maintenance", "freshness", "warehouse", "ml")
 ADAPTER = PACKAGE / "airflow_adapter.py"
 # Names of the adapter that read settings or open connections.
 IO_NAMES = {"setting", "warehouse_connection", "warehouse_connect", "mysql_connection", "sftp_hook",
-            "pg_command_env"}
+            "pg_command_env", "raise_alert"}
 
 
 def imports(path: Path) -> list[tuple[str, list[str]]]:
@@ -83,7 +83,8 @@ def test_dag_files_call_their_packages_tasks_module():
                 "mysql_snapshot_weekly.py": "reference", "gold_build.py": "gold",
                 "maintenance_bronze_compaction.py": "maintenance", "maintenance_vacuum.py": "maintenance",
                 "maintenance_backup.py": "maintenance", "maintenance_disk_report.py": "maintenance",
-                "data_freshness.py": "freshness", "warehouse_migrate.py": "warehouse"}
+                "data_freshness.py": "freshness", "warehouse_migrate.py": "warehouse",
+                "ml_forecast_daily.py": "ml"}
     for name, package in expected.items():
         modules = {module for module, names in imports(REPO / "dags" / name)
                    for module in [module, *(f"{module}.{n}" for n in names)]}

@@ -9,6 +9,8 @@ connections, numbers), so it runs and is tested without Airflow.
   naming the Variable and where to set it (``ConfigurationError``: not retried).
 * ``warehouse_connection()``, ``mysql_connection()``, ``sftp_hook()``, ``pg_command_env()``: provider hooks on the
   Connections of ``domotic.settings.CONNECTIONS``; a missing connection fails at once, naming it.
+* ``raise_alert(kind, **details)``: an alert from inside a task through the repository's notifier
+  (``domotic_airflow.alerts``: log, ``ops.alerts``, e-mail), for conditions that must not fail the task.
 """
 
 from __future__ import annotations
@@ -175,3 +177,16 @@ def pg_command_env(conn_id: str = POSTGRES_CONN_ID) -> tuple[list[str], dict[str
         if extras.get(key) not in (None, ""):
             env[var] = str(extras[key])
     return args, env
+
+
+def raise_alert(kind: str, **details: Any) -> dict[str, Any]:
+    """Raise an alert of ``kind`` from the running task (its context names the DAG, run and task)."""
+    from airflow.sdk import get_current_context
+
+    from domotic_airflow.alerts import raise_alert as notify
+
+    try:
+        context = dict(get_current_context())
+    except Exception:  # outside a task (a CLI or a test): the alert still goes out, without run links
+        context = {}
+    return notify(kind, context, **details)

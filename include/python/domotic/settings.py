@@ -61,6 +61,16 @@ VARIABLES: dict[str, Setting] = _variables(
     # --- weather
     Setting("weather_min_year", int, "2023", "forecast rows before this year are dropped"),
     Setting("weather_sites", str, "Sion", "comma-separated forecast sites Gold keeps"),
+    # --- forecasts (ml_forecast_daily, docs/ml.md)
+    Setting("ml_model_dir", str, "/data/ml/models", "folder of the model artifacts (written atomically)"),
+    Setting("ml_history_days", int, "70", "days of Gold history a run reads to train and to build features"),
+    Setting("ml_backtest_days", int, "14", "target days of the rolling-origin backtest gating a new model"),
+    Setting("ml_retrain_every_days", int, "7", "retrain when the serving model is this many days old"),
+    Setting("ml_degradation_ratio", float, "1.3", "retrain and alert when an apartment's live energy MAE "
+            "exceeds this x its backtest MAE"),
+    Setting("ml_live_window_days", int, "7", "issue days over which the live error is measured"),
+    Setting("ml_gate_min_improvement", float, "0.0", "a new model is promoted only if its backtest error is at "
+            "least this fraction below the naive baselines, per apartment"),
     # --- monitoring and alerts
     Setting("freshness_max_lag_minutes", float, "20", "allowed Silver lag behind live sources"),
     Setting("gold_max_pending_minutes", float, "120", "alert when a Silver change waits longer in Gold's "

@@ -86,7 +86,7 @@ def run_live(
 def add_live_command(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("live", help="write sensor files in real time, as the apartments do")
     parser.add_argument("--out", type=Path, required=True, help="the share folder")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=42, help="the forecast files' seed (same weather)")
     parser.add_argument("--source-tz", default="UTC")
     parser.add_argument("--late-rate", type=float, default=0.01, help="share of files arriving 2-10 min late")
     parser.add_argument("--missing-rate", type=float, default=0.002, help="share of files never delivered")

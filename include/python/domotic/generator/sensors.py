@@ -14,8 +14,9 @@ UTC day (1,440 minutes, as arrays) at a time, in this order:
 
 1. **Day context**, shared by both apartments (``SensorSimulator._context``): the Zurich local date and minute
    of every UTC minute, the file-name and payload labels in ``source_tz``, and the weather
-   (``_simulate_weather``: pressure, temperature anomaly and clouds walk hourly and carry over midnight;
-   outdoor temperature, humidity and daylight follow from season, sun and clouds).
+   (``_simulate_weather`` reads ``generator/outdoor.py``: pressure, temperature anomaly and clouds are moving
+   averages of hourly shocks, a pure function of (seed, hour) that the forecast files share; outdoor
+   temperature, humidity and daylight follow from season, sun and clouds).
 2. **Behaviour**, per apartment and local date (``_BehaviourPlanner``, stateless): the apartment's
    ``_Persona`` gives a ``_DayPlan`` (wake and bed, office or home-office day, outings, showers, TV, evening PC,
    cooking, the night boiler, dishwasher/washer/dryer cycles), turned into per-minute feature columns
@@ -45,7 +46,9 @@ stream                      rest of the key             drives
 ``STREAM_DAY_PLAN``         apartment, local date       the day plan (step 2) except the machine cycles
 ``STREAM_APPLIANCE_CYCLES`` apartment, local date       dishwasher, washer and dryer runs and their profiles
 ``STREAM_SENSOR_DAY``       UTC day, apartment          every draw of step 3, in the order of its steps
-``STREAM_WEATHER``          UTC day                     the weather (step 1)
+``STREAM_WEATHER``          UTC day                     the outdoor humidity's minute noise (step 1)
+``STREAM_OUTDOOR``          UTC day                     the weather's hourly shocks (``generator/outdoor.py``)
+``STREAM_ABSENCES``         apartment, ISO week         weekends and weeks away (step 2)
 ``STREAM_DEVICE_CONSTANTS`` apartment                   battery phases and drain rates, sensor biases
 ``STREAM_INITIAL_STATE``    apartment                   the plug counters' starting values
 ``STREAM_FAULT_CHOICE``     UTC day                     which faults hit each file (4 uniforms per file)
@@ -74,7 +77,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -83,6 +86,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
+
+from domotic.generator import outdoor
 
 # --------------------------------------------------------------------------------------------------------------
 # Inventories (public: tests and other modules import them)
@@ -217,7 +222,6 @@ def readings_per_file(handle: str) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 ZURICH: Final = ZoneInfo("Europe/Zurich")
-_SION_LAT, _SION_LON = 46.233, 7.360
 _EPOCH_1970 = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTES_PER_DAY = 1440
 _MINUTE_OF_DAY = np.arange(_MINUTES_PER_DAY)
@@ -291,6 +295,8 @@ STREAM_FAULT_CHOICE: Final = 5  # (seed, stream, UTC day): 4 uniforms per file c
 STREAM_FAULT_DETAIL: Final = 6  # (seed, stream, absolute minute, apartment): what a chosen fault breaks
 STREAM_APPLIANCE_CYCLES: Final = 7  # (seed, stream, apartment, local date): dishwasher, washer, dryer runs
 STREAM_INITIAL_STATE: Final = 8  # (seed, stream, apartment): starting plug counters
+STREAM_OUTDOOR: Final = outdoor.STREAM_OUTDOOR  # 9, (seed, stream, UTC day): the weather's hourly shocks
+STREAM_ABSENCES: Final = 10  # (seed, stream, apartment, ISO week): weekends and weeks away
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -513,15 +519,16 @@ def _dryer_profile(rng: np.random.Generator) -> np.ndarray:
 
 
 def _appliance_cycles(
-    rng: np.random.Generator, plugs: tuple[str, ...], weekend: bool
+    rng: np.random.Generator, plugs: tuple[str, ...], weekend: bool, ordinal: int
 ) -> tuple[tuple[str, int, np.ndarray], ...]:
     """(plug, local start minute, W profile) of the machines run that date, from their own stream.
 
-    Dishwasher after dinner on 45 % of days; washing machine (weekend days or weekday evenings), followed by
-    the dryer three times in four.
+    Dishwasher after dinner when it is full: every second day (85 % of those dates; 8 % of the others, when
+    guests filled it early), so whether it ran yesterday says something about today. Washing machine (weekend
+    days or weekday evenings), followed by the dryer three times in four.
     """
     cycles: list[tuple[str, int, np.ndarray]] = []
-    if "Dishwasher" in plugs and rng.random() < 0.45:
+    if "Dishwasher" in plugs and rng.random() < (0.85 if ordinal % 2 == 0 else 0.08):
         cycles.append(("Dishwasher", int(rng.integers(1200, 1350)), _dishwasher_profile(rng)))
     if "WashingMachine" in plugs and rng.random() < (0.5 if weekend else 0.2):
         start = int(rng.integers(540, 1080) if weekend else rng.integers(1110, 1230))
@@ -566,12 +573,82 @@ def _feature_columns(plan: _DayPlan, previous: _DayPlan, ordinal: int) -> np.nda
         features[COL_SHOWER_RUNNING] += _during(shower) & (occupancy != AWAY)
     for start, duration, watts in plan.cooking:
         features[COL_COOKING_WATTS] += _during((start, duration)) * home * watts
-    features[COL_AFTER_WAKING] = (minute >= plan.wake) & (minute < plan.wake + 45)
-    features[COL_BEFORE_BED] = (minute >= plan.bed - 40) & (minute < plan.bed)
-    features[COL_BOILER_HEATING] = _during(plan.boiler)
+    features[COL_AFTER_WAKING] = (minute >= plan.wake) & (minute < plan.wake + 45) & (occupancy != AWAY)
+    features[COL_BEFORE_BED] = (minute >= plan.bed - 40) & (minute < plan.bed) & (occupancy != AWAY)
+    features[COL_BOILER_HEATING] = _during((plan.boiler[0], _boiler_minutes(previous)))
     features[COL_WEEKEND] = date.fromordinal(ordinal).weekday() >= 5
     np.clip(features[COL_SHOWER_RUNNING], 0, 1, out=features[COL_SHOWER_RUNNING])
     return features
+
+
+_HOLIDAYS: dict[int, set[date]] = {}
+
+
+def is_holiday(day: date) -> bool:
+    """A public holiday of the canton of Valais (the ``holidays`` library, as Gold's calendar)."""
+    if day.year not in _HOLIDAYS:
+        import holidays
+
+        _HOLIDAYS[day.year] = set(holidays.country_holidays("CH", subdiv="VS", years=day.year))
+    return day in _HOLIDAYS[day.year]
+
+
+# Local minute at which the ripple control releases each apartment's water boiler (night tariff).
+_BOILER_RELEASE = (30, 75)
+_BOILER_STANDBY_MINUTES = 20  # reheating the tank's standing losses
+_BOILER_MINUTES_PER_SHOWER_MINUTE = 7  # ~5 l/min at 40 K: 2.3 kWh per 10-minute shower, at 2 kW
+# Absences, per ISO week: a weekend away (Saturday morning to Sunday evening) or a whole week away
+# (Saturday to the next Sunday evening), with these probabilities.
+_WEEKEND_AWAY_P = 0.15
+_WEEK_AWAY_P = 0.05
+
+
+def _absence(seed: int, apartment_index: int, ordinal: int) -> tuple[int, int] | None:
+    """(leave, back) local minutes of this date if the occupants are away on it, else None (0/1440: all day).
+
+    Stateless: the absences of ISO week W are drawn from (seed, STREAM_ABSENCES, apartment, W); a week away
+    starts on that week's Saturday and covers the whole next week.
+    """
+    day = date.fromordinal(ordinal)
+    monday = ordinal - day.weekday()
+    for week_monday in (monday, monday - 7):
+        u_kind, u_leave, u_back = _rng(seed, STREAM_ABSENCES, apartment_index, week_monday).random(3)
+        saturday = week_monday + 5
+        if u_kind < _WEEK_AWAY_P:
+            last = saturday + 8  # the Sunday of the following week
+        elif u_kind < _WEEK_AWAY_P + _WEEKEND_AWAY_P and week_monday == monday:
+            last = saturday + 1
+        else:
+            continue
+        if saturday <= ordinal <= last:
+            leave = 540 + int(u_leave * 180) if ordinal == saturday else 0
+            back = 1020 + int(u_back * 180) if ordinal == last else _MINUTES_PER_DAY
+            return leave, back
+    return None
+
+
+def _away_plan(plan: _DayPlan, absent: tuple[int, int]) -> _DayPlan:
+    """The plan of a date with an absence: away between leave and back, nothing running meanwhile.
+
+    Leaving day: the morning as planned, then away (bed after midnight, so the night is away too). Coming-back
+    day: away until back, then an evening at home. Machines are not run and nobody showers while away.
+    """
+    leave, back = absent
+    if leave > 0:  # leaving day
+        return replace(plan, away=((leave, _MINUTES_PER_DAY),), bed=_MINUTES_PER_DAY + 1, tv=None,
+                       pc_evening=None, cycles=(), home_office=False,
+                       showers=tuple(s for s in plan.showers if s[0] < leave),
+                       cooking=tuple(c for c in plan.cooking if c[0] < leave))
+    bed = plan.bed if back < _MINUTES_PER_DAY else _MINUTES_PER_DAY + 1  # away all day: the night too
+    return replace(plan, wake=0, bed=bed, away=((0, back),), home_office=False, cycles=(), pc_evening=None,
+                   showers=tuple(s for s in plan.showers if s[0] > back),
+                   cooking=tuple(c for c in plan.cooking if c[0] > back))
+
+
+def _boiler_minutes(previous: _DayPlan) -> int:
+    """Minutes the boiler heats in the night: standing losses plus the hot water of the previous day's showers."""
+    shower_minutes = sum(duration for _, duration in previous.showers)
+    return _BOILER_STANDBY_MINUTES + _BOILER_MINUTES_PER_SHOWER_MINUTE * shower_minutes
 
 
 class _BehaviourPlanner:
@@ -602,10 +679,15 @@ class _BehaviourPlanner:
         return self._days[ordinal]
 
     def _make_plan(self, ordinal: int) -> _DayPlan:
-        """Draw the plan of one local date: the order of the draws below is part of the output."""
+        """Draw the plan of one local date: the order of the draws below is part of the output.
+
+        A Valais public holiday is lived as a Sunday; a date inside an absence (:func:`_absence`) is spent away.
+        """
         rng = _rng(self.seed, STREAM_DAY_PLAN, self.apartment_index, ordinal)
         persona = self.persona
         weekday = date.fromordinal(ordinal).weekday()
+        if is_holiday(date.fromordinal(ordinal)):
+            weekday = 6
         weekend = weekday >= 5
         uniforms = _PlanUniforms(*rng.random(16))
         wake, bed = _wake_and_bed(rng, persona, weekday)
@@ -613,10 +695,15 @@ class _BehaviourPlanner:
         showers = _showers(rng, uniforms, persona, wake, bed)
         tv, pc_evening = _evening_screens(rng)
         cooking = _cooking(rng, wake, lunch_at_home=weekend or home_office)
-        boiler = (int(rng.integers(60, 150)), int(rng.integers(40, 100)))  # night tariff, 01:00-02:30 start
+        rng.integers(60, 150), rng.integers(40, 100)  # the boiler's former random start and length (kept draws)
+        # Night tariff: the utility's ripple control releases the water boiler at a fixed time per building; it
+        # runs until the water drawn the day before is heated again (length set in _feature_columns).
+        boiler = (_BOILER_RELEASE[self.apartment_index % len(_BOILER_RELEASE)], 0)
         cycle_rng = _rng(self.seed, STREAM_APPLIANCE_CYCLES, self.apartment_index, ordinal)
-        cycles = _appliance_cycles(cycle_rng, self.inventory.plugs, weekend)
-        return _DayPlan(wake, bed, away, home_office, tv, pc_evening, showers, cooking, boiler, cycles)
+        cycles = _appliance_cycles(cycle_rng, self.inventory.plugs, weekend, ordinal)
+        plan = _DayPlan(wake, bed, away, home_office, tv, pc_evening, showers, cooking, boiler, cycles)
+        absent = _absence(self.seed, self.apartment_index, ordinal)
+        return plan if absent is None else _away_plan(plan, absent)
 
     def _make_local_day(self, ordinal: int) -> _LocalDay:
         plan = self.plan(ordinal)
@@ -674,15 +761,6 @@ _LAG_BLOCK = 240
 
 
 @dataclass
-class _WeatherState:
-    """The weather's slow variables, carried from one UTC day to the next."""
-
-    pressure: float = 1013.0  # hPa at sea level
-    anomaly: float = 0.0  # °C above or below the seasonal outdoor temperature
-    cloud: float = 0.0  # latent cloudiness; cover = logistic(2 * cloud)
-
-
-@dataclass
 class _DayContext:
     """Everything shared by both apartments for one UTC day (arrays: one value per UTC minute)."""
 
@@ -696,38 +774,12 @@ class _DayContext:
     outdoor_temperature: np.ndarray  # °C
     outdoor_humidity: np.ndarray  # % RH
     pressure: np.ndarray  # hPa at sea level
+    outdoor_mean_24h: np.ndarray  # °C, mean outdoor temperature of the preceding 24 hours (heating control)
 
     @property
     def days_since_epoch(self) -> np.ndarray:
         """Fractional days since 1970-01-01 of each minute (the clock of battery drain)."""
         return (self.first_minute + _MINUTE_OF_DAY) / 1440.0
-
-
-def _sun_factor(day_of_year: int) -> np.ndarray:
-    """max(sin(solar elevation), 0) at Sion for each UTC minute of the day (NOAA approximation)."""
-    hours = _HOUR_OF_MINUTE
-    g = 2 * np.pi / 365.0 * (day_of_year - 1 + (hours - 12) / 24)
-    eqtime = 229.18 * (
-        0.000075
-        + 0.001868 * np.cos(g)
-        - 0.032077 * np.sin(g)
-        - 0.014615 * np.cos(2 * g)
-        - 0.040849 * np.sin(2 * g)
-    )
-    decl = (
-        0.006918
-        - 0.399912 * np.cos(g)
-        + 0.070257 * np.sin(g)
-        - 0.006758 * np.cos(2 * g)
-        + 0.000907 * np.sin(2 * g)
-        - 0.002697 * np.cos(3 * g)
-        + 0.00148 * np.sin(3 * g)
-    )
-    true_solar = _MINUTE_OF_DAY + eqtime + 4 * _SION_LON
-    hour_angle = np.radians(true_solar / 4 - 180)
-    lat = np.radians(_SION_LAT)
-    sin_elev = np.sin(lat) * np.sin(decl) + np.cos(lat) * np.cos(decl) * np.cos(hour_angle)
-    return np.clip(sin_elev, 0.0, 1.0)
 
 
 def _zurich_clock(day_abs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -746,36 +798,17 @@ def _zurich_clock(day_abs: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _simulate_weather(
-    rng: np.random.Generator, state: _WeatherState, day_abs: int
+    rng: np.random.Generator, seed: int, day_abs: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Outdoor (lux, temperature °C, humidity % RH, pressure hPa) per UTC minute; advances ``state``.
+    """Outdoor (lux, temperature °C, humidity % RH, pressure hPa) per UTC minute.
 
-    Pressure, temperature anomaly and cloudiness are hourly AR(1) walks carried across days; temperature is a
-    seasonal mean plus a daily cycle peaking mid-afternoon solar time, cooled by clouds in sunshine; humidity
-    falls as it gets warmer than the day's mean and rises with clouds.
+    The weather itself is ``generator/outdoor.py``'s: a pure function of (seed, hour), so that the forecast files
+    (``generator/weather.py``) describe the same weather whatever range is simulated. Only the humidity's
+    minute-to-minute noise is drawn here.
     """
-    pressure, state.pressure = _hourly_ar1_path(rng, state.pressure, 1013.0, 0.995, 0.35)
-    anomaly, state.anomaly = _hourly_ar1_path(rng, state.anomaly, 0.0, 0.97, 0.6)
-    cloud_latent, state.cloud = _hourly_ar1_path(rng, state.cloud, 0.0, 0.9, 0.5)
-    cloud = 1 / (1 + np.exp(-2 * cloud_latent))
-    day_of_year = (_EPOCH_1970 + timedelta(days=day_abs)).timetuple().tm_yday
-    sun = _sun_factor(day_of_year)
-    seasonal_mean = 13.0 + 9.0 * np.cos(2 * np.pi * (day_of_year - 200) / 365.25)
-    daily_amplitude = 4.5 + 1.5 * np.cos(2 * np.pi * (day_of_year - 200) / 365.25)
-    solar_minutes = (_MINUTE_OF_DAY + 4 * _SION_LON) % _MINUTES_PER_DAY
-    daily_cycle = np.cos(2 * np.pi * (solar_minutes - 900) / 1440)
-    temperature = np.clip(
-        seasonal_mean + daily_amplitude * daily_cycle + anomaly - 1.5 * cloud * sun,
-        5.0,
-        28.0,
-    )
-    humidity = np.clip(
-        70 - 2.2 * (temperature - seasonal_mean) + 12 * (cloud - 0.5) + rng.normal(0, 1.0, _MINUTES_PER_DAY),
-        30,
-        98,
-    )
-    lux = 110_000 * sun**1.2 * (1 - 0.75 * cloud)
-    return lux, temperature, humidity, pressure
+    truth = outdoor.minute_weather(seed, day_abs)
+    humidity = np.clip(truth.humidity + rng.normal(0, 1.0, _MINUTES_PER_DAY), 30, 98)
+    return truth.lux, truth.temperature, humidity, truth.pressure
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -814,6 +847,23 @@ _INDOOR_SENSOR_RANGE_C = (19.0, 24.0)  # indoor temperatures stay in this range,
 _ALTITUDE_PRESSURE_DROP_HPA = 60.2
 
 
+@dataclass(frozen=True)
+class _HeatingSpec:
+    """How an apartment heats, as far as its electricity meter sees it."""
+
+    ua_w_per_k: float  # heat-pump house: heat loss of the envelope per K indoor-outdoor (0: not electric)
+    solar_aperture_m2: float  # effective glazing: solar gains = aperture x global radiation
+    towel_radiator_w: float  # an electric bathroom towel radiator (0: none)
+    season_below_c: float  # heating runs while the mean outdoor temperature of the last 24 h is below this
+
+
+# Per apartment index (the pidb reference data: jimmy's flat has no electric heating, jeremie's house has).
+_HEATING = (
+    _HeatingSpec(ua_w_per_k=0.0, solar_aperture_m2=0.0, towel_radiator_w=400.0, season_below_c=15.0),
+    _HeatingSpec(ua_w_per_k=180.0, solar_aperture_m2=5.0, towel_radiator_w=0.0, season_below_c=16.0),
+)
+
+
 @dataclass
 class _ApartmentState:
     """Everything an apartment carries from one UTC day to the next."""
@@ -830,6 +880,7 @@ class _ApartmentState:
     pc_watts: float = 95.0  # smoothed office PC load
     phase_voltages: list[float] = field(default_factory=lambda: [232.5, 232.5, 232.5])
     last_occupancy: int = ASLEEP
+    heating_setpoint: float = 20.5  # °C, the thermostat's setpoint as the building follows it (lagged)
 
 
 @dataclass
@@ -1325,14 +1376,43 @@ class _ApartmentModel:
         n = _MINUTES_PER_DAY
         minute_abs = ctx.first_minute + _MINUTE_OF_DAY
         fridge = 85.0 * (((minute_abs + 17 * self.apartment_index) % 55) < 18)
+        heat_pump, towel_radiator = self._heating_watts(ctx, activity)
         phases = [
-            35 + fridge + rng.normal(0, 2, n),
-            25 + 15 * lamps_on + activity.cooking_watts + rng.normal(0, 3, n),
-            20 + 2000 * activity.boiler_heating + rng.normal(0, 3, n),
+            35 + fridge + towel_radiator + heat_pump / 3 + rng.normal(0, 2, n),
+            25 + 15 * lamps_on + activity.cooking_watts + heat_pump / 3 + rng.normal(0, 3, n),
+            20 + 2000 * activity.boiler_heating + heat_pump / 3 + rng.normal(0, 3, n),
         ]
         for plug, watts in plug_watts.items():
             phases[_PLUG_PHASE[plug] - 1] = phases[_PLUG_PHASE[plug] - 1] + watts
         return phases
+
+    def _heating_watts(self, ctx: _DayContext, activity: _Activity) -> tuple[np.ndarray, np.ndarray]:
+        """Electric heating on the house meter: (heat pump W, towel radiator W) per minute.
+
+        Which apartment heats how follows the reference data (pidb ``heatingElectric``): the house (index 1,
+        jeremie) heats with an air-water heat pump, the flat (index 0, jimmy) has central heating outside its
+        meter and only an electric towel radiator in the bathroom. See :data:`_HEATING`.
+        """
+        n = _MINUTES_PER_DAY
+        spec = _HEATING[self.apartment_index % len(_HEATING)]
+        mean_24h = ctx.outdoor_mean_24h
+        season = mean_24h < spec.season_below_c  # the heating is switched off in warm spells
+        setpoint = np.where(activity.home, 20.5, np.where(activity.asleep, 18.5, 17.0))
+        lagged, self.state.heating_setpoint = _first_order_lag(setpoint, 0.01, self.state.heating_setpoint)
+        heat_pump = np.zeros(n)
+        if spec.ua_w_per_k:
+            effective = 0.5 * ctx.outdoor_temperature + 0.5 * mean_24h  # the envelope's thermal mass
+            solar = spec.solar_aperture_m2 * ctx.outdoor_lux / 110.0  # W/m² of global radiation ~ lux / 110
+            demand = spec.ua_w_per_k * (lagged - effective) - solar - 300.0 * activity.home
+            cop = np.clip(3.0 + 0.1 * ctx.outdoor_temperature, 2.0, 4.5)
+            heat_pump = np.clip(demand, 0.0, 6000.0) / cop * season
+        radiator = np.zeros(n)
+        if spec.towel_radiator_w:
+            minute = activity.local_minute
+            wanted = activity.home & (activity.after_waking | ((minute >= 1110) & (minute < 1320)))
+            duty = np.clip((17.0 - mean_24h) / 8.0, 0.25, 1.0)
+            radiator = spec.towel_radiator_w * duty * wanted * season
+        return heat_pump, radiator
 
     def _house_meter_columns(
         self,
@@ -1462,7 +1542,7 @@ class _ApartmentModel:
         self, rng: np.random.Generator, ctx: _DayContext
     ) -> list[tuple[str, list[Any]]]:
         return [
-            ("Temperature", _sensor_reading(rng, ctx.outdoor_temperature, 0.1, 1, (5.0, 28.0))),
+            ("Temperature", _sensor_reading(rng, ctx.outdoor_temperature, 0.1, 1, (-15.0, 35.0))),
             ("Humidity", np.round(ctx.outdoor_humidity).astype(int).tolist()),
             ("battery_percent", self._battery_levels(f"meteo:{OUTDOOR}", ctx.days_since_epoch)),
         ]
@@ -1590,7 +1670,6 @@ class SensorSimulator:
         return from_abs_minute(self.first_day * _MINUTES_PER_DAY)
 
     def _reset(self) -> None:
-        self._weather = _WeatherState()
         self._models = [_ApartmentModel(self.seed, k, inv) for k, inv in enumerate(APARTMENTS.values())]
         self._day: int | None = None
         self._simulated: _SimulatedDay | None = None
@@ -1600,7 +1679,7 @@ class SensorSimulator:
         local_date, local_minute = _zurich_clock(day_abs)
         names, labels = _labels_for_day(day_abs, self._tz)
         weather_rng = _rng(self.seed, STREAM_WEATHER, day_abs)
-        lux, temperature, humidity, pressure = _simulate_weather(weather_rng, self._weather, day_abs)
+        lux, temperature, humidity, pressure = _simulate_weather(weather_rng, self.seed, day_abs)
         return _DayContext(
             day_abs=day_abs,
             first_minute=day_abs * _MINUTES_PER_DAY,
@@ -1612,6 +1691,7 @@ class SensorSimulator:
             outdoor_temperature=temperature,
             outdoor_humidity=humidity,
             pressure=pressure,
+            outdoor_mean_24h=outdoor.trailing_mean_temperature(self.seed, day_abs),
         )
 
     def _advance_to(self, day_abs: int) -> _SimulatedDay:

@@ -9,7 +9,11 @@ One file per issue date, ``Pred_YYYY-MM-DD.csv``, columns ``Time,Value,Predictio
 - ``Measurement``: all 7 codes; the 4 the pipeline keeps plus sunshine duration and wind speed/direction;
 - ``Prediction``: zero-padded codes ``00``..``NN`` (several forecast runs of the same issue date);
 - values follow altitude, season and time of day, with the sentinel ``-99999.0`` now and then, a few
-  out-of-range values, and the occasional malformed row.
+  out-of-range values, and the occasional malformed row;
+- at Sion (``SIMULATED_SITE``, the apartments' site) the four kept codes forecast the weather the sensor
+  simulator shows (``generator/outdoor.py``, same seed): the truth plus an error growing with the lead time
+  (~0.6 °C on the issue day, ~1.3 °C two days ahead), so a forecast is useful and never perfect. Use the same
+  seed for the sensor files and the forecast files.
 
 At full size (``rows_scale=1.0``) a file holds about 150,000 rows (90 sites x 7 codes x 5 runs x 48 steps).
 Everything is deterministic: a file depends only on ``seed`` and its issue date, so generating one day or a
@@ -29,6 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
+from domotic.generator import outdoor
 
 # (station name, altitude in m). Sion first: the site the Gold layer reads by default.
 SITES: tuple[tuple[str, int], ...] = (
@@ -225,6 +231,46 @@ def _values(
     return np.round(rng.uniform(0, 360, n), 0)
 
 
+# The site whose forecast describes the simulated apartments' weather (generator/outdoor.py).
+SIMULATED_SITE = "Sion"
+# Forecast error: sd of the control run's error at lead 0 and its growth per day of lead, per kept code.
+FORECAST_ERROR = {"PRED_T_2M_ctrl": (0.6, 0.35), "PRED_GLOB_ctrl": (0.25, 0.12), "PRED_RELHUM_2M_ctrl": (4.0, 1.5)}
+
+
+def _simulated_site_values(seed: int, start: datetime, n_steps: int, n_runs: int,
+                           rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The kept codes' values at the simulated site, (runs x steps) in run order: the true weather of
+    ``generator/outdoor.py`` (the one the sensor simulator shows) plus a forecast error that grows with the lead
+    time and is smooth along it (an AR(1) over the 3-hourly steps); run 00, the control run Silver keeps, errs
+    least, the other runs add their own spread. Temperature errs in °C, cloudiness (hence radiation and
+    precipitation) in its latent variable, humidity in %."""
+    first_hour = int(start.timestamp()) // 3600
+    truth = outdoor.hourly(seed, first_hour, n_steps * STEP_HOURS)
+    at = np.arange(n_steps) * STEP_HOURS
+    lead_days = at / 24.0
+    values: dict[str, np.ndarray] = {}
+
+    def error(code: str) -> np.ndarray:
+        base, growth = FORECAST_ERROR[code]
+        shocks = rng.standard_normal((n_runs, n_steps))
+        smooth = np.empty_like(shocks)
+        smooth[:, 0] = shocks[:, 0]
+        for k in range(1, n_steps):
+            smooth[:, k] = 0.85 * smooth[:, k - 1] + np.sqrt(1 - 0.85**2) * shocks[:, k]
+        spread = 1.0 + 0.5 * (np.arange(n_runs)[:, None] > 0)
+        return smooth * (base + growth * lead_days) * spread
+
+    temperature = truth.temperature[at] + error("PRED_T_2M_ctrl")
+    latent = truth.cloud_latent[at] + error("PRED_GLOB_ctrl") * 4
+    cloud = outdoor.cloud_cover(latent)
+    values["PRED_T_2M_ctrl"] = np.round(temperature, 2)
+    values["PRED_GLOB_ctrl"] = np.round(outdoor.radiation(truth.sun[at], cloud), 1)
+    values["PRED_TOT_PREC_ctrl"] = np.round(outdoor.precipitation(latent) * STEP_HOURS, 2)
+    values["PRED_RELHUM_2M_ctrl"] = np.round(np.clip(
+        outdoor.humidity(temperature, truth.seasonal_mean[at], cloud) + error("PRED_RELHUM_2M_ctrl"), 8, 100), 1)
+    return values
+
+
 def _format_value(v: float) -> str:
     return repr(float(v))
 
@@ -233,7 +279,7 @@ Cell = tuple[str, str, str, str, str, str]  # Time, Value, Prediction, Site, Mea
 
 
 def _forecast_cells(rng: np.random.Generator, site_rows: list[tuple[str, float]], start: datetime,
-                    predictions: int, horizon_days: int) -> tuple[list[Cell], list[int]]:
+                    predictions: int, horizon_days: int, seed: int | None = None) -> tuple[list[Cell], list[int]]:
     """Every forecast cell, ordered site, measurement, run, step (the way the real export groups them), and
     the positions of the cells of the measurements the cleaner keeps."""
     steps = [start + timedelta(hours=STEP_HOURS * i) for i in range(horizon_days * 24 // STEP_HOURS)]
@@ -247,10 +293,14 @@ def _forecast_cells(rng: np.random.Generator, site_rows: list[tuple[str, float]]
     cells: list[Cell] = []
     for site_name, alt in site_rows:
         site_field = _quote(site_name)
+        simulated = (_simulated_site_values(seed, start, n_steps, n_runs, np.random.default_rng([seed, 77, start.toordinal()]))
+                     if site_name == SIMULATED_SITE and seed is not None else {})
         for code, unit in MEASUREMENTS.items():
             run = np.repeat(np.arange(n_runs), n_steps)
             vals = _values(rng, code, np.tile(step_hours, n_runs), np.tile(step_doy, n_runs),
                            np.full(per_code, alt), np.tile(step_lead, n_runs), run)
+            if code in simulated:  # same draws as any site (the other sites unchanged), the simulated values
+                vals = simulated[code].ravel()
             tcol = np.tile(times, n_runs)
             for i in range(per_code):
                 if code in USED_CODES:
@@ -317,7 +367,7 @@ def build_forecast_lines(
     rng = np.random.default_rng([seed, issue_date.toordinal()])
     n_sites = sites if sites is not None else site_count(rows_scale)
     start = datetime(issue_date.year, issue_date.month, issue_date.day, FIRST_HOUR, tzinfo=UTC)
-    cells, used_index = _forecast_cells(rng, SITES[:n_sites], start, predictions, horizon_days)
+    cells, used_index = _forecast_cells(rng, SITES[:n_sites], start, predictions, horizon_days, seed)
     injected, extra_lines = dict.fromkeys(RATES, 0), {}
     if defects and used_index:
         injected, extra_lines = _inject_defects(rng, cells, used_index)

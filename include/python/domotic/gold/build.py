@@ -40,6 +40,7 @@ GOLD_TABLES: tuple[str, ...] = (
     "fact_device_health_day",
     "fact_weather_hour",
     "fact_weather_hour_revision",
+    "fact_ml_predictions",
 )
 # Tables holding one apartment's data: every one carries the natural key apartment_id under RLS.
 TENANT_TABLES: tuple[str, ...] = (
@@ -50,6 +51,7 @@ TENANT_TABLES: tuple[str, ...] = (
     "fact_environment_minute",
     "fact_presence_minute",
     "fact_device_health_day",
+    "fact_ml_predictions",
 )
 
 # ------------------------------------------------------------------------------------------- running

@@ -48,6 +48,7 @@ ASSET_SCOPES: dict[str, str] = {
     "silver_sensor_readings": "sensor",
     "silver_weather": "weather",
     "silver_reference": "reference",
+    "ml_predictions": "sensor",  # new forecasts: Gold sets presence_prob of the forecast window's minutes
 }
 
 # ------------------------------------------------------------------------------------------- windows

@@ -4,7 +4,7 @@
 --
 -- It reads the columns of fact_ml_predictions the BI layer relies on: apartment_id, room_key (NULL for
 -- apartment-level targets), target ('energy_kwh', 'presence', ...), target_datetime_key (YYYYMMDDHHMI, UTC),
--- issued_at, horizon_hours, value, model_version. Per target, apartment, room and hour it keeps the latest
+-- issued_at, horizon_hours, value_kwh (energy) or probability (presence), model_version. Per target, apartment, room and hour it keeps the latest
 -- forecast issued, with the actual house-meter energy of that hour beside energy forecasts. If the table
 -- lacks one of these columns the view is not created and a warning names the error: a deploy never fails
 -- for the BI layer.
@@ -20,7 +20,7 @@ BEGIN
             WITH latest AS (
                 SELECT DISTINCT ON (p.target, p.apartment_id, p.room_key, p.target_datetime_key)
                        p.target, p.apartment_id, p.room_key, p.target_datetime_key, p.issued_at,
-                       p.horizon_hours, p.value::double precision AS predicted, p.model_version::text AS model_version
+                       p.horizon_hours, coalesce(p.value_kwh, p.probability) AS predicted, p.model_version::text AS model_version
                 FROM gold.fact_ml_predictions p
                 ORDER BY p.target, p.apartment_id, p.room_key, p.target_datetime_key, p.issued_at DESC
             ), timed AS (

@@ -1,0 +1,166 @@
+"""The models: a bundle of three scikit-learn HistGradientBoosting models trained together (pure, no I/O).
+
+* ``energy``: kWh per apartment and hour, with the weather forecast's features;
+* ``energy_no_weather``: the same without them, the fallback when the forecast is missing or unusable;
+* ``presence``: probability of presence per room and hour (a classifier with log loss, so its probabilities are
+  calibrated; the backtest reports its Brier score and reliability table).
+
+The energy models minimise the absolute error (their prediction is a conditional median: the target metric is
+MAE and hourly kWh is very skewed: a machine runs or it does not). One model serves every apartment (and one
+every room): the apartment and room are categorical features, so a new apartment starts from what the others
+taught. Fixed seeds: the same data gives the same model, bit for bit.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from domotic.ml import features as F
+from domotic.ml.history import History, hour_of_day_start
+
+SEED = 20231027
+ENERGY_PARAMS = {"loss": "absolute_error", "max_iter": 300, "learning_rate": 0.05, "max_leaf_nodes": 15,
+                 "min_samples_leaf": 30, "random_state": SEED}
+PRESENCE_PARAMS = {"loss": "log_loss", "max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 8,
+                   "min_samples_leaf": 200, "l2_regularization": 1.0, "random_state": SEED}
+# Single-threaded: on a small data set and a shared 2-core worker, OpenMP's threads cost more than they save
+# (a backtest took 6.9 s with two threads, 4.4 s with one, on a loaded machine).
+THREADS = 1
+MIN_TRAIN_DAYS = 7  # issue days start a week into the history (the lags need it)
+
+
+class NotEnoughHistory(ValueError):
+    """Too little history to train (or to evaluate) a model."""
+
+
+@dataclass
+class Bundle:
+    """Three fitted models and what they were fitted on."""
+
+    energy: object
+    energy_no_weather: object
+    presence: object
+    apartments: list[str]
+    rooms: list[tuple[str, int, str]]
+    train_start: date
+    train_end: date
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def features(self) -> dict[str, list[str]]:
+        return {"energy": F.ENERGY_BASE + F.ENERGY_WEATHER, "energy_no_weather": F.ENERGY_BASE,
+                "presence": F.PRESENCE}
+
+    @staticmethod
+    def params() -> dict[str, object]:
+        return {"energy": ENERGY_PARAMS, "energy_no_weather": ENERGY_PARAMS, "presence": PRESENCE_PARAMS}
+
+
+def library_versions() -> dict[str, str]:
+    import sklearn
+
+    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__}
+
+
+def issue_days_for_training(history: History, train_end: date) -> list[date]:
+    first = history.first_day
+    return [first + timedelta(days=i) for i in range(MIN_TRAIN_DAYS, (train_end - first).days + 1)]
+
+
+def _categorical(columns: list[str]) -> list[str]:
+    return [c for c in columns if c in ("apartment_code", "room_code")]
+
+
+def _regressor(columns: list[str]):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    return HistGradientBoostingRegressor(categorical_features=_categorical(columns), **ENERGY_PARAMS)
+
+
+def _classifier(columns: list[str]):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(categorical_features=_categorical(columns), **PRESENCE_PARAMS)
+
+
+def training_rows(frame: pd.DataFrame, train_end: date) -> pd.DataFrame:
+    """Rows whose target hour had passed by the end of ``train_end`` and whose actual value is known."""
+    end_hour = hour_of_day_start(train_end) + 24
+    return frame[(frame["target_hour"] < end_hour) & frame["y"].notna()]
+
+
+def fit(energy: pd.DataFrame, presence: pd.DataFrame, history: History, train_end: date) -> Bundle:
+    """Fit the bundle on the feature frames' rows known by the end of ``train_end``."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=THREADS):
+        return _fit(energy, presence, history, train_end)
+
+
+def _fit(energy: pd.DataFrame, presence: pd.DataFrame, history: History, train_end: date) -> Bundle:
+    energy_rows = training_rows(energy, train_end)
+    presence_rows = training_rows(presence, train_end)
+    if energy_rows.empty or presence_rows.empty or presence_rows["y"].nunique() < 2:
+        raise NotEnoughHistory(f"not enough history to train on up to {train_end}: {len(energy_rows)} energy rows, "
+                               f"{len(presence_rows)} presence rows")
+    weather_rows = energy_rows.dropna(subset=F.ENERGY_WEATHER)
+    with_weather = F.ENERGY_BASE + F.ENERGY_WEATHER
+    energy_model = _regressor(with_weather).fit(
+        (weather_rows if len(weather_rows) else energy_rows)[with_weather],
+        (weather_rows if len(weather_rows) else energy_rows)["y"])
+    no_weather = _regressor(F.ENERGY_BASE).fit(energy_rows[F.ENERGY_BASE], energy_rows["y"])
+    presence_model = _classifier(F.PRESENCE).fit(presence_rows[F.PRESENCE], presence_rows["y"].astype(int))
+    return Bundle(energy_model, no_weather, presence_model, list(history.apartments), list(history.rooms),
+                  train_start=min(energy_rows["issue_day"]), train_end=train_end,
+                  rows={"energy": len(energy_rows), "energy_weather": len(weather_rows),
+                        "presence": len(presence_rows)})
+
+
+def recode(frame: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
+    """Categorical codes as the bundle learnt them (a room or apartment it never saw: missing)."""
+    out = frame.copy()
+    apartments = {a: float(i) for i, a in enumerate(bundle.apartments)}
+    out["apartment_code"] = out["apartment"].map(apartments).astype(float)
+    if "room_key" in out:
+        rooms = {(a, k): float(i) for i, (a, k, _) in enumerate(bundle.rooms)}
+        out["room_code"] = [rooms.get((a, int(k)), np.nan) for a, k in zip(out["apartment"], out["room_key"],
+                                                                          strict=True)]
+    return out
+
+
+def weather_complete(frame: pd.DataFrame) -> pd.Series:
+    return frame[F.ENERGY_WEATHER].notna().all(axis=1)
+
+
+def predict_energy(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """kWh per row (>= 0), with the weather model where the forecast is complete, the fallback elsewhere.
+
+    Adds ``prediction``, ``weather_used`` and the two baselines filled where a week of history is missing.
+    """
+    out = recode(frame, bundle)
+    use_weather = weather_complete(out)
+    prediction = np.full(len(out), np.nan)
+    if use_weather.any():
+        prediction[use_weather.to_numpy()] = bundle.energy.predict(out.loc[use_weather, F.ENERGY_BASE + F.ENERGY_WEATHER])
+    if (~use_weather).any():
+        prediction[~use_weather.to_numpy()] = bundle.energy_no_weather.predict(out.loc[~use_weather, F.ENERGY_BASE])
+    out["prediction"] = np.clip(prediction, 0.0, None)
+    out["weather_used"] = use_weather.to_numpy()
+    for name in F.ENERGY_BASELINES:
+        out[name] = out[name].fillna(out["mean_7d"]).fillna(out["median_14d"])
+    return out
+
+
+def predict_presence(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """Probability per row in [0, 1]; adds ``prediction`` and the hour-of-week baseline filled where missing."""
+    out = recode(frame, bundle)
+    out["prediction"] = np.clip(bundle.presence.predict_proba(out[F.PRESENCE])[:, 1], 0.0, 1.0)
+    out["hour_of_week_baseline"] = (out["hour_of_week"].fillna(out["hour_freq_14d"]).fillna(out["room_last_24h"])
+                                    .fillna(0.5))
+    return out

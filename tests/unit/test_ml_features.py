@@ -1,0 +1,123 @@
+"""Forecast features, models and metrics on generated history (no database): no look-ahead, deterministic
+training, metrics recomputed independently, the generator's weather agreeing with its forecast files."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+from domotic_dev.ml_history import forecast_of, history_from_generator
+
+from domotic.ml import evaluation, features, models
+from domotic.ml.history import hour_of_day_start
+
+START = date(2023, 9, 1)
+DAYS = 20
+ISSUE = START + timedelta(days=15)
+
+
+@pytest.fixture(scope="module")
+def history():
+    return history_from_generator(11, START, DAYS)
+
+
+def test_changing_data_after_the_issue_time_changes_no_feature(history):
+    before_e = features.energy_features(history, [ISSUE])
+    before_p = features.presence_features(history, [ISSUE])
+    changed = history.truncated(hour_of_day_start(ISSUE + timedelta(days=1)))
+    rng = np.random.default_rng(0)
+    cut = hour_of_day_start(ISSUE + timedelta(days=1)) - history.first_hour
+    changed.energy[:, cut:] = rng.uniform(0, 9, changed.energy[:, cut:].shape)  # the future, rewritten
+    changed.presence[:, cut:] = rng.integers(0, 2, changed.presence[:, cut:].shape)
+    changed.weather[ISSUE + timedelta(days=1)] = history.weather[ISSUE] + 50  # a later issue: never read
+    after_e = features.energy_features(changed, [ISSUE])
+    after_p = features.presence_features(changed, [ISSUE])
+    columns_e = features.ENERGY_BASE + features.ENERGY_WEATHER + list(features.ENERGY_BASELINES)
+    np.testing.assert_array_equal(before_e[columns_e].to_numpy(float), after_e[columns_e].to_numpy(float))
+    np.testing.assert_array_equal(before_p[features.PRESENCE].to_numpy(float),
+                                  after_p[features.PRESENCE].to_numpy(float))
+    # ... while the targets did change (the test would prove nothing otherwise)
+    assert not np.allclose(before_e["y"], after_e["y"], equal_nan=True)
+
+
+def test_features_use_the_forecast_issued_on_the_issue_day(history):
+    frame = features.energy_features(history, [ISSUE])
+    issued = history.weather[ISSUE]
+    first = frame.iloc[0]  # horizon 1: 00:00 of the next day = 24 h after the issue date's 00:00
+    assert first["horizon"] == 1
+    assert first["forecast_temperature"] == pytest.approx(issued[0, 24])
+    assert first["lag_week"] == pytest.approx(history.energy[history.apartments.index(first["apartment"]),
+                                                             int(first["target_hour"]) - 168 - history.first_hour])
+
+
+def test_training_is_deterministic(history):
+    frames = evaluation.feature_frames(history, ISSUE)
+    a = models.fit(*frames, history, ISSUE)
+    b = models.fit(*frames, history, ISSUE)
+    energy, presence = frames
+    for name in ("energy", "energy_no_weather"):
+        columns = a.features[name]
+        np.testing.assert_array_equal(getattr(a, name).predict(energy[columns]),
+                                      getattr(b, name).predict(energy[columns]))
+    np.testing.assert_array_equal(a.presence.predict_proba(presence[features.PRESENCE]),
+                                  b.presence.predict_proba(presence[features.PRESENCE]))
+    assert pickle.loads(pickle.dumps(a)).train_end == ISSUE
+
+
+def test_backtest_metrics_recomputed_independently(history):
+    result = evaluation.backtest(history, START + timedelta(days=DAYS - 1), 3, 7)
+    energy = result.energy
+    for apartment in history.apartments:
+        rows = energy[energy["apartment"] == apartment]
+        # straight from the hourly arrays, not from the frame's features
+        series = history.energy[history.apartments.index(apartment)]
+        index = rows["target_hour"].to_numpy(int) - history.first_hour
+        actual = series[index]
+        week = series[index - 168]
+        profile = np.nanmean(np.stack([series[index - 168 * k] if (index - 168 * k >= 0).all()
+                                       else np.where(index - 168 * k >= 0, series[np.maximum(index - 168 * k, 0)],
+                                                     np.nan) for k in range(1, 5)]), axis=0)
+        expected = {"same_hour_last_week": np.mean(np.abs(actual - week)),
+                    "mean_profile_4w": np.mean(np.abs(actual - profile)),
+                    "model": np.mean(np.abs(actual - rows["prediction"].to_numpy()))}
+        for predictor, value in expected.items():
+            assert evaluation.metric(result.metrics, apartment, "energy_kwh", "mae", predictor) == pytest.approx(value)
+        presence = result.presence[result.presence["apartment"] == apartment]
+        brier = np.mean((presence["prediction"].to_numpy() - presence["y"].to_numpy()) ** 2)
+        assert evaluation.metric(result.metrics, apartment, "presence", "brier", "model") == pytest.approx(brier)
+    assert result.first_day == START + timedelta(days=DAYS - 3)
+    assert sum(row["n"] for row in result.reliability) == len(result.presence)
+
+
+def test_predictions_are_in_range_and_fallback_is_recorded(history):
+    from domotic.ml import forecast
+
+    frames = evaluation.feature_frames(history, ISSUE)
+    bundle = models.fit(*frames, history, ISSUE)
+    issued = forecast.issue(bundle, "v", history.truncated(hour_of_day_start(ISSUE + timedelta(days=1))), ISSUE)
+    assert issued.fallback_reason is None and issued.energy["weather_used"].all()
+    assert len(issued.energy) == 48 * len(history.apartments)
+    assert (issued.energy["prediction"] >= 0).all()
+    assert issued.presence["prediction"].between(0, 1).all() and len(issued.presence) == 24 * len(history.rooms)
+    without = history.truncated(hour_of_day_start(ISSUE + timedelta(days=1)))
+    del without.weather[ISSUE]
+    fallback = forecast.issue(bundle, "v", without, ISSUE)
+    assert fallback.fallback_reason == f"no usable weather forecast issued on {ISSUE.isoformat()}"
+    assert len(fallback.energy) == 24 * len(history.apartments) and not fallback.energy["weather_used"].any()
+    rows = forecast.rows(fallback, {a: i for i, a in enumerate(history.apartments)}, "run")
+    assert all(r["fallback_reason"] == fallback.fallback_reason for r in rows if r["target"] == "energy_kwh")
+
+
+def test_the_forecast_describes_the_weather_the_sensors_saw():
+    """Sion's forecast is the simulator's weather plus an error that grows with the lead time."""
+    from domotic.generator import outdoor
+
+    issue = date(2023, 10, 10)
+    forecast = forecast_of(issue, 7)  # hourly from the issue date's 00:00 UTC, interpolated from 3-hourly steps
+    truth = outdoor.hourly(7, hour_of_day_start(issue), 72)
+    error = forecast[0] - truth.temperature
+    first, later = np.nanmean(np.abs(error[1:24])), np.nanmean(np.abs(error[48:72]))
+    assert first < 1.5 and later < 3.0
+    assert np.corrcoef(forecast[0][1:70], truth.temperature[1:70])[0, 1] > 0.8
