@@ -21,7 +21,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic.freshness import tasks as freshness
-from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline, task_timeout
 
 
 @dag(
@@ -39,11 +39,11 @@ from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
 )
 def data_freshness():
     # The wall clock is read here, at the task boundary, and passed down: the checks themselves take "now".
-    @task
+    @task(execution_timeout=task_timeout("freshness_check"))
     def check_sensor_freshness() -> dict:
         return freshness.run_check(now=pendulum.now("UTC"))
 
-    @task
+    @task(execution_timeout=task_timeout("freshness_check"))
     def check_gold_coverage() -> dict:
         return freshness.run_gold_coverage_check(now=pendulum.now("UTC"))
 

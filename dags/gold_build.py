@@ -53,7 +53,7 @@ from domotic_airflow.assets import (
     SILVER_SENSOR_READINGS,
     SILVER_WEATHER,
 )
-from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline, task_timeout
 
 HISTORY_START = history_start()
 
@@ -93,14 +93,17 @@ def gold_build():
         sql=list(gold.BUILD_SQL),  # include/sql/gold/build/*.sql in name order
         parameters=plan,
         autocommit=False,  # one transaction for every file: all of the build, or nothing
+        execution_timeout=task_timeout("gold_build"),
     )
 
     with TaskGroup("quality_gates") as quality_gates:
         for task_id, check in checks.COLUMN_CHECKS.items():
             SQLColumnCheckOperator(task_id=task_id, conn_id=POSTGRES_CONN_ID, table=check.table,
-                                   partition_clause=check.partition_clause, column_mapping=check.column_mapping)
+                                   partition_clause=check.partition_clause, column_mapping=check.column_mapping,
+                                   execution_timeout=task_timeout("quality_gate"))
         for task_id, sql_file in checks.SQL_CHECKS.items():
-            SQLCheckOperator(task_id=task_id, conn_id=POSTGRES_CONN_ID, sql=sql_file)
+            SQLCheckOperator(task_id=task_id, conn_id=POSTGRES_CONN_ID, sql=sql_file,
+                             execution_timeout=task_timeout("quality_gate"))
 
     @task(outlets=[GOLD_STAR_SCHEMA])
     def publish(outlet_events=None) -> dict:

@@ -16,7 +16,13 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic.maintenance import tasks as maintenance
-from domotic_airflow.dag_defaults import default_args, maintenance_start, owner_links, run_deadline
+from domotic_airflow.dag_defaults import (
+    default_args,
+    maintenance_start,
+    owner_links,
+    run_deadline,
+    task_timeout,
+)
 
 
 @dag(
@@ -34,7 +40,7 @@ from domotic_airflow.dag_defaults import default_args, maintenance_start, owner_
     doc_md=__doc__,
 )
 def maintenance_backup():
-    @task
+    @task(execution_timeout=task_timeout("backup"))
     def dump_warehouse(logical_date=None) -> dict:
         return maintenance.run_backup(logical_date, now=pendulum.now("UTC"))
 

@@ -22,7 +22,13 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic.maintenance import tasks as maintenance
-from domotic_airflow.dag_defaults import default_args, maintenance_start, owner_links, run_deadline
+from domotic_airflow.dag_defaults import (
+    default_args,
+    maintenance_start,
+    owner_links,
+    run_deadline,
+    task_timeout,
+)
 
 
 @dag(
@@ -40,11 +46,11 @@ from domotic_airflow.dag_defaults import default_args, maintenance_start, owner_
     doc_md=__doc__,
 )
 def maintenance_bronze_compaction():
-    @task
+    @task(execution_timeout=task_timeout("compaction"))
     def compact_sensor_days(logical_date=None) -> dict:
         return maintenance.run_compact_sensor_days(logical_date, now=pendulum.now("UTC"))
 
-    @task
+    @task(execution_timeout=task_timeout("compaction"))
     def compress_weather_files(logical_date=None) -> dict:
         return maintenance.run_compress_weather(logical_date, now=pendulum.now("UTC"))
 

@@ -15,7 +15,13 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic.maintenance import tasks as maintenance
-from domotic_airflow.dag_defaults import default_args, maintenance_start, owner_links, run_deadline
+from domotic_airflow.dag_defaults import (
+    default_args,
+    maintenance_start,
+    owner_links,
+    run_deadline,
+    task_timeout,
+)
 
 
 @dag(
@@ -33,11 +39,11 @@ from domotic_airflow.dag_defaults import default_args, maintenance_start, owner_
     doc_md=__doc__,
 )
 def maintenance_disk_report():
-    @task
+    @task(execution_timeout=task_timeout("disk_report"))
     def measure_disk_usage() -> dict:
         return maintenance.run_disk_report(now=pendulum.now("UTC"))
 
-    @task
+    @task(execution_timeout=task_timeout("disk_report"))
     def check_free_space(report: dict) -> dict:
         return maintenance.run_check_free_space(report)
 

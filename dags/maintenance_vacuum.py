@@ -17,7 +17,13 @@ from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic.maintenance import tasks as maintenance
 from domotic.settings import POSTGRES_CONN_ID
-from domotic_airflow.dag_defaults import default_args, maintenance_start, owner_links, run_deadline
+from domotic_airflow.dag_defaults import (
+    default_args,
+    maintenance_start,
+    owner_links,
+    run_deadline,
+    task_timeout,
+)
 
 
 @dag(
@@ -48,6 +54,7 @@ def maintenance_vacuum():
         autocommit=True,  # VACUUM cannot run inside a transaction block
         return_last=False,
         show_return_value_in_logs=False,
+        execution_timeout=task_timeout("vacuum"),
     )
 
 

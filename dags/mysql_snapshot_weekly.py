@@ -29,7 +29,7 @@ from airflow.sdk import CronTriggerTimetable, dag, task
 
 from domotic.reference import tasks as reference_tasks
 from domotic_airflow.assets import SILVER_REFERENCE
-from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline, task_timeout
 
 
 @dag(
@@ -46,7 +46,7 @@ from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
     doc_md=__doc__,
 )
 def mysql_snapshot_weekly() -> None:
-    @task(outlets=[SILVER_REFERENCE])
+    @task(outlets=[SILVER_REFERENCE], execution_timeout=task_timeout("snapshot"))
     def snapshot_pidb(**context) -> dict:
         """Copy the allow-listed pidb tables into Silver and swap them in (all or nothing)."""
         summary = reference_tasks.snapshot_pidb(context["run_id"], now=pendulum.now("UTC"))

@@ -36,7 +36,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from domotic.sensors import tasks as sensor_pipeline
 from domotic.settings import catchup_enabled, env, history_start
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
-from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline, task_timeout
 
 HISTORY_START = history_start()
 # Pool of the loading tasks: create one (e.g. `airflow pools set warehouse 4 "Silver loads"`) to cap the
@@ -66,7 +66,7 @@ def sensors_daily():
         # `dags test` infers a different data interval, so it is not used here.
         return sensor_pipeline.list_day(logical_date.date())
 
-    @task(pool=LOAD_POOL, outlets=[SILVER_SENSOR_READINGS])
+    @task(pool=LOAD_POOL, outlets=[SILVER_SENSOR_READINGS], execution_timeout=task_timeout("sensor_chunk"))
     def ingest_chunk(names: list[str], outlet_events=None) -> dict:
         summary = sensor_pipeline.ingest_chunk(names)
         if summary["window_start"] is None:

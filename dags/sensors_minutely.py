@@ -27,7 +27,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from domotic.sensors import tasks as sensor_pipeline
 from domotic.settings import var_template
 from domotic_airflow.assets import SILVER_SENSOR_READINGS
-from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline, task_timeout
 from domotic_airflow.sensors import PredictedFileSensor
 
 
@@ -54,13 +54,14 @@ def sensors_minutely():
         deferrable=True,  # waits in the triggerer (reschedule mode: deferrable=False)
         poke_interval=2,  # the trigger's stat interval: one stat per predicted file, bounds the latency
         timeout=timedelta(minutes=8),  # safety net only: the trigger's own deadline ends the wait first
+        execution_timeout=task_timeout("minute_wait"),
     )
 
-    @task
+    @task(execution_timeout=task_timeout("minute_load"))
     def copy_to_bronze(names: list[str]) -> list[str]:
         return sensor_pipeline.copy_names(names)
 
-    @task(outlets=[SILVER_SENSOR_READINGS])
+    @task(outlets=[SILVER_SENSOR_READINGS], execution_timeout=task_timeout("minute_load"))
     def load_to_silver(bronze_paths: list[str], outlet_events=None) -> dict:
         stats = sensor_pipeline.load_paths(bronze_paths)
         if stats.window_start is None:

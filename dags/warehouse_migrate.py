@@ -19,7 +19,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from domotic.warehouse import tasks as warehouse_tasks
-from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline, task_timeout
 
 
 @dag(
@@ -37,7 +37,7 @@ from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
     doc_md=__doc__,
 )
 def warehouse_migrate():
-    @task(execution_timeout=timedelta(minutes=30))
+    @task(execution_timeout=task_timeout("migrate"))
     def apply_migrations() -> dict:
         return warehouse_tasks.migrate()
 

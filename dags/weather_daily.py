@@ -45,7 +45,7 @@ from domotic.settings import env, history_start
 from domotic.weather import SCHEDULE_TZ
 from domotic.weather import tasks as weather_tasks
 from domotic_airflow.assets import SILVER_WEATHER
-from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
+from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline, task_timeout
 
 HISTORY_START = history_start()
 
@@ -102,11 +102,12 @@ def weather_daily():
     # Refused/timed-out/reset connections retry every SFTP_RETRY_DELAY (the policy's delay wins over the
     # backoff); errors no rule matches keep the default exponential backoff from that base.
     # Backfill runs do not count against max_active_runs: one fetch and one load at a time across all runs.
-    @task(retries=3, retry_delay=SFTP_RETRY_DELAY, retry_policy=SFTP_RETRY_POLICY, max_active_tis_per_dag=1)
+    @task(retries=3, retry_delay=SFTP_RETRY_DELAY, retry_policy=SFTP_RETRY_POLICY, max_active_tis_per_dag=1,
+          execution_timeout=task_timeout("sftp_fetch"))
     def fetch_new_files(logical_date=None, dag_run=None) -> dict:
         return weather_tasks.fetch_new_files(logical_date, dag_run.run_after)
 
-    @task(outlets=[SILVER_WEATHER], max_active_tis_per_dag=1)
+    @task(outlets=[SILVER_WEATHER], max_active_tis_per_dag=1, execution_timeout=task_timeout("weather_load"))
     def load_new_files(logical_date=None, dag_run=None, outlet_events=None) -> dict:
         try:
             return weather_tasks.load_new_files(

@@ -45,6 +45,7 @@ from tests.fixtures.services import pg_conn_json  # noqa: E402
 pytest_plugins = [
     "tests.fixtures.bi",
     "tests.fixtures.gold",
+    "tests.fixtures.hostile",
     "tests.fixtures.maintenance",
     "tests.fixtures.ml",
     "tests.fixtures.pidb",

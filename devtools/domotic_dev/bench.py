@@ -9,6 +9,8 @@ Sections (each can be run alone with ``--only``):
   section, on the warehouse the whole history left (every source).
 * ``weather``, ``backfill``, ``scaleout``: see their functions.
 * ``ml``: the forecasts on 70 days (``bench_ml``): train + backtest + predict, peak memory, a daily run.
+* ``validation``: what issue 17's checks cost the Silver cold load, the code before them against the current one
+  (``domotic_dev.bench_validation``).
 * ``minutely``: latency of ``sensors_minutely`` from a file's arrival on the share to its rows in Silver, through
   a real Airflow scheduler and triggerer.
 
@@ -848,6 +850,13 @@ def _ml(pg: Service, results: Results, args: argparse.Namespace) -> None:
     results.extra["ml"] = out
 
 
+@section("validation")
+def _validation(pg: Service, results: Results, args: argparse.Namespace) -> None:
+    from domotic_dev.bench_validation import bench_validation
+
+    results.extra["validation"] = bench_validation(pg, BENCH_DIR, args.validation_days)
+
+
 @section("minutely")
 def _minutely(pg: Service, results: Results, args: argparse.Namespace) -> None:
     results.minutely = bench_minutely_latency(pg)
@@ -860,6 +869,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-sizes", type=int, nargs="*", default=[1, 7, 10, 70])
     parser.add_argument("--weather-files", type=int, default=30)
     parser.add_argument("--backfill-days", type=int, default=HISTORY_DAYS)
+    parser.add_argument("--validation-days", type=int, default=7, help="days of the validation-cost loads")
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
     # A stopped bench (kill, CI timeout) must still stop the Airflow components and services it started: they

@@ -1,5 +1,6 @@
 """Defaults every DAG of the repository shares: owner, retries with exponential backoff, the retry policy
-that tells transient from permanent errors, the failure callback, and Deadline Alerts.
+that tells transient from permanent errors, the failure callback, the time one try of a task may take
+(``execution_timeout``, ``TASK_TIMEOUTS``), and Deadline Alerts.
 
 Kept here (not in dags/) so that the triggerer and workers import the same code, and so DAG files stay thin.
 """
@@ -47,8 +48,37 @@ RETRY_POLICY = ExceptionRetryPolicy(
 )
 
 
+# How long one try of a task may run before Airflow stops it and the retry policy decides: every task has a
+# bound, so a blocked read (a FIFO, a hung mount, a silent server) never holds a worker slot forever. Sized
+# at ~10x what the work takes on the benchmark machine (docs/benchmarks.md), and under the DAG's
+# dagrun_timeout. A task names its kind (``task_timeout``); anything else gets "default".
+TASK_TIMEOUTS: dict[str, timedelta] = {
+    "default": timedelta(minutes=30),  # listing, publishing, small checks
+    "minute_wait": timedelta(minutes=9),  # sensors_minutely's sensor (its wait is bounded at 3 min; run: 10 min)
+    "minute_load": timedelta(minutes=5),  # sensors_minutely: two files copied and loaded (~0.1 s)
+    "sensor_chunk": timedelta(hours=1),  # sensors_daily: one chunk of hours (a day: ~1 s; a history day: ~10 s)
+    "sftp_fetch": timedelta(hours=2),  # weather: a first run downloads the whole archive (~300 files)
+    "weather_load": timedelta(hours=2),  # weather: ~10 s a file; a first run loads ~300
+    "snapshot": timedelta(minutes=30),  # the weekly pidb snapshot (seconds)
+    "gold_build": timedelta(hours=1),  # one transaction over the pending windows (a 70-day history: minutes)
+    "quality_gate": timedelta(minutes=15),
+    "freshness_check": timedelta(minutes=5),  # every 10 min: a try must end before the next run
+    "compaction": timedelta(hours=4),  # a backlog of days to pack, each hashed twice
+    "vacuum": timedelta(hours=4),
+    "backup": timedelta(hours=5),  # pg_dump of the warehouse (the DAG's dagrun_timeout is 6 h)
+    "disk_report": timedelta(minutes=20),
+    "migrate": timedelta(minutes=30),
+}
+
+
+def task_timeout(kind: str) -> timedelta:
+    """The ``execution_timeout`` of a kind of task (``TASK_TIMEOUTS``)."""
+    return TASK_TIMEOUTS[kind]
+
+
 def default_args(**overrides: object) -> dict:
-    """Task defaults: retries with exponential backoff, the retry policy and the failure alert."""
+    """Task defaults: retries with exponential backoff, the retry policy, the failure alert and the default
+    ``execution_timeout`` (tasks of other kinds pass ``execution_timeout=task_timeout(kind)``)."""
     from domotic_airflow.alerts import AlertNotifier
 
     args: dict = {
@@ -57,6 +87,7 @@ def default_args(**overrides: object) -> dict:
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": TASK_TIMEOUTS["default"],
         "retry_policy": RETRY_POLICY,
         # Called by Airflow only when the task has no retry left: log, ops.alerts and e-mail.
         "on_failure_callback": AlertNotifier(kind="task_failure"),

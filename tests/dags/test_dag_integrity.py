@@ -115,6 +115,20 @@ def test_house_rules(dagbag, dag_id):
         assert task.on_failure_callback, task.task_id
 
 
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_every_task_has_an_execution_timeout_from_the_defaults_within_its_run(dagbag, dag_id):
+    """Nothing holds a worker slot forever (a FIFO on the share, a hung mount): every task of every DAG has an
+    ``execution_timeout`` from ``dag_defaults.TASK_TIMEOUTS``, shorter than its DAG run may last."""
+    from domotic_airflow.dag_defaults import TASK_TIMEOUTS
+
+    dag = dagbag.dags[dag_id]
+    for task in dag.tasks:
+        assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} has no execution_timeout"
+        assert task.execution_timeout in TASK_TIMEOUTS.values(), f"{dag_id}.{task.task_id}: not a TASK_TIMEOUTS value"
+        if dag.dagrun_timeout:
+            assert task.execution_timeout < dag.dagrun_timeout, f"{dag_id}.{task.task_id}"
+
+
 def test_timetables(dagbag):
     minutely = dagbag.dags["sensors_minutely"]
     assert minutely.timetable.expression == "* * * * *" and minutely.catchup is False

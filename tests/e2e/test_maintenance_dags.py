@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,7 +153,45 @@ def test_backup_dag(airflow_db, folders):
     assert xcom(airflow_db, run, "dump_warehouse")["path"] == str(dump)
     subprocess.run(["pg_restore", "--list", str(dump)], check=True, capture_output=True)
     assert not old.exists() and xcom(airflow_db, run, "prune_old_backups") == [str(old)]
-    assert sorted(os.listdir(folders["backups"])) == [dump.name]
+    roles = folders["backups"] / "domotic_20231101.roles.sql"
+    assert sorted(os.listdir(folders["backups"])) == [dump.name, roles.name]
+    assert "role_jimmy" in roles.read_text()  # what a new server needs before pg_restore (runbook §9)
+    for path in (dump, roles):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_backup_to_a_read_only_folder_fails_at_once_with_the_real_cause(airflow_db, folders, monkeypatch,
+                                                                        small_filesystem):
+    backups = small_filesystem.make(8 * 1024 * 1024)
+    small_filesystem.read_only(backups)
+    monkeypatch.setenv("AIRFLOW_VAR_BACKUP_DIR", str(backups))
+    run = load_dag("maintenance_backup").test(logical_date=RUN_DATE)
+    assert run.state == "failed"
+    dump = next(ti for ti in run.get_task_instances() if ti.task_id == "dump_warehouse")
+    assert (dump.state, dump.try_number) == ("failed", 1)  # permanent: no retry for ~6 minutes
+    with folders["connect"]() as conn:
+        (message,) = conn.execute("SELECT message FROM ops.alerts WHERE kind = 'task_failure' AND task_id = "
+                                  "'dump_warehouse'").fetchone()
+    assert "StorageUnavailableError" in message and f"backup folder {backups}" in message
+    assert "Read-only file system" in message and "unlink" not in message
+
+
+def test_a_full_backup_folder_frees_itself_before_the_dump(airflow_db, folders, monkeypatch, small_filesystem):
+    """Expired dumps go first when the folder cannot take a new one (pruning only after a successful dump
+    would never run); the newest old dump stays."""
+    backups = small_filesystem.make(4 * 1024 * 1024)
+    expired, recent = backups / "domotic_20231001.dump", backups / "domotic_20231025.dump"
+    expired.write_bytes(b"x" * (2 * 1024 * 1024))
+    with pytest.raises(OSError, match="No space left"), recent.open("wb") as filler:
+        while True:  # the rest of the filesystem
+            filler.write(b"x" * 4096)
+            filler.flush()
+    monkeypatch.setenv("AIRFLOW_VAR_BACKUP_DIR", str(backups))
+    run = load_dag("maintenance_backup").test(logical_date=RUN_DATE)
+    assert run.state == "success", states(run)
+    assert xcom(airflow_db, run, "dump_warehouse")["freed_before"] == [str(expired)]
+    assert sorted(p.name for p in backups.iterdir()) == [
+        recent.name, "domotic_20231101.dump", "domotic_20231101.roles.sql"]
 
 
 def test_disk_report_dag_reports_and_alerts_on_low_space(airflow_db, folders, monkeypatch):

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import time
 import uuid
@@ -121,12 +122,20 @@ def test_compaction_keeps_every_file_replayable(env, fresh_db):
         for day in DAYS:
             assert archive_path(env["bronze"], apartment, day).is_file()
             assert not day_folder(env["bronze"], apartment, day).exists()
+            # The members hold the payloads' api_token, as the loose files did: not world-readable.
+            assert archive_path(env["bronze"], apartment, day).stat().st_mode & 0o007 == 0
     assert archived_files(env["bronze"]) == originals  # every file, every version, same bytes
 
     # A fresh warehouse fed only from the archives holds exactly the same Silver.
     conninfo = fresh_db()
     replay_all(lambda: psycopg.connect(conninfo), env["bronze"], env["scratch"])
     assert snapshot(lambda: psycopg.connect(conninfo)) == silver
+    with psycopg.connect(conninfo) as conn:  # where each file lives in Bronze, not the extraction folder
+        paths = [path for (path,) in conn.execute("SELECT bronze_path FROM silver.file_manifest WHERE status = "
+                                                  "'loaded'")]
+    assert paths and all(path.startswith(str(env["bronze"]) + "/") for path in paths)
+    assert {str(Path(path).parent.parent) for path in paths} == {
+        str(day_folder(env["bronze"], apartment, day)) for apartment in APARTMENTS for day in DAYS}
     # ... and replaying a day again changes nothing.
     stats = replay.replay_archived_day(lambda: psycopg.connect(conninfo), env["bronze"], "jimmy", DAYS[0],
                                             tmp_root=env["scratch"])
@@ -285,6 +294,7 @@ def test_restore_for_sensors_daily_replays_only_what_the_manifest_lacks(env, fre
     for day in DAYS:
         paths = replay.restore_archived_day(env["bronze"], day, connect)
         assert paths and all(p.startswith(str(env["bronze"])) for p in paths)  # back at their Bronze paths
+        assert all(os.stat(p).st_mode & 0o007 == 0 for p in paths)  # restored as private as they were
         for generation in replay.replay_generations(paths):
             load_bronze_files(connect, generation)
     assert snapshot(connect) == silver
@@ -397,6 +407,7 @@ def test_backup_is_restorable_and_old_dumps_are_pruned(env, pg_service, fresh_db
     dump = Path(result["path"])
     assert dump.name == "domotic_20231101.dump" and result["size_bytes"] > 0
     assert [p.name for p in backups.iterdir()] == [dump.name]  # no temporary left
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600  # every tenant's data: the owner only
     listing = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True)
     assert "TABLE DATA silver sensor_readings" in listing.stdout
     # Restore into an empty database: identical Silver.
@@ -412,15 +423,18 @@ def test_backup_is_restorable_and_old_dumps_are_pruned(env, pg_service, fresh_db
     finally:
         drop_database(pg_service, target)
 
-    # Retention by the date in the name; the newest dump always stays; other files are never touched.
+    # Retention by the date in the name; the newest dump always stays; other files are never touched; a roles
+    # script goes with its dump.
     for stamp in ("20231001", "20231017", "20231018", "20231031"):
         (backups / f"domotic_{stamp}.dump").write_bytes(b"old")
+    (backups / "domotic_20231001.roles.sql").write_text("-- old")
     (backups / "notes.txt").write_text("keep me")
     stale = backups / ".domotic_20231020.dump.tmp-4242"
     stale.write_bytes(b"partial")
     os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     deleted = backup.prune_backups(backups, date(2023, 11, 1), 14)
-    assert sorted(Path(p).name for p in deleted) == [stale.name, "domotic_20231001.dump", "domotic_20231017.dump"]
+    assert sorted(Path(p).name for p in deleted) == [stale.name, "domotic_20231001.dump",
+                                                     "domotic_20231001.roles.sql", "domotic_20231017.dump"]
     assert sorted(p.name for p in backups.iterdir()) == [
         "domotic_20231018.dump", "domotic_20231031.dump", "domotic_20231101.dump", "notes.txt"]
     assert backup.prune_backups(backups, date(2024, 6, 1), 14) == [
@@ -498,6 +512,52 @@ def test_disk_report_sizes_and_free_space_check(env, tmp_path):
     with pytest.raises(disk.DiskSpaceLowError, match="disk_free_min_gb"):
         disk.check_free_space(report, 10**9)
 
+
+def test_the_backup_filesystem_is_watched_too(env, small_filesystem):
+    """A full backup folder fails the check (it makes every dump fail), even when Bronze has room."""
+    backups = small_filesystem.make(256 * 1024)
+    with pytest.raises(OSError, match="No space left"), (backups / "filler").open("wb") as filler:
+        while True:
+            filler.write(b"x" * 4096)
+            filler.flush()
+    report = disk.disk_report(env["bronze"], backups, datetime(2023, 11, 1, 5, tzinfo=UTC))
+    assert report["filesystems"]["backups"]["free_bytes"] == 0
+    with pytest.raises(disk.DiskSpaceLowError, match=r"the backups filesystem .* has 0\.00 GiB free"):
+        disk.check_free_space(report, 0.001)
+
+
+def test_a_table_never_analyzed_is_reported_as_unknown_not_empty(env):
+    with env["connect"]() as conn:
+        conn.execute("CREATE TABLE ops.never_analyzed AS SELECT generate_series(1, 10) AS n")
+        conn.execute("INSERT INTO ops.never_analyzed SELECT generate_series(11, 20)")
+        tables = {t["table_name"]: t for t in disk.largest_tables(conn, 1000)}
+    assert tables["ops.never_analyzed"]["estimated_rows"] is None
+    text = disk.format_report({"bronze": {}, "backups": {"dumps": 0, "dump_bytes": 0}, "filesystems": {},
+                               "largest_tables": [tables["ops.never_analyzed"]], "database_bytes": 0})
+    assert "rows unknown: never analyzed" in text and "~0 rows" not in text
+
+
+
+def test_sensors_daily_replays_archived_days_from_a_completely_empty_share(env, fresh_db, monkeypatch, pg_service):
+    """Runbook 7.1: a share emptied for good still lets sensors_daily replay every archived day; a day with no
+    archive then fails as "not mounted", as an empty share always did."""
+    from domotic.errors import SourceMissingError
+    from domotic.sensors import tasks as sensor_pipeline
+
+    generate_and_load(env)
+    compact(env)
+    for name in os.listdir(env["share"]):
+        os.remove(env["share"] / name)
+    conninfo = fresh_db()
+    monkeypatch.setenv("AIRFLOW_CONN_DOMOTIC_POSTGRES", pg_conn_json(pg_service, conninfo.rsplit("dbname=", 1)[1]))
+    monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_SMB_PATH", str(env["share"]))
+    monkeypatch.setenv("AIRFLOW_VAR_DOMOTIC_BRONZE_ROOT", str(env["bronze"]))
+    for day in DAYS:
+        (chunk,) = sensor_pipeline.list_day(day)
+        assert chunk and all(os.path.isabs(p) for p in chunk)
+        assert sensor_pipeline.ingest_chunk(chunk)["files_loaded"] > 0
+    with pytest.raises(SourceMissingError, match="is empty: is the SMB share mounted"):
+        sensor_pipeline.list_day(DAYS[-1] + timedelta(days=5))
 
 
 def test_sensors_daily_replays_a_compacted_day_the_share_no_longer_holds(env, fresh_db, monkeypatch, pg_service):

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "include" / "python" / "domotic"
 PIPELINE_PACKAGES = ("sensors", "weather", "reference", "gold", "maintenance", "freshness", "warehouse", "ml")
 ADAPTER = PACKAGE / "airflow_adapter.py"
-# Names of the adapter that read settings or open connections.
+# Names of the adapter that read settings or open connections (an alert writes ops.alerts and sends mail).
 IO_NAMES = {"setting", "warehouse_connection", "warehouse_connect", "mysql_connection", "sftp_hook",
             "pg_command_env", "raise_alert"}
 

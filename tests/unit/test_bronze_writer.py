@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from domotic.sensors import load as sensor_load
-from domotic.sensors.load import BronzeWriter, CopyResult, checksum
+from domotic.sensors.load import BRONZE_FILE_MODE, BronzeWriter, CopyResult, checksum
 from domotic.sensors.names import versioned_name
 
 NAME = "18.08.2023 1000_JimmyLoup_received.json"
@@ -46,7 +46,7 @@ def test_store_writes_whole_file_with_share_mtime_and_leaves_no_temporaries(writ
     info = os.stat(path)
     assert Path(path).read_bytes() == data
     assert info.st_mtime == MTIME
-    assert stat.S_IMODE(info.st_mode) == 0o644 & ~_umask()
+    assert stat.S_IMODE(info.st_mode) == BRONZE_FILE_MODE & ~_umask()  # the api_token: not world-readable
     assert _all_files(tmp_path / "bronze") == [f"jimmy/2023/08/18/10/{NAME}"]
     assert (result.copied, result.already_in_bronze) == (1, 0)
 

@@ -3,14 +3,20 @@
 What the stack must provide is read from the code, not restated here: the connection ids from
 ``include/python/domotic/config.py`` and every ``conn_id="..."`` literal of the DAGs, plugins and pipeline code;
 the Variables from every ``DEFAULTS`` dict of the ``domotic`` package; the Airflow version from requirements.txt.
-``${NAME:-default}`` is resolved to its default, which is what ``docker compose`` uses in a fresh clone.
+``${NAME:-default}`` is resolved to its default, which is what ``docker compose`` uses in a fresh clone;
+``${NAME:?message}`` (a value the stack refuses to start without) to nothing, or to what ``scripts/compose-env.sh``
+writes when a test passes that environment.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import shutil
+import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -57,17 +63,33 @@ CONN_TYPES = {
 }
 # Variables whose value depends on the deployment: they must be set explicitly.
 DEPLOYMENT_VARIABLES = {"domotic_smb_path", "domotic_bronze_root", "domotic_source_tz", "meteo_sftp_path"}
-# Bind-mounted folders that docker / airflow-init create at start (the official guide: mkdir -p logs config).
-RUNTIME_DIRS = {"logs", "config"}
+# Bind-mounted folders that docker / airflow-init create at start (the official guide: mkdir -p logs config),
+# and the secrets scripts/compose-env.sh makes once per checkout.
+RUNTIME_DIRS = {"logs", "config", "secrets"}
+SECRETS_SCRIPT = REPO / "scripts" / "compose-env.sh"
 LEFT_TO_DEFAULT_KEY = "x-domotic-variables-left-to-default"
 
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")
+# An innermost ${...} (no brace inside): nested defaults are resolved from the inside out, as compose does.
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^{}]*))?\}")
+_REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?([^{}]*)\}")
 
 
-def resolve(text: str) -> str:
-    """``${NAME:-default}`` -> default, ``${NAME}`` -> '' (nothing set), ``$$`` -> ``$``."""
-    escaped = text.replace("$$", "\0")
-    return _INTERPOLATION.sub(lambda m: m.group(2) or "", escaped).replace("\0", "$")
+def resolve(text: str, environ: dict[str, str] | None = None) -> str:
+    """``${NAME:-default}`` -> NAME from ``environ`` or the default, ``${NAME}`` / ``${NAME:?message}`` -> NAME from
+    ``environ`` or '' (nothing set), ``$$`` -> ``$``."""
+    environ = environ or {}
+
+    def value(match: re.Match) -> str:
+        name, operator, argument = match.groups()
+        found = environ.get(name)
+        if operator in (":-", "-"):
+            return found if found or (operator == "-" and found is not None) else argument
+        return found or ""
+
+    text = text.replace("$$", "\0")
+    while (resolved := _INTERPOLATION.sub(value, text)) != text:
+        text = resolved
+    return text.replace("\0", "$")
 
 
 @functools.cache
@@ -158,7 +180,7 @@ def parse_connection(value: str) -> tuple[str, str | None, dict[str, Any]]:
         extra = data.get("extra") or {}
         return data["conn_type"], data.get("host"), json.loads(extra) if isinstance(extra, str) else extra
     parts = urlsplit(value)
-    extra = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    extra = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
     return parts.scheme.replace("postgresql", "postgres").replace("-", "_"), parts.hostname, extra
 
 
@@ -335,12 +357,142 @@ def test_connection_is_defined_for_every_airflow_service(conn_id):
     # The dev defaults point at the bundled services.
     assert host in services(), f"{key}: host {host!r} is not a service of the stack"
     if conn_type in {"sftp", "ssh"}:
-        assert "host_key" in extra or str(extra.get("no_host_key_check")).lower() == "true"
+        assert "host_key" in extra and "no_host_key_check" not in extra, f"{key} must pin the host key"
 
 
 def test_sftp_host_key_pinning_is_documented_in_the_compose_file():
     text = COMPOSE_FILE.read_text()
     assert "host_key" in text and "ssh-keyscan" in text
+
+
+# --------------------------------------------------------------------------------------- safe by default
+
+
+def published_ports(service: str) -> list[str]:
+    """Every published port of a service as ``host_ip:host_port:container_port`` (defaults resolved)."""
+    found = []
+    for entry in services()[service].get("ports") or []:
+        if isinstance(entry, dict):
+            found.append(f"{resolve(str(entry.get('host_ip', '')))}:{resolve(str(entry.get('published', '')))}:"
+                         f"{entry['target']}")
+        else:
+            found.append(resolve(str(entry)))
+    return found
+
+
+def test_published_ports_listen_on_loopback_only_by_default():
+    published = {name: published_ports(name) for name in services() if services()[name].get("ports")}
+    assert {"airflow-apiserver", "flower", "warehouse"} <= set(published)
+    for name, ports in published.items():
+        for port in ports:
+            parts = port.split(":")
+            assert len(parts) == 3 and parts[0] == "127.0.0.1", (
+                f"{name} publishes {port!r}: bind it to 127.0.0.1 (a host IP of its own, e.g. ${{X_BIND:-127.0.0.1}})")
+
+
+def test_no_default_admin_password_or_fernet_key():
+    """The stack refuses to start (compose's ``${NAME:?message}``) until they are set, and says what to set."""
+    text = COMPOSE_FILE.read_text()
+    required = dict(_REQUIRED.findall(text))
+    for name in ("_AIRFLOW_WWW_USER_PASSWORD", "AIRFLOW_FERNET_KEY"):
+        assert name in required, f"{name} must be required (${{{name}:?...}}), not defaulted"
+        assert name in required[name] and "scripts/compose-env.sh" in required[name], required[name]
+        assert not re.search(rf"\$\{{{name}:?-", text), f"{name} has a default somewhere"
+    common = compose()["x-airflow-common"]["environment"]
+    assert common["AIRFLOW__CORE__FERNET_KEY"].startswith("${AIRFLOW_FERNET_KEY:?")
+    assert env("airflow-init")["_AIRFLOW_WWW_USER_PASSWORD"] == ""  # nothing in a fresh clone
+    assert "simple_auth_manager_passwords.json" in command_text("airflow-init")
+
+
+def test_flower_is_behind_basic_auth_on_loopback():
+    assert published_ports("flower") == ["127.0.0.1:5555:5555"]
+    flower_env = services()["flower"]["environment"]
+    assert flower_env["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"] == "${FLOWER_BASIC_AUTH:-}"
+    command = command_text("flower")
+    assert "AIRFLOW__CELERY__FLOWER_BASIC_AUTH" in command and "exit 1" in command  # refuses to start without
+    assert command.rstrip().endswith("exec airflow celery flower")
+    assert "--user" in " ".join(services()["flower"]["healthcheck"]["test"])  # its health check logs in
+
+
+@functools.cache
+def generated_env(tmp: str) -> dict[str, str]:
+    """Run scripts/compose-env.sh in a scratch checkout; the variables of the .env it writes."""
+    shutil.copy(SECRETS_SCRIPT, Path(tmp) / "compose-env.sh")
+    subprocess.run(["bash", str(Path(tmp) / "compose-env.sh")], check=True, capture_output=True,
+                   env={**os.environ, "COMPOSE_ENV_DIR": tmp})
+    lines = (Path(tmp) / ".env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+@pytest.fixture(scope="module")
+def compose_env(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path_factory.mktemp("checkout")
+    return folder, generated_env(str(folder))
+
+
+def test_the_secrets_script_sets_every_required_variable_privately(compose_env):
+    from cryptography.fernet import Fernet
+
+    folder, values = compose_env
+    assert set(_REQUIRED.findall(COMPOSE_FILE.read_text())) and {
+        name for name, _ in _REQUIRED.findall(COMPOSE_FILE.read_text())} <= set(values)
+    Fernet(values["AIRFLOW_FERNET_KEY"])  # a valid key
+    assert len(values["_AIRFLOW_WWW_USER_PASSWORD"]) >= 20 and values["_AIRFLOW_WWW_USER_PASSWORD"] != "airflow"
+    user, password = values["FLOWER_BASIC_AUTH"].split(":")
+    assert user and len(password) >= 20
+    for path in (folder / ".env", folder / "secrets" / "meteo_host_key"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # A second run keeps the secrets (the UI password file and pins stay valid).
+    before = (folder / ".env").read_text()
+    subprocess.run(["bash", str(folder / "compose-env.sh")], check=True, capture_output=True,
+                   env={**os.environ, "COMPOSE_ENV_DIR": str(folder)})
+    assert (folder / ".env").read_text() == before
+
+
+def _sftp_connection(value: str):
+    from airflow.models.connection import Connection
+
+    if value.lstrip().startswith("{"):
+        return Connection.from_json(value, conn_id="meteo_sftp")
+    return Connection(conn_id="meteo_sftp", uri=value)
+
+
+def _init_host_key_check() -> str:
+    """The python one-liner airflow-init runs to refuse a connection that pins no host key."""
+    (line,) = [line for line in command_text("airflow-init").splitlines() if "AIRFLOW_CONN_METEO_SFTP must" in line]
+    return re.search(r"python -c '(.+)'\s*$", line).group(1)
+
+
+def test_the_dev_sftp_server_key_is_pinned_in_the_connection(compose_env):
+    folder, values = compose_env
+    for name in services():  # no service's connection turns the check off
+        assert not [key for key, value in env(name).items() if "no_host_key_check" in value], name
+    mounted = mount_at("meteo-sftp", "/etc/ssh/ssh_host_ed25519_key")
+    assert mounted == ("./secrets/meteo_host_key", True)
+    connection = _sftp_connection(resolve(compose()["x-airflow-common"]["environment"]["AIRFLOW_CONN_METEO_SFTP"],
+                                          values))
+    public = (folder / "secrets" / "meteo_host_key.pub").read_text().split()[:2]
+    assert connection.extra_dejson["host_key"] == " ".join(public)
+    assert connection.host == "meteo-sftp"
+
+
+@pytest.mark.parametrize(("value", "accepted"), [
+    ("sftp://meteo:meteo@meteo-sftp:22/?host_key=ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIExample&conn_timeout=10",
+     True),
+    ('{"conn_type": "sftp", "host": "h", "extra": {"host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample"}}', True),
+    ("sftp://meteo:meteo@meteo-sftp:22/?host_key=&conn_timeout=10", False),  # METEO_SFTP_HOST_KEY unset
+    ("sftp://meteo:meteo@meteo-sftp:22/?no_host_key_check=true&conn_timeout=10", False),
+    ('{"conn_type": "sftp", "host": "h", "extra": {"host_key": "ssh-ed25519 AAAA", "no_host_key_check": true}}',
+     False),
+])
+def test_airflow_init_refuses_a_connection_that_pins_no_host_key(value, accepted):
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _init_host_key_check()], capture_output=True, text=True,
+                          env={**os.environ, "AIRFLOW_CONN_METEO_SFTP": value})
+    assert (done.returncode == 0) is accepted, done.stderr
+    if not accepted:
+        assert "must pin the server host key" in done.stderr and "compose-env.sh" in done.stderr
 
 
 def test_every_variable_is_set_or_deliberately_left_to_its_default():

@@ -22,7 +22,15 @@ from domotic.weather.clean import (
     describe_stats,
     latest_forecast_wide,
 )
-from domotic.weather.fetch import KnownFile, RemoteFile, file_sha256, plan_fetch, store_in_bronze
+from domotic.weather.fetch import (
+    DownloadTooLarge,
+    KnownFile,
+    RemoteFile,
+    _HashingWriter,
+    file_sha256,
+    plan_fetch,
+    store_in_bronze,
+)
 from domotic.weather.load import LoadReport, asset_extra
 from tests.fixtures.weather import SAMPLE_CSV, SAMPLE_DATE, SAMPLE_ROWS, SAMPLE_STATS, SAMPLE_WIDE, at
 
@@ -173,6 +181,8 @@ def test_wide_takes_latest_issue_then_lowest_code_with_a_value():
         ("Pred_2023-09-01.csv.tmp", None),
         ("pred_2023-09-01.csv", None),
         ("README.txt", None),
+        ("Pred_2023-09-01.csv\n", None),  # the whole name: '$' alone matched before a trailing newline
+        (" Pred_2023-09-01.csv", None),
     ],
 )
 def test_prediction_date_from_name(name, expected):
@@ -211,6 +221,20 @@ T = datetime(2023, 9, 2, 6, 0, tzinfo=UTC)
 
 def remote(name: str, size: int = 100, mtime: datetime = T) -> RemoteFile:
     return RemoteFile(name, f"/Meteo2/{name}", size, mtime)
+
+
+def test_files_over_the_size_cap_are_not_fetched_and_a_download_stops_at_it(tmp_path):
+    plan = plan_fetch([remote("Pred_2023-08-30.csv", size=1000), remote("Pred_2023-08-31.csv", size=10)], {},
+                      date(2023, 9, 1), max_bytes=100)
+    assert [r.name for r in plan.too_large] == ["Pred_2023-08-30.csv"]
+    assert [r.name for r in plan.fetch] == ["Pred_2023-08-31.csv"]
+    # Listed under the cap, larger when downloaded (growing on the server): the transfer stops at the cap.
+    with (tmp_path / "part").open("wb") as handle:
+        writer = _HashingWriter(handle, max_bytes=100)
+        writer.write(b"x" * 60)
+        with pytest.raises(DownloadTooLarge):
+            writer.write(b"x" * 60)
+    assert (tmp_path / "part").stat().st_size == 60  # nothing past the cap reached the disk
 
 
 def test_plan_fetch_uses_only_the_manifest():

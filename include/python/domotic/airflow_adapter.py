@@ -9,7 +9,7 @@ connections, numbers), so it runs and is tested without Airflow.
   naming the Variable and where to set it (``ConfigurationError``: not retried).
 * ``warehouse_connection()``, ``mysql_connection()``, ``sftp_hook()``, ``pg_command_env()``: provider hooks on the
   Connections of ``domotic.settings.CONNECTIONS``; a missing connection fails at once, naming it.
-* ``raise_alert(kind, **details)``: an alert from inside a task through the repository's notifier
+* ``raise_alert(kind, subject, message, details)``: an alert from inside a task through the repository's notifier
   (``domotic_airflow.alerts``: log, ``ops.alerts``, e-mail), for conditions that must not fail the task.
 """
 
@@ -179,14 +179,23 @@ def pg_command_env(conn_id: str = POSTGRES_CONN_ID) -> tuple[list[str], dict[str
     return args, env
 
 
-def raise_alert(kind: str, **details: Any) -> dict[str, Any]:
-    """Raise an alert of ``kind`` from the running task (its context names the DAG, run and task)."""
-    from airflow.sdk import get_current_context
-
-    from domotic_airflow.alerts import raise_alert as notify
+def raise_alert(kind: str, subject: str, message: str, details: dict[str, Any] | None = None,
+                **extra: Any) -> dict[str, Any] | None:
+    """Raise an alert without failing the task: the repository's alert channels (task log, ``ops.alerts``,
+    e-mail; ``domotic_airflow.alerts``), with the running task's context when there is one. Never raises;
+    returns the alert as sent, or None when it could not be raised (the reason is logged)."""
+    import logging
 
     try:
+        from airflow.sdk import get_current_context
+
         context = dict(get_current_context())
-    except Exception:  # outside a task (a CLI or a test): the alert still goes out, without run links
+    except Exception:  # outside a task (tests, CLI): the alert still goes out, without run links
         context = {}
-    return notify(kind, context, **details)
+    try:
+        from domotic_airflow.alerts import raise_alert as notify
+
+        return notify(kind, context, subject=subject, message=message, **(details or {}), **extra)
+    except Exception as exc:  # the alert must not fail the work it reports on
+        logging.getLogger(__name__).error("ALERT %s could not be raised (%s): %s", subject, exc, message)
+        return None

@@ -58,9 +58,17 @@ VARIABLES: dict[str, Setting] = _variables(
             "this many files, one mapped task each"),
     Setting("sensor_outlier_bounds", str, "", "JSON {\"<sensor_type>.<field>\": [lo, hi]} overriding or adding "
             "outlier bounds (docs/sensors.md)"),
+    Setting("sensor_max_file_bytes", int, "1048576", "share files larger than this are quarantined unread "
+            "(real files: 3-10 kB)"),
+    Setting("sensor_max_series_per_file", int, "1000", "a file with more readings is quarantined, with an "
+            "alert (real files: ~55)"),
+    Setting("sensor_max_new_series_per_day", int, "500", "new series one apartment may bring per UTC day of "
+            "data; a file going over is quarantined, with an alert"),
     # --- weather
     Setting("weather_min_year", int, "2023", "forecast rows before this year are dropped"),
     Setting("weather_sites", str, "Sion", "comma-separated forecast sites Gold keeps"),
+    Setting("weather_max_file_bytes", int, "67108864", "forecast files larger than this are not downloaded "
+            "(recorded with the reason; real files: ~10 MB)"),
     # --- forecasts (ml_forecast_daily, docs/ml.md)
     Setting("ml_model_dir", str, "/data/ml/models", "folder of the model artifacts (written atomically)"),
     Setting("ml_history_days", int, "70", "days of Gold history a run reads to train and to build features"),

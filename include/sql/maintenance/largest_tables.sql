@@ -4,7 +4,8 @@ SELECT format('%%I.%%I', n.nspname, c.relname)           AS table_name,
        pg_total_relation_size(c.oid)                   AS total_bytes,
        pg_relation_size(c.oid)                         AS table_bytes,
        pg_indexes_size(c.oid)                          AS index_bytes,
-       greatest(c.reltuples, 0)::bigint                AS estimated_rows
+       -- reltuples is -1 until the table is first vacuumed or analyzed: unknown, not "0 rows"
+       CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END AS estimated_rows
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'm')

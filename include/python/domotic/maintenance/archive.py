@@ -23,6 +23,9 @@ from domotic.maintenance.atomic import atomic_path
 from domotic.sensors.names import canonical_name, versioned_name
 
 ARCHIVE_SUFFIX = ".tar.gz"
+# Members carry the payloads' api_token, as the loose Bronze files did: owner and group only (as BRONZE_FILE_MODE
+# of domotic.sensors.load; docs/decisions.md).
+ARCHIVE_MODE = 0o640
 GZIP_LEVEL = 6  # JSON compresses ~10x at 6; 9 costs twice the CPU for ~2 % less
 
 
@@ -99,7 +102,7 @@ def write_archive(final: Path, carried: Path | None, new: dict[str, tuple[Path, 
     it is renamed into place. Returns the verified ``rel -> sha256`` of the archive. On any error the temporary
     is removed and nothing else has changed.
     """
-    with atomic_path(final) as tmp:
+    with atomic_path(final, mode=ARCHIVE_MODE) as tmp:
         expected = _write_members(tmp, carried, new)
         verify_archive(tmp, expected)
     return expected
@@ -127,5 +130,5 @@ def _write_members(target: Path, carried: Path | None, new: dict[str, tuple[Path
 
 def _add(tar: tarfile.TarFile, rel: str, data: bytes, mtime: float) -> None:
     info = tarfile.TarInfo(rel)
-    info.size, info.mtime, info.mode = len(data), mtime, 0o644
+    info.size, info.mtime, info.mode = len(data), mtime, ARCHIVE_MODE
     tar.addfile(info, io.BytesIO(data))

@@ -67,30 +67,45 @@ def remove_if_stale(path: Path, now: float) -> bool:
     return True
 
 
+def discard(path: Path) -> None:
+    """Remove a temporary on the way out of a failure, without ever replacing that failure: a cleanup that
+    cannot remove it (a read-only or vanished filesystem) logs why and leaves it (``remove_if_stale`` and the
+    maintenance runs clear it later)."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("Could not remove the temporary %r (%s); the error before it is the one raised", str(path),
+                    exc.strerror or exc)
+
+
 @contextlib.contextmanager
-def atomic_path(final: Path, *, sync_dir: bool = True) -> Iterator[Path]:
+def atomic_path(final: Path, *, sync_dir: bool = True, mode: int | None = None) -> Iterator[Path]:
     """Yield the temporary to write ``final`` through; when the block ends normally, put it in place.
 
     The block writes the temporary (by any means: a handle, a subprocess) and verifies it. On a normal exit the
-    temporary is fsynced and renamed over ``final``, then (``sync_dir``) the folder is fsynced so the rename
-    survives a power cut. If the block or the rename raises, the temporary is removed and ``final`` is as it
-    was.
+    temporary gets ``mode`` (when given), is fsynced and renamed over ``final``, then (``sync_dir``) the folder
+    is fsynced so the rename survives a power cut. If the block or the rename raises, the temporary is removed
+    (``discard``: the block's error is the one that propagates) and ``final`` is as it was.
     """
     tmp = tmp_name(final)
     try:
         yield tmp
+        if mode is not None:
+            os.chmod(tmp, mode)
         _fsync_file(tmp)
         os.replace(tmp, final)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        discard(tmp)
         raise
     if sync_dir:
         fsync_dir(final.parent)
 
 
-def write_bytes_atomically(target: Path, data: bytes, mtime: float, *, sync_dir: bool = True) -> None:
+def write_bytes_atomically(target: Path, data: bytes, mtime: float, *, sync_dir: bool = True,
+                           mode: int | None = None) -> None:
     """``target`` holds ``data`` with modification time ``mtime``, all at once (see ``atomic_path``)."""
-    with atomic_path(target, sync_dir=sync_dir) as tmp:
+    with atomic_path(target, sync_dir=sync_dir, mode=mode) as tmp:
         tmp.write_bytes(data)
         os.utime(tmp, (mtime, mtime))

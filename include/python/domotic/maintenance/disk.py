@@ -142,20 +142,27 @@ def format_report(report: dict[str, Any]) -> str:
     if "largest_tables" in report:
         lines.append(f"Warehouse: {human_bytes(report['database_bytes'])}; largest tables:")
         for table in report["largest_tables"]:
-            lines.append(f"  {table['table_name']:<40} {human_bytes(table['total_bytes']):>11}  "
-                         f"(~{table['estimated_rows']} rows)")
+            rows = table["estimated_rows"]
+            estimate = "rows unknown: never analyzed" if rows is None else f"~{rows} rows"
+            lines.append(f"  {table['table_name']:<40} {human_bytes(table['total_bytes']):>11}  ({estimate})")
     return "\n".join(lines)
 
 
 def check_free_space(report: dict[str, Any], min_free_gb: float) -> dict[str, Any]:
-    """Raise DiskSpaceLowError (an alert) when the Bronze filesystem has less than ``min_free_gb`` free."""
-    fs = report["filesystems"]["bronze"]
-    free_gb = fs["free_bytes"] / 1024**3
-    if free_gb < min_free_gb:
-        message = (f"Bronze filesystem {fs['path']} has {free_gb:.2f} GiB free, below disk_free_min_gb="
-                   f"{min_free_gb:g} (Bronze {human_bytes(report['bronze_total_bytes'])}, backups "
+    """Raise DiskSpaceLowError (an alert) when the Bronze or the backups filesystem has less than
+    ``min_free_gb`` free (a full backup folder makes every dump fail)."""
+    result: dict[str, Any] = {"min_free_gb": min_free_gb}
+    low = []
+    for name, fs in report["filesystems"].items():
+        free_gb = fs["free_bytes"] / 1024**3
+        result[f"{name}_free_gb"] = round(free_gb, 2)
+        if free_gb < min_free_gb:
+            low.append(f"the {name} filesystem {fs['path']} has {free_gb:.2f} GiB free")
+    if low:
+        message = (f"{'; '.join(low)}: below disk_free_min_gb={min_free_gb:g} (Bronze "
+                   f"{human_bytes(report['bronze_total_bytes'])}, backups "
                    f"{human_bytes(report['backups']['dump_bytes'])}): lower bronze_retention_days or "
                    "backup_retention_days, or add space")
         log.warning("DISK SPACE LOW: %s", message)
         raise DiskSpaceLowError(message)
-    return {"bronze_free_gb": round(free_gb, 2), "min_free_gb": min_free_gb}
+    return result

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from domotic.airflow_adapter import pg_command_env, setting, warehouse_connection
-from domotic.maintenance.backup import dump_warehouse, prune_backups
+from domotic.errors import storage_errors
+from domotic.maintenance.backup import dump_warehouse, make_room, prune_backups, roles_script
 from domotic.maintenance.compaction import CompactionIncompleteError, compact_sensor_days, manifest_lookup
 from domotic.maintenance.disk import check_free_space, disk_report, format_report, human_bytes
 from domotic.maintenance.vacuum import big_tables, vacuum_statements
@@ -43,8 +44,9 @@ def _retention_args(logical_date: datetime | None, now: datetime) -> dict[str, A
 
 def run_compact_sensor_days(logical_date: datetime | None, now: datetime) -> dict[str, Any]:
     """``maintenance_bronze_compaction.compact_sensor_days``: fails at the end when a day could not be packed."""
-    report = compact_sensor_days(_bronze_root(), known=manifest_lookup(warehouse_connection),
-                                 **_retention_args(logical_date, now))
+    with storage_errors(f"Bronze {_bronze_root()}"):
+        report = compact_sensor_days(_bronze_root(), known=manifest_lookup(warehouse_connection),
+                                     **_retention_args(logical_date, now))
     summary = report.summary()
     log.info("Bronze compaction: %s", summary)
     if summary["unloaded_days"]:
@@ -60,7 +62,8 @@ def run_compact_sensor_days(logical_date: datetime | None, now: datetime) -> dic
 
 def run_compress_weather(logical_date: datetime | None, now: datetime) -> dict[str, Any]:
     """``maintenance_bronze_compaction.compress_weather_files``."""
-    summary = compress_weather_files(_bronze_root(), **_retention_args(logical_date, now)).summary()
+    with storage_errors(f"Bronze {_bronze_root()}"):
+        summary = compress_weather_files(_bronze_root(), **_retention_args(logical_date, now)).summary()
     log.info("Weather compression: %s", summary)
     return summary
 
@@ -80,19 +83,28 @@ def run_list_big_tables() -> list[str]:
 
 
 def run_backup(logical_date: datetime | None, now: datetime) -> dict[str, Any]:
-    """``maintenance_backup.dump_warehouse``."""
+    """``maintenance_backup.dump_warehouse``: expired dumps go first when space is short, then the dump and the
+    roles script it needs on a new server."""
+    backup_dir, day = Path(setting("backup_dir")), _run_day(logical_date, now)
     pg_args, pg_env = pg_command_env(POSTGRES_CONN_ID)
-    result = dump_warehouse(Path(setting("backup_dir")), _run_day(logical_date, now), pg_args, pg_env,
-                            pg_dump_bin=setting("pg_dump_bin"), source=f"connection {POSTGRES_CONN_ID}")
-    log.info("Backup written: %s (%s in %.1f s)", result["path"], human_bytes(result["size_bytes"]),
-             result["seconds"])
-    return result
+    with storage_errors(f"backup folder {backup_dir}"):
+        freed = make_room(backup_dir, day, setting("backup_retention_days"), now=now.timestamp())
+    with warehouse_connection() as conn:
+        roles = roles_script(conn)
+    result = dump_warehouse(backup_dir, day, pg_args, pg_env, pg_dump_bin=setting("pg_dump_bin"),
+                            source=f"connection {POSTGRES_CONN_ID}", roles_sql=roles)
+    log.info("Backup written: %s (%s in %.1f s), roles script %s", result["path"],
+             human_bytes(result["size_bytes"]), result["seconds"], result["roles_path"])
+    return {**result, "freed_before": freed}
 
 
 def run_prune_backups(logical_date: datetime | None, now: datetime) -> list[str]:
-    """``maintenance_backup.prune_old_backups`` (runs only after a successful dump)."""
-    return prune_backups(Path(setting("backup_dir")), _run_day(logical_date, now),
-                         setting("backup_retention_days"), now=now.timestamp())
+    """``maintenance_backup.prune_old_backups`` (runs after a successful dump; ``run_backup`` prunes first
+    itself when the folder is too full to take one)."""
+    backup_dir = Path(setting("backup_dir"))
+    with storage_errors(f"backup folder {backup_dir}"):
+        return prune_backups(backup_dir, _run_day(logical_date, now), setting("backup_retention_days"),
+                             now=now.timestamp())
 
 
 def run_disk_report(now: datetime) -> dict[str, Any]:

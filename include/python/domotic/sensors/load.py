@@ -34,7 +34,15 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from domotic.gold.ledger import record_change
-from domotic.sensors.flatten import CreateSeries, SeriesCache, parse_payload_minute, payload_copy_lines
+from domotic.maintenance.atomic import discard
+from domotic.safe_text import escape_name, safe_text, unescape_name
+from domotic.sensors.flatten import (
+    Reading,
+    SeriesCache,
+    flatten_payload,
+    parse_payload_minute,
+    payload_copy_lines,
+)
 from domotic.sensors.names import (
     BadFileName,
     SensorFileName,
@@ -45,10 +53,15 @@ from domotic.sensors.names import (
     versioned_name,
 )
 from domotic.sensors.outliers import DEFAULT_BOUNDS, Bounds, bounds_for
+from domotic.sensors.share import ShareEntryError, read_fd, read_share_file
+from domotic.settings import VARIABLES
 
 log = logging.getLogger(__name__)
 
 QUARANTINE_DIR = "_quarantine"
+# Bronze files may hold the payload's api_token: readable by their owner and group (the operators), not the
+# world (docs/decisions.md, "Bronze keeps the api_token").
+BRONZE_FILE_MODE = 0o640
 
 Connect = Callable[[], psycopg.Connection]
 
@@ -57,13 +70,29 @@ def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _default(key: str) -> int:
+    return int(VARIABLES[key].default)
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """What one file may cost (the ``sensor_max_*`` settings; docs/sensors.md, "Hostile input")."""
+
+    max_file_bytes: int = _default("sensor_max_file_bytes")
+    max_series_per_file: int = _default("sensor_max_series_per_file")
+    max_new_series_per_day: int = _default("sensor_max_new_series_per_day")
+
+
+DEFAULT_LIMITS = LoadLimits()
+
+
 # ------------------------------------------------------------------------------------------------ share
 
 
 @dataclass
 class ShareListing:
     names: list[str]  # well-formed names of the day, sorted by minute then apartment
-    bad_names: list[str]  # names that do not parse (quarantined on load)
+    bad_names: list[str]  # names that do not parse, escaped (safe_text.escape_name), quarantined on load
     entries: int = 0  # everything in the folder (0 usually means the share is not mounted)
     hours: list[int] = field(default_factory=list)  # the UTC hour of each name (parsed once, when listing)
 
@@ -93,6 +122,8 @@ def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListi
 
     The share holds every day ever delivered (hundreds of thousands of names), so the per-name work is done
     in C: ``os.listdir``, a prefix test, and one regular-expression pass over all names for the bad ones.
+    Names that do not parse are returned escaped (``escape_name``): a name that is not UTF-8 or holds a
+    control character travels through XCom and the manifest in a printable, reversible form.
     """
     prefixes = tuple(day_prefixes(day, source_tz))
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -104,17 +135,29 @@ def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListi
         try:
             parsed = parse_sensor_name(name, source_tz)
         except BadFileName:
-            bad.append(name)
+            bad.append(escape_name(name))
             continue
         if start <= parsed.minute_utc < end:
             keyed.append((parsed.minute_utc, name))
     # JSON files whose name does not follow the pattern at all belong to no day: every day reports them (they
-    # are quarantined once, then known to the manifest). Writers' temporary and hidden files are ignored.
+    # are quarantined once, then known to the manifest), whatever they are (a link or a folder is recorded as
+    # such, never followed). A name that is not even printable (not UTF-8, control characters) is reported by
+    # the day of its modification time only. Hidden names (writers' temporaries) are ignored.
     for name in filterfalse(_FULL_SENSOR_NAME, entries):
-        if name.endswith(".json") and not name.startswith(prefixes) and os.path.isfile(os.path.join(share, name)):
-            bad.append(name)
+        if not name.endswith(".json") or name.startswith(prefixes) or name.startswith("."):
+            continue
+        if name.isprintable() or _modified_on(os.path.join(share, name), start, end):
+            bad.append(escape_name(name))
     keyed.sort()
     return ShareListing([name for _, name in keyed], sorted(bad), len(entries), [minute.hour for minute, _ in keyed])
+
+
+def _modified_on(path: str, start: datetime, end: datetime) -> bool:
+    try:
+        mtime = os.lstat(path).st_mtime
+    except FileNotFoundError:
+        return False
+    return start.timestamp() <= mtime < end.timestamp()
 
 
 # SENSOR_NAME_RE without its groups (this runs once per name on the share, hundreds of thousands of times).
@@ -131,6 +174,8 @@ class CopyResult:
     already_in_bronze: int = 0
     unchanged: int = 0  # content already loaded (or quarantined): nothing to do
     vanished: list[str] = field(default_factory=list)  # listed/predicted, gone when read
+    rejected: list[tuple[str, ShareEntryError]] = field(default_factory=list)  # not a file to load: quarantine
+    skipped: dict[str, str] = field(default_factory=dict)  # name -> why it was left for the next run
 
 
 def known_checksums(conn: psycopg.Connection, names: Sequence[str]) -> set[tuple[str, str]]:
@@ -144,19 +189,11 @@ def known_checksums(conn: psycopg.Connection, names: Sequence[str]) -> set[tuple
 
 
 def _read_file(path: str) -> tuple[bytes, float]:
-    """Content and modification time with one open (os-level: this runs thousands of times a second)."""
-    fd = os.open(path, os.O_RDONLY)
+    """Content and modification time of a Bronze file with one open (this runs thousands of times a second)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)
-        chunks = []
-        remaining = info.st_size
-        while True:
-            chunk = os.read(fd, max(remaining, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks), info.st_mtime
+        return read_fd(fd, info.st_size, None), info.st_mtime
     finally:
         os.close(fd)
 
@@ -210,12 +247,12 @@ class BronzeWriter:
         fd, tmp = -1, None
         if self._unnamed:
             try:
-                fd = os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o644)
+                fd = os.open(folder, os.O_WRONLY | os.O_TMPFILE, BRONZE_FILE_MODE)
             except OSError:  # e.g. EOPNOTSUPP: this filesystem has no unnamed files
                 self._unnamed = False
         if fd < 0:
             tmp = os.path.join(folder, f".{name}{self._tmp_suffix}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, BRONZE_FILE_MODE)
         try:
             os.write(fd, data)
             os.utime(fd, (mtime, mtime))  # keep the share's timestamp (replay orders versions by it)
@@ -223,12 +260,16 @@ class BronzeWriter:
         finally:
             os.close(fd)
             if tmp is not None:
-                os.unlink(tmp)
+                discard(Path(tmp))  # never hides the error that got us here
 
     def store(self, name: str, data: bytes, mtime: float, digest: str, result: CopyResult,
               parsed: SensorFileName | BadFileName | None = None) -> str:
-        """Put one file's content in Bronze (or find it there); returns its Bronze path."""
+        """Put one file's content in Bronze (or find it there); returns its Bronze path.
+
+        ``name`` is the source name as the manifest records it (escaped when it is not printable).
+        """
         folder = self.folder(parse_or_error(name, self.source_tz) if parsed is None else parsed)
+        name = _fit_file_name(name)
         with self._staged(folder, name, data, mtime) as (source, fd):
             for candidate in (os.path.join(folder, name), os.path.join(folder, versioned_name(name, digest))):
                 try:
@@ -247,23 +288,37 @@ class BronzeWriter:
         raise RuntimeError(f"Bronze holds conflicting versions of {name} in {folder}")
 
 
+# An escaped name can be four times as long as the 255 bytes a file name may have; the version suffix needs 13.
+_MAX_BRONZE_NAME_BYTES = 230
+
+
+def _fit_file_name(name: str) -> str:
+    """``name``, or for a (quarantined, escaped) name too long for the filesystem its start and a digest."""
+    if len(name) * 4 <= _MAX_BRONZE_NAME_BYTES or len(name.encode()) <= _MAX_BRONZE_NAME_BYTES:
+        return name
+    return f"{name[:150]}~{checksum(name.encode())[:16]}"
+
+
 def copy_to_bronze(
     share: Path,
     names: Iterable[str],
     bronze_root: Path,
     known: set[tuple[str, str]],
     source_tz: str = "UTC",
+    limits: LoadLimits = DEFAULT_LIMITS,
 ) -> CopyResult:
-    """Copy share files into Bronze unless their content is already known; never modify Bronze in place."""
+    """Copy share files into Bronze unless their content is already known; never modify Bronze in place.
+
+    Entries that are not files to load are returned in ``rejected`` (to quarantine) or ``skipped``.
+    """
     result = CopyResult()
     writer = BronzeWriter(bronze_root, source_tz)
     share_dir = str(share)
     for name in names:
-        try:
-            data, mtime = _read_file(os.path.join(share_dir, name))
-        except FileNotFoundError:
-            result.vanished.append(name)
+        read = _read_share_entry(share_dir, name, limits, result)
+        if read is None:
             continue
+        data, mtime = read
         digest = checksum(data)
         if (name, digest) in known:
             result.unchanged += 1
@@ -272,7 +327,50 @@ def copy_to_bronze(
     return result
 
 
+def _read_share_entry(share_dir: str, name: str, limits: LoadLimits, result: CopyResult,
+                      stats: LoadStats | None = None) -> tuple[bytes, float] | None:
+    """The content of share entry ``name`` (escaped), or None with the entry noted in ``result`` (and
+    ``stats``): rejected (to quarantine), vanished or skipped."""
+    try:
+        return read_share_file(os.path.join(share_dir, unescape_name(name)), limits.max_file_bytes)
+    except ShareEntryError as exc:
+        if not exc.transient:
+            result.rejected.append((name, exc))
+            return None
+        if exc.reason.startswith("vanished"):
+            result.vanished.append(name)
+        else:
+            result.skipped[name] = exc.reason
+            log.warning("Share entry %r skipped: %s", name, exc.reason)
+        if stats is not None:
+            stats.skip(name, exc.reason)
+    return None
+
+
 # ----------------------------------------------------------------------------------------------- silver
+
+# Room names seen are at most ~15 characters ("WashingMachine"); a name is stored once per series and indexed.
+MAX_ROOM_CHARS = 64
+
+
+class BadContent(ValueError):
+    """A file whose content cannot be loaded as it is (the message says why); ``capped``: a cap was hit."""
+
+    def __init__(self, reason: str, capped: bool = False) -> None:
+        super().__init__(reason)
+        self.capped = capped
+
+
+def room_problem(room: str) -> str | None:
+    """Why a JSON room key cannot name a series (None when it can): empty, too long, or not printable
+    (NUL, newline, escape sequences: a name must read the same in every BI tool and log)."""
+    if not room.strip():
+        return "is empty"
+    if len(room) > MAX_ROOM_CHARS:
+        return f"has {len(room)} characters, more than the {MAX_ROOM_CHARS} allowed"
+    if not room.isprintable():
+        return "holds control characters"
+    return None
 
 
 class SeriesRegistry:
@@ -289,6 +387,7 @@ class SeriesRegistry:
         self._bounds = bounds or DEFAULT_BOUNDS
         # apartment -> (sensor_type, room, index) -> field -> (low, high, suffix in bounds, suffix outlier)
         self.by_apartment: dict[str, SeriesCache] = {}
+        self._new_per_day: dict[tuple[str, date], int] = {}  # (apartment, UTC day) -> series it brought
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -313,20 +412,58 @@ class SeriesRegistry:
         cache.setdefault((sensor_type, room, index), {})[fld] = entry
         return entry
 
-    def creator(self, apartment: str):
-        """The ``create`` callback of ``payload_copy_lines`` for one apartment."""
+    def creator(self, apartment: str, day: date | None = None):
+        """The ``create`` callback of ``payload_copy_lines`` for one apartment (and the UTC day of the file)."""
         def create(sensor_type: str, room: str, index: int, fld: str, unit: str) -> tuple[float, float, str, str]:
-            return self.create(apartment, (room, sensor_type, fld, index), unit)
+            return self.create(apartment, (room, sensor_type, fld, index), unit, day)
         return create
 
-    def create(self, apartment: str, key: tuple, unit: str) -> tuple[float, float, str, str]:
-        """Insert (or find) a series first seen in this load; ``key`` is (room, sensor_type, field, index)."""
+    def admit(self, apartment: str, day: date, readings: Sequence[Reading], limits: LoadLimits) -> None:
+        """Create the series of ``readings`` that are new, once their names and number are checked.
+
+        Raises ``BadContent`` (nothing created) when a file has more readings than ``max_series_per_file``,
+        when a new series' room name is not a name (``room_problem``), or when the new series would take the
+        apartment past ``max_new_series_per_day`` for that UTC day of data.
+        """
+        if len(readings) > limits.max_series_per_file:
+            raise BadContent(f"{len(readings)} readings in one file, over the cap sensor_max_series_per_file="
+                             f"{limits.max_series_per_file}", capped=True)
+        cache = self.by_apartment.get(apartment, {})
+        new: dict[tuple, str] = {}
+        for key, unit, _ in readings:
+            room, sensor_type, fld, index = key
+            if fld in cache.get((sensor_type, room, index), ()):
+                continue
+            problem = room_problem(room)
+            if problem:
+                raise BadContent(f"room name '{safe_text(room, 60)}' {problem}")
+            new[key] = unit
+        if not new:
+            return
+        added = self._new_series_count(apartment, day)
+        if added + len(new) > limits.max_new_series_per_day:
+            raise BadContent(f"{len(new)} new series for {apartment} on {day} after {added} already: over the cap "
+                             f"sensor_max_new_series_per_day={limits.max_new_series_per_day}", capped=True)
+        for key, unit in new.items():
+            self.create(apartment, key, unit, day)
+        self._new_per_day[(apartment, day)] = added + len(new)
+
+    def _new_series_count(self, apartment: str, day: date) -> int:
+        if (apartment, day) not in self._new_per_day:
+            self._new_per_day[(apartment, day)] = self._connection().execute(
+                "SELECT count(*) FROM silver.sensor_series WHERE apartment = %s AND first_day = %s",
+                (apartment, day)).fetchone()[0]
+        return self._new_per_day[(apartment, day)]
+
+    def create(self, apartment: str, key: tuple, unit: str, day: date | None = None) -> tuple[float, float, str, str]:
+        """Insert (or find) a series first seen in this load; ``key`` is (room, sensor_type, field, index),
+        ``day`` the UTC day of the file that brought it (what the new-series cap counts)."""
         params = (apartment, *key)
         row = self._connection().execute(
             """
             WITH ins AS (
-                INSERT INTO silver.sensor_series (apartment, room, sensor_type, field, sensor_index, unit)
-                VALUES (%s, %s, %s, %s, %s, %s)
+                INSERT INTO silver.sensor_series (apartment, room, sensor_type, field, sensor_index, unit, first_day)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT ON CONSTRAINT sensor_series_natural_key DO NOTHING
                 RETURNING series_id)
             SELECT series_id FROM ins
@@ -334,7 +471,7 @@ class SeriesRegistry:
             SELECT series_id FROM silver.sensor_series
             WHERE apartment = %s AND room = %s AND sensor_type = %s AND field = %s AND sensor_index = %s
             """,
-            (*params, unit, *params),
+            (*params, unit, day, *params),
         ).fetchone()
         if row is None:
             # Another loader inserted it after this statement's snapshot was taken (ON CONFLICT saw its
@@ -359,11 +496,15 @@ class LoadStats:
     files_unchanged: int = 0
     files_reloaded: int = 0  # new content for a name loaded before
     files_quarantined: int = 0
+    files_skipped: int = 0  # vanished, unreadable or changing while read: left for the next run
     rows: int = 0
     readings_skipped: int = 0
     ts_fallbacks: int = 0
     merge_fallbacks: int = 0  # batches that needed the staging merge (key clash)
+    batches_split: int = 0  # batches the database refused, split to find the file it refused
     quarantined: dict[str, str] = field(default_factory=dict)  # name -> reason
+    capped: dict[str, str] = field(default_factory=dict)  # quarantined by a cap (alerted): name -> reason
+    skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
     window_start: datetime | None = None
     window_end: datetime | None = None  # exclusive
 
@@ -376,9 +517,12 @@ class LoadStats:
 
     def merge(self, other: LoadStats) -> None:
         for name in ("files_seen", "files_loaded", "files_unchanged", "files_reloaded", "files_quarantined",
-                     "rows", "readings_skipped", "ts_fallbacks", "merge_fallbacks"):
+                     "files_skipped", "rows", "readings_skipped", "ts_fallbacks", "merge_fallbacks",
+                     "batches_split"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.quarantined.update(other.quarantined)
+        self.capped.update(other.capped)
+        self.skipped.update(other.skipped)
         for bound in (other.window_start, other.window_end - timedelta(minutes=1) if other.window_end else None):
             if bound is not None:
                 self.widen(bound)
@@ -387,24 +531,42 @@ class LoadStats:
         return {
             "files_seen": self.files_seen, "files_loaded": self.files_loaded,
             "files_unchanged": self.files_unchanged, "files_reloaded": self.files_reloaded,
-            "files_quarantined": self.files_quarantined, "rows": self.rows,
+            "files_quarantined": self.files_quarantined, "files_skipped": self.files_skipped,
+            "files_capped": len(self.capped), "rows": self.rows,
             "readings_skipped": self.readings_skipped, "ts_fallbacks": self.ts_fallbacks,
-            "merge_fallbacks": self.merge_fallbacks,
+            "merge_fallbacks": self.merge_fallbacks, "batches_split": self.batches_split,
             "window_start": self.window_start.isoformat() if self.window_start else None,
             "window_end": self.window_end.isoformat() if self.window_end else None,
+            # What the next run looks at again, by (escaped) name; bounded, it goes to XCom.
+            "skipped": dict(list(self.skipped.items())[:_SUMMARY_NAMES]),
         }
+
+    def skip(self, name: str, reason: str) -> None:
+        self.files_skipped += 1
+        self.skipped[name] = reason
+
+
+_SUMMARY_NAMES = 100
 
 
 @dataclass
 class PendingFile:
     """One file of a batch, read and hashed, waiting for the batch transaction."""
 
-    path: str
+    path: str | None  # in Bronze; None when it never got there
     name: str
     data: bytes
     digest: str
     supersedes: tuple[int, datetime | None] | None  # (file_id, reading_ts) of the current older version
     parsed: SensorFileName | BadFileName | None = None  # None: not parsed yet
+    rejected: str | None = None  # why it is quarantined without being parsed (not a file, too large, refused)
+    size: int | None = None  # when ``data`` was not read: the size found
+
+    @classmethod
+    def of_rejected(cls, name: str, error: ShareEntryError, supersedes: tuple[int, datetime | None] | None,
+                    source_tz: str) -> PendingFile:
+        return cls(None, name, b"", error.digest, supersedes, parse_or_error(name, source_tz), error.reason,
+                   error.size)
 
 
 _MANIFEST_COLUMNS = (
@@ -423,71 +585,113 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-class BatchEncoder:
-    """Turns a batch of pending files into binary COPY rows and manifest rows (pure Python, no DB work)."""
+class _NewSeries(Exception):
+    """A reading of a series the registry does not know yet: the file takes the checked path (``_readings``)."""
 
-    def __init__(self, registry: SeriesRegistry, source_tz: str, stats: LoadStats) -> None:
-        self.registry, self.source_tz, self.stats = registry, source_tz, stats
+
+def _refuse_new_series(*_: object) -> tuple[float, float, bytes, bytes]:
+    raise _NewSeries
+
+
+class BatchEncoder:
+    """Turns a batch of pending files into binary COPY rows and manifest rows (pure Python, no DB work except
+    creating the series a file brings, on the registry's own connection)."""
+
+    def __init__(self, registry: SeriesRegistry, source_tz: str, stats: LoadStats,
+                 limits: LoadLimits = DEFAULT_LIMITS) -> None:
+        self.registry, self.source_tz, self.stats, self.limits = registry, source_tz, stats, limits
         self.manifest: list[tuple] = []
-        self._creators: dict[str, CreateSeries] = {}
 
     def _quarantine(self, item: PendingFile, file_id: int, reason: str, apartment: str | None = None,
                     file_ts: datetime | None = None) -> None:
+        reason = safe_text(reason)
         self.stats.files_quarantined += 1
         self.stats.quarantined[item.name] = reason
-        log.warning("Quarantined %s: %s", item.name, reason)
-        self.manifest.append((file_id, item.name, apartment, file_ts, item.digest, len(item.data), "quarantined",
-                              reason, 0, 0, None, None, None, False, None, item.path))
+        log.warning("Quarantined %r: %s", item.name, reason)
+        size = len(item.data) if item.size is None else item.size
+        self.manifest.append((file_id, item.name, apartment, file_ts, item.digest, min(size, _MAX_INT4),
+                              "quarantined", reason, 0, 0, None, None, None, False, None, item.path))
 
     def chunks(self, items: Sequence[PendingFile], file_ids: Sequence[int]) -> Iterator[bytes]:
         """Binary COPY rows per file, in order; manifest rows accumulate in ``self.manifest``."""
-        by_apartment, stats = self.registry.by_apartment, self.stats
         for item, file_id in zip(items, file_ids, strict=True):
-            parsed = item.parsed if item.parsed is not None else parse_or_error(item.name, self.source_tz)
-            if isinstance(parsed, BadFileName):
-                self._quarantine(item, file_id, str(parsed))
-                continue
-            try:
-                payload = orjson.loads(item.data)
-            except orjson.JSONDecodeError as exc:
-                self._quarantine(item, file_id, f"invalid JSON: {exc}", parsed.apartment, parsed.minute_utc)
-                continue
-            if not isinstance(payload, dict):
-                self._quarantine(item, file_id, "JSON document is not an object", parsed.apartment,
-                                 parsed.minute_utc)
-                continue
-            naive = parse_payload_minute(payload.get("datetime"))
-            payload_ts = to_utc(naive, self.source_tz) if naive else None
-            reading_ts = payload_ts or parsed.minute_utc  # rule 4: fall back to the file-name minute, never now()
-            reason = None
-            if payload_ts is None:
-                stats.ts_fallbacks += 1
-                reason = f"payload datetime {payload.get('datetime')!r} unparsable: file-name minute used"
-                log.warning("%s: %s", item.name, reason)
-            # Binary COPY rows (ts, file_id, value, series_id, is_outlier): the per-file prefix and the per-series
-            # suffixes are prebuilt bytes, so each reading costs one struct.pack and two concatenations.
-            prefix = _PREFIX(5, 8, (reading_ts - _PG_EPOCH) // _MICROSECOND, 4, file_id)
-            apartment = parsed.apartment
-            cache = by_apartment.get(apartment)
-            if cache is None:
-                cache = by_apartment.setdefault(apartment, {})
-            creators = self._creators
-            if apartment not in creators:
-                creators[apartment] = self.registry.creator(apartment)
-            lines: list[bytes] = []
-            skipped_by_reason: Counter[str] = Counter()
-            payload_copy_lines(payload, prefix, cache, creators[apartment], lines, skipped_by_reason)
-            skipped = sum(skipped_by_reason.values())
-            stats.rows += len(lines)
-            stats.readings_skipped += skipped
-            stats.files_loaded += 1
-            stats.widen(reading_ts)
-            gap = None if payload_ts is None else int((payload_ts - parsed.minute_utc).total_seconds() // 60)
-            self.manifest.append((file_id, item.name, apartment, parsed.minute_utc, item.digest, len(item.data),
-                                  "loaded", reason, len(lines), skipped,
-                                  Jsonb(dict(skipped_by_reason)) if skipped else None, payload_ts, reading_ts,
-                                  payload_ts is None, gap, item.path))
-            yield b"".join(lines)
+            rows = self._encode(item, file_id)
+            if rows is not None:
+                yield rows
+
+    def _encode(self, item: PendingFile, file_id: int) -> bytes | None:
+        """One file's COPY rows and manifest row; None (and a quarantine row) when it cannot be loaded."""
+        parsed = item.parsed if item.parsed is not None else parse_or_error(item.name, self.source_tz)
+        where = (None, None) if isinstance(parsed, BadFileName) else (parsed.apartment, parsed.minute_utc)
+        if item.rejected is not None:
+            self._quarantine(item, file_id, item.rejected, *where)
+            return None
+        if isinstance(parsed, BadFileName):
+            self._quarantine(item, file_id, str(parsed))
+            return None
+        try:
+            payload = orjson.loads(item.data)
+        except orjson.JSONDecodeError as exc:
+            self._quarantine(item, file_id, f"invalid JSON: {exc}", *where)
+            return None
+        if not isinstance(payload, dict):
+            self._quarantine(item, file_id, "JSON document is not an object", *where)
+            return None
+        naive = parse_payload_minute(payload.get("datetime"))
+        payload_ts = to_utc(naive, self.source_tz) if naive else None
+        reading_ts = payload_ts or parsed.minute_utc  # rule 4: fall back to the file-name minute, never now()
+        # Binary COPY rows (ts, file_id, value, series_id, is_outlier): the per-file prefix and the per-series
+        # suffixes are prebuilt bytes, so each reading costs one struct.pack and two concatenations.
+        prefix = _PREFIX(5, 8, (reading_ts - _PG_EPOCH) // _MICROSECOND, 4, file_id)
+        try:
+            lines, skipped_by_reason = self._readings(payload, prefix, parsed.apartment, parsed.minute_utc.date())
+        except BadContent as exc:
+            self._quarantine(item, file_id, str(exc), *where)
+            if exc.capped:
+                self.stats.capped[item.name] = safe_text(exc)
+            return None
+        self._record_loaded(item, file_id, parsed, payload, payload_ts, reading_ts, lines, skipped_by_reason)
+        return b"".join(lines)
+
+    def _readings(self, payload: dict, prefix: bytes, apartment: str, day: date) -> tuple[list[bytes], Counter]:
+        """The file's COPY rows. Known series only: the fast path as it is. A new series sends the file through
+        the registry's checks first (names, caps; ``SeriesRegistry.admit``), which are paid once per series."""
+        cache = self.registry.by_apartment.setdefault(apartment, {})
+        lines: list[bytes] = []
+        skipped: Counter[str] = Counter()
+        try:
+            payload_copy_lines(payload, prefix, cache, _refuse_new_series, lines, skipped)
+        except _NewSeries:
+            self.registry.admit(apartment, day, flatten_payload(payload).readings, self.limits)
+            lines, skipped = [], Counter()
+            payload_copy_lines(payload, prefix, cache, self.registry.creator(apartment, day), lines, skipped)
+        if len(lines) > self.limits.max_series_per_file:
+            raise BadContent(f"{len(lines)} readings in one file, over the cap sensor_max_series_per_file="
+                             f"{self.limits.max_series_per_file}", capped=True)
+        return lines, skipped
+
+    def _record_loaded(self, item: PendingFile, file_id: int, parsed: SensorFileName, payload: dict,
+                       payload_ts: datetime | None, reading_ts: datetime, lines: list[bytes],
+                       skipped_by_reason: Counter[str]) -> None:
+        stats = self.stats
+        reason = None
+        if payload_ts is None:
+            stats.ts_fallbacks += 1
+            reason = f"payload datetime {safe_text(payload.get('datetime'), 40)!r} unparsable: file-name minute used"
+            log.warning("%r: %s", item.name, reason)
+        skipped = sum(skipped_by_reason.values())
+        stats.rows += len(lines)
+        stats.readings_skipped += skipped
+        stats.files_loaded += 1
+        stats.widen(reading_ts)
+        gap = None if payload_ts is None else int((payload_ts - parsed.minute_utc).total_seconds() // 60)
+        self.manifest.append((file_id, item.name, parsed.apartment, parsed.minute_utc, item.digest, len(item.data),
+                              "loaded", reason, len(lines), skipped,
+                              Jsonb(dict(skipped_by_reason)) if skipped else None, payload_ts, reading_ts,
+                              payload_ts is None, gap, item.path))
+
+
+_MAX_INT4 = 2**31 - 1
 
 
 def _manifest_state(conn: psycopg.Connection, names: list[str]) -> tuple[set[tuple[str, str]], dict]:
@@ -509,14 +713,18 @@ def _one_version_per_name(pending: list[PendingFile], stats: LoadStats) -> list[
     return list(by_name.values())
 
 
-def _read_bronze_batch(paths: Sequence[str], conn: psycopg.Connection, stats: LoadStats) -> list[PendingFile]:
-    """Read and hash a batch of Bronze files; drop content already in the manifest; note what it supersedes."""
+def _read_bronze_batch(paths: Sequence[str], conn: psycopg.Connection, stats: LoadStats,
+                       recorded_path: Callable[[str], str] | None = None) -> list[PendingFile]:
+    """Read and hash a batch of Bronze files; drop content already in the manifest; note what it supersedes.
+
+    ``recorded_path`` gives the path the manifest records for a file read elsewhere (a replay's extraction).
+    """
     items = []
     for path in paths:
         try:
             data, _ = _read_file(path)
         except FileNotFoundError:
-            log.warning("Bronze file vanished before loading: %s", path)
+            log.warning("Bronze file vanished before loading: %r", path)
             continue
         items.append((path, canonical_name(os.path.basename(path)), data))
     stats.files_seen += len(items)
@@ -528,12 +736,60 @@ def _read_bronze_batch(paths: Sequence[str], conn: psycopg.Connection, stats: Lo
             stats.files_unchanged += 1
             continue
         seen.add((name, digest))
-        pending.append(PendingFile(path, name, data, digest, current.get(name)))
+        pending.append(PendingFile(recorded_path(path) if recorded_path else path, name, data, digest,
+                                   current.get(name)))
     return _one_version_per_name(pending, stats)
 
 
+# What the database refuses for a file's content (and never for an outage): psycopg's client-side DataError
+# (a NUL in text), SQLSTATE classes 22 (data exception) and 23 (integrity; UniqueViolation is merged before),
+# class 54 (program limit exceeded: an index row too large; psycopg files it under OperationalError, which
+# the retry policy retries), and text that cannot even be encoded.
+_REFUSED_CONTENT = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded, UnicodeError)
+
+
+def _load_isolating(conn: psycopg.Connection, registry: SeriesRegistry, items: list[PendingFile], source_tz: str,
+                    stats: LoadStats, ledger_source: str = "sensor_load", limits: LoadLimits = DEFAULT_LIMITS) -> None:
+    """``_load_batch``, and when the database refuses the batch for its content, the same on each half until
+    the file it refuses is alone: that file is quarantined with the database's reason, the others load.
+
+    A bad file costs about 2·log2(batch) reloads of small batches; content is checked before COPY
+    (``SeriesRegistry.admit``), so this is the net under it, not the usual path.
+    """
+    try:
+        _load_batch(conn, registry, items, source_tz, stats, ledger_source, limits)
+        return
+    except _REFUSED_CONTENT as exc:
+        refusal = exc
+    if len(items) == 1:
+        _quarantine_refused(conn, registry, items[0], refusal, source_tz, stats, limits)
+        return
+    stats.batches_split += 1
+    log.warning("The database refused a batch of %d files (%s): loading it in halves to find the file",
+                len(items), safe_text(refusal, 200))
+    middle = len(items) // 2
+    for half in (items[:middle], items[middle:]):
+        _load_isolating(conn, registry, half, source_tz, stats, ledger_source, limits)
+
+
+def _quarantine_refused(conn: psycopg.Connection, registry: SeriesRegistry, item: PendingFile, refusal: Exception,
+                        source_tz: str, stats: LoadStats, limits: LoadLimits) -> None:
+    """Record a file the database refused as quarantined, with the database's reason; if even that row is
+    refused, the file is skipped and logged (no content may stop the others)."""
+    code = getattr(getattr(refusal, "diag", None), "sqlstate", None) or type(refusal).__name__
+    reason = f"the database refused its content ({code}): {safe_text(str(refusal).strip(), 300)}"
+    refused = PendingFile(item.path, item.name, b"", item.digest, item.supersedes, item.parsed, reason,
+                          len(item.data) if item.size is None else item.size)
+    try:
+        _load_batch(conn, registry, [refused], source_tz, stats, limits=limits)
+    except _REFUSED_CONTENT as exc:
+        stats.skip(item.name, f"refused, and its quarantine row too: {safe_text(exc, 200)}")
+        log.error("File %r refused by the database and not recordable (%s): skipped", item.name,
+                  safe_text(exc, 200))
+
+
 def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[PendingFile], source_tz: str,
-                stats: LoadStats, ledger_source: str = "sensor_load") -> None:
+                stats: LoadStats, ledger_source: str = "sensor_load", limits: LoadLimits = DEFAULT_LIMITS) -> None:
     """One transaction: retire superseded versions, stream readings, record the manifest."""
     file_ids = [row[0] for row in conn.execute(
         "SELECT nextval(pg_get_serial_sequence('silver.file_manifest', 'file_id')) "
@@ -546,14 +802,14 @@ def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[
         conn.execute("SET LOCAL synchronous_commit = off")
         if superseded:
             _retire_superseded(conn, superseded)
-        batch = BatchEncoder(registry, source_tz, batch_stats)
+        batch = BatchEncoder(registry, source_tz, batch_stats, limits)
         try:
             with conn.transaction(), conn.cursor() as cur, cur.copy(_COPY_READINGS) as copy:
                 _stream(copy, batch.chunks(items, file_ids))
         except psycopg.errors.UniqueViolation:
             # Two files claim the same (minute, series): merge through staging; the later file wins.
             batch_stats = LoadStats(merge_fallbacks=1)
-            batch = BatchEncoder(registry, source_tz, batch_stats)
+            batch = BatchEncoder(registry, source_tz, batch_stats, limits)
             _merge_batch(conn, batch, items, file_ids)
         for _, _, old_ts in superseded:
             if old_ts is not None:
@@ -647,21 +903,38 @@ def load_bronze_files(
     bounds: dict[tuple[str, str], Bounds] | None = None,
     on_batch: Callable[[LoadStats], None] | None = None,
     ledger_source: str = "sensor_load",
+    limits: LoadLimits = DEFAULT_LIMITS,
+    recorded_path: Callable[[str], str] | None = None,
 ) -> LoadStats:
     """Load Bronze files into Silver (see module docstring). Returns what happened, for logs and assets.
 
-    ``ledger_source`` names the writer in Gold's work ledger (``archive_replay`` for a compaction replay).
+    ``ledger_source`` names the writer in Gold's work ledger (``archive_replay`` for a compaction replay);
+    ``recorded_path`` maps a path read to the one the manifest keeps (a replay reads a temporary extraction).
     """
     stats = LoadStats()
     with _loading_session(connect, bounds) as (conn, registry):
         for batch in _in_batches(paths, batch_files):
-            items = _read_bronze_batch(batch, conn, stats)
+            items = _read_bronze_batch(batch, conn, stats, recorded_path)
             if items:
-                _load_batch(conn, registry, items, source_tz, stats, ledger_source)
+                _load_isolating(conn, registry, items, source_tz, stats, ledger_source, limits)
             if on_batch:
                 on_batch(stats)
     for name, reason in stats.quarantined.items():
-        log.warning("Quarantined file %s: %s", name, reason)
+        log.warning("Quarantined file %r: %s", name, reason)
+    return stats
+
+
+def quarantine_entries(connect: Connect, rejected: Sequence[tuple[str, ShareEntryError]],
+                       source_tz: str = "UTC") -> LoadStats:
+    """Record share entries that were not read (links, folders, FIFOs, oversized files) as quarantined, once
+    each (an entry found again as it was is known to the manifest and left alone)."""
+    stats = LoadStats()
+    if not rejected:
+        return stats
+    with _loading_session(connect, None) as (conn, registry):
+        items = _pending_rejected(conn, rejected, stats, CopyResult(), source_tz)
+        if items:
+            _load_isolating(conn, registry, items, source_tz, stats)
     return stats
 
 
@@ -684,43 +957,44 @@ def ingest_share_files(
     batch_files: int = 5000,
     bounds: dict[tuple[str, str], Bounds] | None = None,
     on_batch: Callable[[LoadStats], None] | None = None,
+    limits: LoadLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Share -> Bronze -> Silver in one pass per batch: each file is read and hashed once.
 
     Per batch: read the share files, ask the manifest which contents it already holds (those are skipped, not
     even copied), store the rest in Bronze, then load them in one transaction (``_load_batch``). A kill
     between the Bronze copy and the commit leaves files in Bronze that the manifest lacks: the re-run finds
-    them there (same content), loads them, and changes nothing else.
+    them there (same content), loads them, and changes nothing else. Entries that are not files to load are
+    quarantined (links, folders, FIFOs, files over ``limits.max_file_bytes``) or skipped (vanished, changing).
     """
     stats, copied = LoadStats(), CopyResult()
     writer = BronzeWriter(bronze_root, source_tz)
     with _loading_session(connect, bounds) as (conn, registry):
         for batch in _in_batches(names, batch_files):
-            items = _copy_share_batch(share, batch, conn, writer, copied, stats, source_tz)
+            items = _copy_share_batch(share, batch, conn, writer, copied, stats, source_tz, limits)
             if items:
-                _load_batch(conn, registry, items, source_tz, stats)
+                _load_isolating(conn, registry, items, source_tz, stats, limits=limits)
             if on_batch:
                 on_batch(stats)
     if copied.vanished:
-        log.warning("Files listed but gone when read: %s", copied.vanished)
+        log.warning("Files listed but gone when read: %r", copied.vanished)
     return IngestResult(copied, stats)
 
 
 def _copy_share_batch(share: Path, names: Sequence[str], conn: psycopg.Connection, writer: BronzeWriter,
-                      copied: CopyResult, stats: LoadStats, source_tz: str) -> list[PendingFile]:
+                      copied: CopyResult, stats: LoadStats, source_tz: str,
+                      limits: LoadLimits = DEFAULT_LIMITS) -> list[PendingFile]:
     """Read a batch of share files; skip content the manifest holds; store the rest in Bronze, to load."""
     share_dir = str(share)
     read: list[tuple[str, bytes, float, str]] = []
+    rejected_before = len(copied.rejected)
     for name in names:
-        try:
-            data, mtime = _read_file(os.path.join(share_dir, name))
-        except FileNotFoundError:
-            copied.vanished.append(name)
-            continue
-        read.append((name, data, mtime, checksum(data)))
+        found = _read_share_entry(share_dir, name, limits, copied, stats)
+        if found is not None:
+            read.append((name, *found, checksum(found[0])))
     stats.files_seen += len(read)
     seen, current = _manifest_state(conn, [name for name, _, _, _ in read])
-    pending: list[PendingFile] = []
+    pending = _pending_rejected(conn, copied.rejected[rejected_before:], stats, copied, source_tz)
     for name, data, mtime, digest in read:
         if (name, digest) in seen:
             copied.unchanged += 1
@@ -731,3 +1005,19 @@ def _copy_share_batch(share: Path, names: Sequence[str], conn: psycopg.Connectio
         path = writer.store(name, data, mtime, digest, copied, parsed)
         pending.append(PendingFile(path, name, data, digest, current.get(name), parsed))
     return _one_version_per_name(pending, stats)
+
+
+def _pending_rejected(conn: psycopg.Connection, rejected: Sequence[tuple[str, ShareEntryError]], stats: LoadStats,
+                      copied: CopyResult, source_tz: str) -> list[PendingFile]:
+    """The rejected entries the manifest does not hold yet, as files to quarantine."""
+    stats.files_seen += len(rejected)
+    seen, current = _manifest_state(conn, [name for name, _ in rejected])
+    pending = []
+    for name, error in rejected:
+        if (name, error.digest) in seen:
+            copied.unchanged += 1
+            stats.files_unchanged += 1
+            continue
+        seen.add((name, error.digest))
+        pending.append(PendingFile.of_rejected(name, error, current.get(name), source_tz))
+    return pending

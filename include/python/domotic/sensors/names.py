@@ -56,7 +56,7 @@ def from_utc(minute_utc: datetime, source_tz: str) -> datetime:
 def parse_sensor_name(name: str, source_tz: str = "UTC") -> SensorFileName:
     """Parse a source (or Bronze-versioned) file name; raise BadFileName naming the reason."""
     canonical = canonical_name(name)
-    match = SENSOR_NAME_RE.match(canonical)
+    match = SENSOR_NAME_RE.fullmatch(canonical)  # fullmatch: '$' alone lets a trailing newline through
     if not match:
         raise BadFileName(f"name does not match 'DD.MM.YYYY HHMM_<handle>_received.json': {name!r}")
     day, month, year, hour, minute, handle = match.groups()

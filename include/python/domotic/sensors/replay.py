@@ -22,7 +22,7 @@ from typing import Any
 from domotic.maintenance.archive import ArchivedFile, archive_path, day_folder, read_archive
 from domotic.maintenance.atomic import sha256_file, write_bytes_atomically
 from domotic.maintenance.bronze_tree import apartments
-from domotic.sensors.load import LoadStats, known_checksums, load_bronze_files
+from domotic.sensors.load import BRONZE_FILE_MODE, LoadStats, known_checksums, load_bronze_files
 from domotic.sensors.names import canonical_name
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,16 @@ def replay_archived_day(connect: Callable[[], Any], bronze_root: Path, apartment
     """
     archive = _existing_archive(bronze_root, apartment, day)
     total = LoadStats()
+    folder = day_folder(bronze_root, apartment, day)
     with tempfile.TemporaryDirectory(prefix=f"replay-{apartment}-{day:%Y%m%d}-", dir=tmp_root) as tmp:
         extracted = _extract(archive, Path(tmp))
         known = _known(connect, [canonical_name(PurePosixPath(rel).name) for rel, _, _, _ in extracted])
+        # The manifest records where a file lives in Bronze (its day folder, inside the archive now), not the
+        # temporary folder it was read from, which is gone when this returns.
+        bronze_paths = {path: str(folder.joinpath(*PurePosixPath(rel).parts)) for rel, _, _, path in extracted}
         for generation in _plan_replay(extracted, known):
-            total.merge(load_bronze_files(connect, generation, **{"ledger_source": "archive_replay", **load_kwargs}))
+            total.merge(load_bronze_files(connect, generation, recorded_path=bronze_paths.__getitem__,
+                                          **{"ledger_source": "archive_replay", **load_kwargs}))
     return total
 
 
@@ -94,7 +99,7 @@ def restore_archived_day(bronze_root: Path, day: date, connect: Callable[[], Any
             if not (target.is_file() and sha256_file(target) == item.digest):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 # No directory fsync per file: the archive stays the durable copy of what is restored.
-                write_bytes_atomically(target, item.data, item.mtime, sync_dir=False)
+                write_bytes_atomically(target, item.data, item.mtime, sync_dir=False, mode=BRONZE_FILE_MODE)
             paths.append(str(target))
     if paths:
         log.info("%s: %d archived files restored to Bronze for replay", day, len(paths))

@@ -12,15 +12,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from domotic.airflow_adapter import setting, warehouse_connect
+from domotic.airflow_adapter import raise_alert, setting, warehouse_connect
+from domotic.errors import SourceMissingError, storage_errors
 from domotic.sensors.load import (
     CopyResult,
+    LoadLimits,
     LoadStats,
     copy_to_bronze,
     ingest_share_files,
     known_checksums,
     list_share_day,
     load_bronze_files,
+    quarantine_entries,
 )
 from domotic.sensors.outliers import DEFAULT_BOUNDS, parse_overrides
 from domotic.sensors.replay import replay_generations, restore_archived_day
@@ -32,10 +35,22 @@ def _paths() -> tuple[Path, Path, str]:
     return Path(setting("domotic_smb_path")), Path(setting("domotic_bronze_root")), setting("domotic_source_tz")
 
 
+def _limits() -> LoadLimits:
+    return LoadLimits(setting("sensor_max_file_bytes"), setting("sensor_max_series_per_file"),
+                      setting("sensor_max_new_series_per_day"))
+
+
 def copy_names(names: Sequence[str]) -> list[str]:
-    """Copy the given share files to Bronze (minutely path); returns the Bronze paths that need loading."""
+    """Copy the given share files to Bronze (minutely path); returns the Bronze paths that need loading.
+
+    Entries that are not files to load (a link, a folder, an oversized file) are quarantined here at once.
+    """
     share, bronze_root, source_tz = _paths()
-    return _copy(share, list(names), bronze_root, source_tz).bronze_paths
+    with storage_errors(f"Bronze {bronze_root}"):
+        result = _copy(share, list(names), bronze_root, source_tz)
+    if result.rejected:
+        _log_summary(quarantine_entries(warehouse_connect(), result.rejected, source_tz))
+    return result.bronze_paths
 
 
 def list_day(day: date, chunk_files: int | None = None) -> list[list[str]]:
@@ -46,26 +61,26 @@ def list_day(day: date, chunk_files: int | None = None) -> list[list[str]]:
     deployment has, a small one costs a single task (a history backfill runs days side by side anyway);
     unparsable names ride with the first chunk, to be quarantined.
     """
-    from domotic.errors import SourceMissingError
-
-    share, _, source_tz = _paths()
+    share, bronze_root, source_tz = _paths()
     if not share.is_dir():
         raise SourceMissingError(f"sensor share folder {share} does not exist or is not mounted "
                                  "(Variable domotic_smb_path)")
     listing = list_share_day(share, day, source_tz)
-    if listing.entries == 0:
-        # An empty mount point is what an unmounted SMB share looks like: fail loudly instead of
-        # "successfully" loading nothing (the original's watcher silently did that).
-        raise SourceMissingError(f"sensor share folder {share} is empty: is the SMB share mounted?")
     log.info("Share %s: %d files for %s, %d unparsable names", share, len(listing.names), day,
              len(listing.bad_names))
     max_files = chunk_files or setting("sensor_chunk_files")
     if not listing.names:
-        # The share no longer holds the day (e.g. it was cleaned): replay it from Bronze's compacted archive.
-        restored = restore_archived_day(Path(setting("domotic_bronze_root")), day, warehouse_connect())
+        # The share no longer holds the day (cleaned, or emptied for good): replay it from Bronze's compacted
+        # archive, before concluding anything from an empty share (runbook 7.1).
+        with storage_errors(f"Bronze {bronze_root}"):
+            restored = restore_archived_day(bronze_root, day, warehouse_connect())
         if restored:
             log.info("Day %s is not on the share: %d archived Bronze files restored for replay", day, len(restored))
-            return [list(restored)]
+            return [[*restored, *listing.bad_names]]  # one chunk: the day's files, as they were loaded
+    if listing.entries == 0:
+        # An empty mount point is what an unmounted SMB share looks like: fail loudly instead of
+        # "successfully" loading nothing (the original's watcher silently did that).
+        raise SourceMissingError(f"sensor share folder {share} is empty: is the SMB share mounted?")
     return listing.chunks(max_files)
 
 
@@ -83,11 +98,13 @@ def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
         summaries += [load_paths(generation, ledger_source="archive_replay").summary()
                       for generation in replay_generations(restored)]
     if share_names:
-        result = ingest_share_files(
-            warehouse_connect(), share, share_names, bronze_root, source_tz=source_tz,
-            batch_files=int(setting("sensor_batch_files")), bounds=_bounds(),
-            on_batch=lambda s: log.info("progress: %d/%d files, %d rows", s.files_seen, len(share_names), s.rows),
-        )
+        with storage_errors(f"Bronze {bronze_root}"):
+            result = ingest_share_files(
+                warehouse_connect(), share, share_names, bronze_root, source_tz=source_tz,
+                batch_files=int(setting("sensor_batch_files")), bounds=_bounds(), limits=_limits(),
+                on_batch=lambda s: log.info("progress: %d/%d files, %d rows", s.files_seen, len(share_names),
+                                            s.rows),
+            )
         log.info("Bronze %s: %d copied, %d already in Bronze, %d unchanged (already loaded), %d vanished",
                  bronze_root, result.bronze.copied, result.bronze.already_in_bronze, result.bronze.unchanged,
                  len(result.bronze.vanished))
@@ -108,6 +125,8 @@ def merge_summaries(summaries: Sequence[dict[str, Any] | None]) -> dict[str, Any
                 ends.append(value)
             elif isinstance(value, int):
                 total[key] = total.get(key, 0) + value
+            elif isinstance(value, dict):
+                total[key] = {**total.get(key, {}), **value}
     total["window_start"] = min(starts) if starts else None
     total["window_end"] = max(ends) if ends else None
     return total
@@ -120,11 +139,11 @@ def _copy(share: Path, names: list[str], bronze_root: Path, source_tz: str) -> C
         known = known_checksums(conn, names)
     finally:
         conn.close()
-    result = copy_to_bronze(share, names, bronze_root, known, source_tz)
+    result = copy_to_bronze(share, names, bronze_root, known, source_tz, _limits())
     log.info("Bronze %s: %d copied, %d already in Bronze, %d unchanged (already loaded), %d vanished",
              bronze_root, result.copied, result.already_in_bronze, result.unchanged, len(result.vanished))
     if result.vanished:
-        log.warning("Files listed but gone when read: %s", result.vanished)
+        log.warning("Files listed but gone when read: %r", result.vanished)
     return result
 
 
@@ -138,6 +157,7 @@ def load_paths(paths: Sequence[str], ledger_source: str = "sensor_load") -> Load
         bounds=_bounds(),
         on_batch=lambda s: log.info("progress: %d/%d files, %d rows", s.files_seen, len(paths), s.rows),
         ledger_source=ledger_source,
+        limits=_limits(),
     )
     _log_summary(stats)
     return stats
@@ -150,7 +170,16 @@ def _bounds() -> dict:
 def _log_summary(stats: LoadStats) -> None:
     log.info("Silver load summary: %s", stats.summary())
     for name, reason in stats.quarantined.items():
-        log.warning("QUARANTINED %s: %s", name, reason)
+        log.warning("QUARANTINED %r: %s", name, reason)
+    for name, reason in stats.skipped.items():
+        log.warning("SKIPPED (next run looks again) %r: %s", name, reason)
+    if stats.capped:
+        # A cap protects the series registry from a flood; hitting one means a broken or hostile source: say so.
+        raise_alert("sensor_cap", subject=f"{len(stats.capped)} sensor file(s) over a cap, quarantined",
+                    message="Sensor files went over a cap (sensor_max_series_per_file or "
+                            "sensor_max_new_series_per_day) and were quarantined; the rest loaded. Check the "
+                            "source, then see docs/runbook.md 7.5.",
+                    details={"files": dict(list(stats.capped.items())[:20])})
 
 
 def asset_extra(stats: LoadStats | dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from domotic.paths import SQL_DIR
 
 # The DAG's CronTriggerTimetable runs in this zone, and a run's day is its logical date's day here.
 SCHEDULE_TZ = "Europe/Zurich"
-FILE_NAME_RE = re.compile(r"^Pred_(\d{4}-\d{2}-\d{2})\.csv$")
+FILE_NAME_RE = re.compile(r"Pred_(\d{4}-\d{2}-\d{2})\.csv")
 
 WEATHER_SQL_DIR = SQL_DIR / "silver" / "weather"
 
@@ -37,7 +37,7 @@ def read_sql(name: str) -> str:
 
 def prediction_date_from_name(name: str) -> date | None:
     """Issue date from ``Pred_YYYY-MM-DD.csv``; None for any other name (those files are ignored)."""
-    match = FILE_NAME_RE.match(name)
+    match = FILE_NAME_RE.fullmatch(name)  # the whole name: '$' would let "Pred_2023-08-31.csv\n" through
     if not match:
         return None
     try:

@@ -124,6 +124,21 @@ def read_header(path: Path, source_name: str) -> list[str]:
     return columns
 
 
+def first_nul_byte(path: Path) -> int | None:
+    """Offset of the first NUL byte of a Bronze file (decompressed when it is a .gz), or None: one read of
+    ~10 MB per forecast file, a few milliseconds."""
+    import gzip
+
+    offset = 0
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            found = block.find(b"\0")
+            if found >= 0:
+                return offset + found
+            offset += len(block)
+    return None
+
+
 def _open_text(path: Path) -> TextIO:
     """A Bronze file as text, also when compacted to .gz (the header is ASCII in every encoding seen)."""
     if path.suffix == ".gz":
@@ -259,7 +274,10 @@ def clean_forecast_file(
 
 def _parse_file(path: Path, name: str) -> tuple[pd.DataFrame, list[int]]:
     """The file's data lines (``_read_rows``), read as UTF-8 or else Windows-1252; quarantines what pandas
-    cannot parse."""
+    cannot parse, and any file holding a NUL byte (no text CSV does; the C parser would cut fields at it)."""
+    nul_at = first_nul_byte(path)
+    if nul_at is not None:
+        raise QuarantinedFile(f"{name}: NUL byte at offset {nul_at}: not a text CSV")
     header = read_header(path, name)
     try:
         try:

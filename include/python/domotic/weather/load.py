@@ -30,8 +30,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 
 from domotic.gold.ledger import record_change
+from domotic.safe_text import safe_text
 from domotic.weather import read_sql
 from domotic.weather.clean import (
     MEASUREMENT_CODES,
@@ -256,7 +258,8 @@ def record_outcome(conn: Any, outcome: FileOutcome, stats: dict[str, int] | None
                 "source_name": outcome.source_name,
                 "checksum": outcome.checksum,
                 "status": outcome.status,
-                "reason": outcome.reason,
+                # A reason quotes the file (a header with NUL bytes, a site name): escaped and cut to be storable.
+                "reason": None if outcome.reason is None else safe_text(outcome.reason),
                 "rows_read": (stats or {}).get("rows_read"),
                 "rows_loaded": outcome.rows_loaded if outcome.status == "loaded" else None,
                 "window_start": outcome.window[0] if outcome.window else None,
@@ -314,12 +317,17 @@ def existing_bronze_copy(path: Path) -> Path | None:
     return None
 
 
+# What the database refuses for a file's content, never for an outage (see domotic.sensors.load): the file is
+# quarantined with the database's reason instead of failing every retry of the day.
+_REFUSED_CONTENT = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded, UnicodeError)
+
+
 def _store_one(conn: Any, item: LoadItem, result: StagedFile | QuarantinedFile) -> FileOutcome:
     """Load a staged file (or record a quarantined one) and its manifest row: committed together, or rolled
-    back together."""
+    back together. A file whose content the database refuses is recorded as quarantined with its reason."""
     try:
         if isinstance(result, QuarantinedFile):
-            log.error("QUARANTINED %s", result)
+            log.error("QUARANTINED %s", safe_text(result))
             outcome = FileOutcome(item.source_name, item.checksum, "quarantined", reason=str(result))
             record_outcome(conn, outcome, None)
         else:
@@ -328,6 +336,13 @@ def _store_one(conn: Any, item: LoadItem, result: StagedFile | QuarantinedFile) 
             record_outcome(conn, outcome, result.cleaned.stats)
         conn.commit()
         return outcome
+    except _REFUSED_CONTENT as exc:
+        conn.rollback()
+        if isinstance(result, QuarantinedFile):
+            raise  # even its quarantine row is refused: a bug, not content
+        code = getattr(getattr(exc, "diag", None), "sqlstate", None) or type(exc).__name__
+        return _store_one(conn, item, QuarantinedFile(
+            f"{item.source_name}: the database refused its content ({code}): {safe_text(exc, 300)}"))
     except BaseException:
         conn.rollback()
         raise
@@ -395,7 +410,7 @@ class LoadReport:
     def add(self, outcome: FileOutcome, replaced_window: tuple[datetime, datetime] | None = None) -> None:
         """Count one file; a loaded file changed its own hours and those of the version it replaced."""
         if outcome.status == "quarantined":
-            self.quarantined[outcome.source_name] = outcome.reason or ""
+            self.quarantined[outcome.source_name] = safe_text(outcome.reason or "")
             return
         self.loaded.append(outcome.source_name)
         self.rows_loaded += outcome.rows_loaded
@@ -440,7 +455,8 @@ def load_pending_files(connect: Callable[[], Any], day: date, min_year: int) -> 
         report.add(outcome, replaced_windows.get(outcome.source_name))
     if report.quarantined:
         log.error(
-            "%d file(s) quarantined: %s", len(report.quarantined), "; ".join(report.quarantined.values())
+            "%d file(s) quarantined: %s", len(report.quarantined),
+            "; ".join(safe_text(reason) for reason in report.quarantined.values()),
         )
     return report
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domotic.airflow_adapter import setting, sftp_hook, warehouse_connection
+from domotic.errors import READ_ONLY_OR_FULL, storage_errors
 from domotic.settings import SFTP_CONN_ID
 from domotic.weather import run_day
 from domotic.weather.fetch import FetchReport, download_new_files
@@ -65,8 +66,10 @@ def fetch_up_to(
     """
     remote_dir = remote_dir or setting("meteo_sftp_path")
     root = Path(bronze_root or setting("domotic_bronze_root"))
-    with contextlib.closing(warehouse_connection()) as conn:
-        return download_new_files(sftp_hook(SFTP_CONN_ID), conn, day, remote_dir, root, conn_id=SFTP_CONN_ID)
+    # Read-only or full only: a permission error here may be the sFTP server's (paramiko maps it to EACCES).
+    with contextlib.closing(warehouse_connection()) as conn, storage_errors(f"Bronze {root}", READ_ONLY_OR_FULL):
+        return download_new_files(sftp_hook(SFTP_CONN_ID), conn, day, remote_dir, root, conn_id=SFTP_CONN_ID,
+                                  max_bytes=setting("weather_max_file_bytes"))
 
 
 def load_up_to(
