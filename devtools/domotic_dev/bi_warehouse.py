@@ -3,7 +3,7 @@
 ``fill_demo_warehouse`` generates ``make demo``'s days (same start, the 2023-10-29 DST change inside, same seed)
 and runs the pipeline's own code on them: the Silver sensor loader, the weather cleaner and loader on
 generated forecast files, a few sensor errors as the reference snapshot would leave them, then one full Gold
-build. (The warehouse logins Superset queries as are created by ``bi/provision.py logins``.)
+build, and the naive forecasts the ML DAG issues before it has a model. (The warehouse logins Superset queries as are created by ``bi/provision.py logins``.)
 """
 
 from __future__ import annotations
@@ -83,9 +83,10 @@ def fill_demo_warehouse(pg: Service, dbname: str, *, start: date = DEMO_START, d
     with psycopg.connect(info) as conn:
         gold.build(conn, BuildPlan([sensor], [weather], refresh_reference=True, reason="bi demo").parameters(["Sion"]))
         conn.commit()
+        forecasts = issue_demo_forecasts(conn, start, days)
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
-    return {"files": stats.files_loaded, "rows": stats.rows, "days": days,
+    return {"files": stats.files_loaded, "rows": stats.rows, "days": days, "forecast_rows": forecasts,
             "seconds": round(time.monotonic() - started, 1)}
 
 
@@ -103,33 +104,21 @@ def _sensor_errors(conn: Any, start: date, days: int) -> None:
         " error_message) VALUES (%s, %s, %s, %s, %s, 'low', 'gateway timeout') ON CONFLICT DO NOTHING", rows)
 
 
-FORECAST_STANDIN = """
-CREATE TABLE gold.fact_ml_predictions (
-    model_version text NOT NULL, run_id text NOT NULL, target text NOT NULL,
-    apartment_key bigint NOT NULL, apartment_id text NOT NULL, room_key bigint,
-    target_datetime_key bigint NOT NULL, issued_at timestamptz NOT NULL, horizon_hours integer NOT NULL,
-    value double precision,
-    PRIMARY KEY (model_version, target, apartment_id, target_datetime_key)
-)
-"""
+def issue_demo_forecasts(conn: Any, start: date, days: int, site: str = "Sion") -> int:
+    """The forecasts ``ml_forecast_daily`` issues on each demo day, written by the ML package's own code.
 
+    A few demo days are far too little history to train and promote a model (docs/ml.md: the backtest gate),
+    so, as in production before the first promoted bundle, every issue is the naive baseline, with its reason
+    on every row. Issue day D forecasts D+1: all but the last one face measured hours, so the Forecast
+    dashboard shows forecast beside actual. Returns the rows written."""
+    from domotic.ml import forecast
+    from domotic.ml.history import read_history
 
-def add_forecast_standin(pg: Service, dbname: str) -> bool:
-    """Until the ML DAG (issue 19) creates ``gold.fact_ml_predictions``: a table with the columns the BI view
-    reads, holding "forecasts" of the demo's hours (the measured energy × 0.9, issued the day before), so the
-    Forecast dashboard can be imported and checked. Does nothing (False) when the real table exists."""
-    from domotic.warehouse.migrations import apply
-
-    with psycopg.connect(conninfo(pg, dbname)) as conn:
-        if conn.execute("SELECT to_regclass('gold.fact_ml_predictions') IS NOT NULL").fetchone()[0]:
-            return False
-        conn.execute(FORECAST_STANDIN)
-        conn.execute("""
-            INSERT INTO gold.fact_ml_predictions
-            SELECT 'standin', 'demo', 'energy_kwh', a.apartment_key, a.apartment_id, NULL,
-                   to_char(h.hour_utc AT TIME ZONE 'UTC', 'YYYYMMDDHH24MI')::bigint,
-                   date_trunc('day', h.hour_utc) - interval '1 day', 24, round((h.energy_kwh * 0.9)::numeric, 3)
-            FROM gold.bi_energy_hour h JOIN gold.dim_apartment a USING (apartment_id)""")
+    written = 0
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        history = read_history(conn, start, day, site)
+        result = forecast.naive_issue(history, day, "demo warehouse: too little history for a model")
+        written += forecast.write(conn, result, history.apartment_keys, f"bi_demo__{day.isoformat()}")
         conn.commit()
-        apply(conn)  # the repeatable scripts: RLS on the new table, gold.bi_forecast_hour
-    return True
+    return written
