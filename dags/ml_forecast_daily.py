@@ -2,7 +2,7 @@
 ### ml_forecast_daily: energy and presence forecasts into `gold.fact_ml_predictions`
 
 **Schedule**: daily at 00:00 UTC (`CronDataIntervalTimetable`): the run for logical date **D** starts when D
-ends and first waits (`wait_for_gold`, reschedule mode, up to 6 h) until Gold is complete for D: its last
+ends and first waits (`wait_for_gold`, deferred to the triggerer, up to 6 h) until Gold is complete for D: its last
 hour built and no Silver change pending in Gold's work ledger up to it. That is the dependency on
 `gold_build`, explicit and backfillable (an asset schedule could not be backfilled).
 
@@ -27,12 +27,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from domotic.ml import tasks as ml_tasks
 from domotic.settings import catchup_enabled, history_start
 from domotic_airflow.assets import ML_PREDICTIONS
 from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline
+from domotic_airflow.sensors import GoldReadySensor
 
 HISTORY_START = history_start()
 
@@ -53,9 +54,7 @@ HISTORY_START = history_start()
     doc_md=__doc__,
 )
 def ml_forecast_daily():
-    @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule")
-    def wait_for_gold(logical_date=None) -> PokeReturnValue:
-        return PokeReturnValue(is_done=ml_tasks.gold_ready(logical_date))
+    wait_for_gold = GoldReadySensor(task_id="wait_for_gold", poke_interval=300, timeout=6 * 3600)
 
     # The wall clock is read here, at the task boundary (the registry's trained_at), and passed down.
     @task
@@ -72,7 +71,7 @@ def ml_forecast_daily():
     def quality_gates(logical_date=None, dag_run=None) -> dict:
         return ml_tasks.check_forecasts(logical_date, dag_run.run_id)
 
-    wait_for_gold() >> maintain_models() >> issue_forecasts() >> quality_gates()
+    wait_for_gold >> maintain_models() >> issue_forecasts() >> quality_gates()
 
 
 ml_forecast_daily()

@@ -1,14 +1,16 @@
-"""PredictedFileSensor: wait for the exact sensor files of a run's minute, never listing the share."""
+"""Deferrable sensors: PredictedFileSensor waits for the exact sensor files of a run's minute, never listing the
+share; GoldReadySensor waits until Gold is complete for a run's day."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from domotic.ml.tasks import gold_ready, issue_day
 from domotic.sensors.names import predict_names
-from domotic_airflow.triggers import PredictedFilesTrigger, existing_names
+from domotic_airflow.triggers import GoldReadyTrigger, PredictedFilesTrigger, existing_names
 
 
 def run_minute(context: Any) -> datetime:
@@ -93,3 +95,48 @@ class PredictedFileSensor(BaseSensorOperator):
         if len(found) == len(names) or datetime.now(UTC) >= deadline:
             return PokeReturnValue(is_done=True, xcom_value=self._finish(context, names, found))
         return PokeReturnValue(is_done=False)
+
+
+class GoldReadySensor(BaseSensorOperator):
+    """Waits until Gold is complete for the run's UTC day (the logical date's day): its last hour has
+    house-meter rows and no Silver change up to the end of the day is pending in Gold's work ledger
+    (``domotic.ml.tasks.gold_ready``). Returns the day (ISO) when it is.
+
+    Deferrable by default: one check in the worker, then, if Gold is not there yet, the wait happens in the
+    triggerer (``GoldReadyTrigger``, a check every ``poke_interval`` seconds) with no worker slot held, and
+    ``timeout`` bounds the deferral. ``deferrable=False`` pokes in reschedule mode instead.
+    """
+
+    ui_color = "#f5e6c9"
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("poke_interval", 300)
+        kwargs.setdefault("mode", "reschedule")
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+
+    @staticmethod
+    def _day(context: Any) -> date:
+        return issue_day(context["logical_date"])
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        day = self._day(context)
+        if gold_ready(day):
+            return day.isoformat()
+        self.log.info("Gold is not complete for %s yet: waiting in the triggerer (a check every %ss)", day,
+                      self.poke_interval)
+        self.defer(
+            trigger=GoldReadyTrigger(day.isoformat(), float(self.poke_interval)),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
+        self.log.info("Gold is complete for %s (after %s check(s) in the triggerer)", event["day"], event["checks"])
+        return event["day"]
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        day = self._day(context)
+        return PokeReturnValue(is_done=gold_ready(day), xcom_value=day.isoformat())

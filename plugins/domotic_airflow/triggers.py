@@ -1,4 +1,5 @@
-"""Trigger for PredictedFileSensor: waits in the triggerer for exact file paths, off the event loop.
+"""Triggers of the deferrable sensors: PredictedFilesTrigger (PredictedFileSensor: exact file paths) and
+GoldReadyTrigger (GoldReadySensor: Gold complete for a day). Both wait in the triggerer, off the event loop.
 
 Lives in plugins/ (not dags/) because the triggerer imports triggers by class path and does not load DAG
 bundles (apache/airflow#65455).
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -52,3 +53,36 @@ class PredictedFilesTrigger(BaseTrigger):
                 yield TriggerEvent({"found": found, "missing": missing, "timed_out": bool(missing)})
                 return
             await asyncio.sleep(max(0.05, min(self.poke_interval, remaining)))
+
+
+class GoldReadyTrigger(BaseTrigger):
+    """Fires once Gold is complete for the UTC day ``day`` (``domotic.ml.tasks.gold_ready``: its last hour built,
+    no Silver change pending in Gold's work ledger up to it), checking every ``poke_interval`` seconds.
+
+    The check opens the warehouse through ``PostgresHook``, whose connection lookup is synchronous: it runs
+    through ``sync_to_async``, the way Airflow's own triggers call a synchronous hook. A failing check (the
+    warehouse down) ends the trigger with the error, so the task fails and retries like any other. The bound
+    on the wait is the deferral's ``timeout``, set by the sensor. Re-running it gives the same event.
+    """
+
+    def __init__(self, day: str, poke_interval: float = 300.0) -> None:
+        super().__init__()
+        self.day = day  # ISO date: serialisable
+        self.poke_interval = float(poke_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return ("domotic_airflow.triggers.GoldReadyTrigger", {"day": self.day, "poke_interval": self.poke_interval})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from asgiref.sync import sync_to_async
+
+        from domotic.ml.tasks import gold_ready
+
+        day = date.fromisoformat(self.day)
+        checks = 0
+        while True:
+            checks += 1
+            if await sync_to_async(gold_ready)(day):
+                yield TriggerEvent({"day": self.day, "ready": True, "checks": checks})
+                return
+            await asyncio.sleep(self.poke_interval)
