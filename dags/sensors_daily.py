@@ -10,16 +10,19 @@ missed) and the backfill engine:
         --from-date 2023-08-18 --to-date 2023-10-27                 # loads every day from 08-18 to 10-27 inclusive
     (add --reprocess-behavior completed to redo days that already ran)
 
-1. **list_day_on_share** lists the share once and keeps that day's names (plus names that do not parse, to be
+1. **reconcile_day** lists the share once and keeps that day's names (plus names that do not parse, to be
    quarantined), split into chunks of whole hours of at most `sensor_chunk_files` files (Variable, default
-   20,000: two apartments' day is one chunk, a thousand apartments' day one chunk per hour).
-2. **ingest_chunk** (dynamically mapped, one task per chunk, in the `DOMOTIC_LOAD_POOL` pool) copies to
-   Bronze what it lacks (content the manifest already holds is skipped at once) and loads every file whose
-   content the manifest has not loaded (same name, new content is reloaded), in batches of one transaction
-   each, then emits the `silver_sensor_readings` asset with the window it loaded (skipped when nothing new was
-   loaded, so Gold is not woken for nothing; the windows are also in Gold's work ledger). Chunks run in
-   parallel on as many workers as the deployment has. Two task instances per day: what a history backfill
-   pays for.
+   20,000: two apartments' day is one chunk, a thousand apartments' day one chunk per hour). A day that is
+   **one chunk is loaded right there**: one task instance per day, what a history backfill pays for.
+2. **ingest_chunk** (dynamically mapped, one task per chunk of a bigger day; skipped when the day was one
+   chunk) loads the chunks in parallel on as many workers as the deployment has.
+
+Loading (either task, in the `DOMOTIC_LOAD_POOL` pool) copies to Bronze what it lacks (content the manifest
+already holds is skipped at once) and loads every file whose content the manifest has not loaded (same name,
+new content is reloaded), in batches of one transaction each, then emits the `silver_sensor_readings` asset
+with the window it loaded; nothing new loaded, no event, so Gold is not woken for nothing (the windows are
+also in Gold's work ledger). `reconcile_day` emits through the `silver_sensor_loads` alias, so a day it only
+lists emits nothing; its load summary is its XCom `loaded`.
 
 Re-running a day changes nothing. The first day comes from the `DOMOTIC_HISTORY_START` environment variable
 (default 2023-08-18), so a deployment whose sources begin later does not queue years of empty days.
@@ -35,7 +38,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from domotic.sensors import tasks as sensor_pipeline
 from domotic.settings import catchup_enabled, env, history_start
-from domotic_airflow.assets import SILVER_SENSOR_READINGS
+from domotic_airflow.assets import SILVER_SENSOR_LOADS, SILVER_SENSOR_READINGS
 from domotic_airflow.dag_defaults import default_args, owner_links, run_deadline, task_timeout
 
 HISTORY_START = history_start()
@@ -60,11 +63,17 @@ LOAD_POOL = env("DOMOTIC_LOAD_POOL")
 )
 def sensors_daily():
 
-    @task
-    def list_day_on_share(logical_date=None) -> list[list[str]]:
+    @task(pool=LOAD_POOL, outlets=[SILVER_SENSOR_LOADS], execution_timeout=task_timeout("sensor_chunk"))
+    def reconcile_day(logical_date=None, outlet_events=None, ti=None) -> list[list[str]]:
         # The logical date names the day (scheduled runs, `dags test D` and backfills alike); a manual
         # `dags test` infers a different data interval, so it is not used here.
-        return sensor_pipeline.list_day(logical_date.date())
+        loaded, chunks = sensor_pipeline.reconcile_day(logical_date.date())
+        if loaded is not None:
+            ti.xcom_push(key="loaded", value=loaded)
+            if loaded["window_start"] is not None:
+                outlet_events[SILVER_SENSOR_LOADS].add(SILVER_SENSOR_READINGS,
+                                                       extra=sensor_pipeline.asset_extra(loaded))
+        return chunks
 
     @task(pool=LOAD_POOL, outlets=[SILVER_SENSOR_READINGS], execution_timeout=task_timeout("sensor_chunk"))
     def ingest_chunk(names: list[str], outlet_events=None) -> dict:
@@ -74,7 +83,7 @@ def sensors_daily():
         outlet_events[SILVER_SENSOR_READINGS].extra = sensor_pipeline.asset_extra(summary)
         return summary
 
-    ingest_chunk.expand(names=list_day_on_share())
+    ingest_chunk.expand(names=reconcile_day())
 
 
 sensors_daily()

@@ -8,7 +8,7 @@ carries a description the UI shows on the asset's page.
 
 from __future__ import annotations
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 _WAREHOUSE = "postgres://warehouse:5432/domotic"
 
@@ -17,6 +17,9 @@ SILVER_SENSOR_READINGS = Asset(
     extra={"description": "Sensor readings and the file manifest, updated by sensors_minutely and sensors_daily;"
                           " events carry the loaded window"},
 )
+# Through an alias a task emits an event only when it adds one: sensors_daily's reconcile_day loads a small day
+# itself (an event with the loaded window) but only lists a big one for ingest_chunk (no event: nothing loaded).
+SILVER_SENSOR_LOADS = AssetAlias(name="silver_sensor_loads", group="silver")
 SILVER_WEATHER = Asset(
     name="silver_weather", uri=f"{_WAREHOUSE}/silver/weather_forecasts", group="silver",
     extra={"description": "Forecast revisions and the latest forecast per hour, updated by weather_daily; events"

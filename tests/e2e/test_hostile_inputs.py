@@ -41,10 +41,10 @@ def states(run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
-def xcoms(airflow_home: Path, run, task_id: str) -> list:
+def xcoms(airflow_home: Path, run, task_id: str, key: str = "return_value") -> list:
     with sqlite3.connect(airflow_home / "airflow.db") as db:
         rows = db.execute("SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? "
-                          "AND key = 'return_value' ORDER BY map_index", (run.dag_id, run.run_id, task_id)).fetchall()
+                          "AND key = ? ORDER BY map_index", (run.dag_id, run.run_id, task_id, key)).fetchall()
     return [json.loads(value) if isinstance(value, str | bytes) else value for (value,) in rows]
 
 
@@ -90,7 +90,9 @@ def test_a_hostile_share_never_stops_sensors_daily(airflow_db, folders, monkeypa
         if "symbolic link" in reason or "not a regular" in reason or "sensor_max_file_bytes" in reason:
             assert bronze_path is None, name  # never copied: links are not followed, big files not read
     assert corpus.vanishing not in rows
-    skipped = {name: why for summary in xcoms(airflow_db, run, "ingest_chunk") for name, why in
+    # the day is one chunk: reconcile_day loaded it (its XCom "loaded"), no ingest_chunk ran
+    assert xcoms(airflow_db, run, "ingest_chunk") == []
+    skipped = {name: why for summary in xcoms(airflow_db, run, "reconcile_day", "loaded") for name, why in
                summary["skipped"].items()}
     assert skipped == {corpus.vanishing: "vanished between listing and reading"}
     assert not list(folders["bronze"].rglob("*passwd*"))  # nothing from outside the share reached Bronze

@@ -53,13 +53,32 @@ def test_sensors_daily_one_day(airflow_db, folders):
         assert conn.execute("SELECT min(\"timestamp\"), max(\"timestamp\") FROM silver.sensor_events").fetchone() == (
             T0, T0 + timedelta(minutes=89))
     extra = asset_extras(airflow_db)[before:]
-    assert extra and extra[-1]["window_start"] == T0.isoformat()
+    assert len(extra) == 1 and extra[-1]["window_start"] == T0.isoformat()
     assert extra[-1]["window_end"] == (T0 + timedelta(minutes=90)).isoformat()
+    # A day that is one chunk is one task instance: reconcile_day loaded it, the mapped ingest_chunk is skipped.
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == {"reconcile_day": "success", "ingest_chunk": "skipped"}
     # Re-running the day changes nothing and emits no asset event (the load is skipped).
     assert load_dag("sensors_daily").test(logical_date=datetime(2023, 9, 14, tzinfo=UTC)).state == "success"
     with psycopg.connect(folders["conninfo"]) as conn:
         assert conn.execute("SELECT count(*) FROM silver.sensor_events").fetchone()[0] == 180 * 49
     assert len(asset_extras(airflow_db)) == before + 1
+
+
+def test_sensors_daily_big_day_is_loaded_by_mapped_chunks(airflow_db, folders, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_SENSOR_CHUNK_FILES", "100")  # 180 files in two hours: two chunks
+    fill_share(folders["share"], minutes=90)
+    before = len(asset_extras(airflow_db))
+    run = load_dag("sensors_daily").test(logical_date=datetime(2023, 9, 14, tzinfo=UTC))
+    assert run.state == "success"
+    chunks = sorted((ti.map_index, ti.state) for ti in run.get_task_instances() if ti.task_id == "ingest_chunk")
+    assert chunks == [(0, "success"), (1, "success")]
+    with psycopg.connect(folders["conninfo"]) as conn:
+        assert conn.execute("SELECT count(*) FROM silver.sensor_events").fetchone()[0] == 180 * 49
+    # one event per chunk, none from reconcile_day, which only listed
+    windows = sorted((e["window_start"], e["window_end"]) for e in asset_extras(airflow_db)[before:])
+    assert windows == [(T0.isoformat(), (T0 + timedelta(minutes=60)).isoformat()),
+                       ((T0 + timedelta(minutes=60)).isoformat(), (T0 + timedelta(minutes=90)).isoformat())]
 
 
 def test_sensors_minutely_one_minute(airflow_db, folders):

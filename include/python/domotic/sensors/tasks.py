@@ -84,6 +84,19 @@ def list_day(day: date, chunk_files: int | None = None) -> list[list[str]]:
     return listing.chunks(max_files)
 
 
+def reconcile_day(day: date, chunk_files: int | None = None) -> tuple[dict[str, Any] | None, list[list[str]]]:
+    """``list_day``, then a day that is a single chunk is loaded right here: one task instance per day, which is
+    what a history backfill of small days pays for (each task instance costs a process start-up of seconds on
+    a small machine). Returns the load summary (None when nothing was loaded here) and the chunks left for the
+    mapped ``ingest_chunk`` tasks (none for a single-chunk day)."""
+    chunks = list_day(day, chunk_files)
+    if len(chunks) == 1:
+        log.info("Day %s is one chunk of %d entries: loaded in this task", day, len(chunks[0]))
+        return ingest_chunk(chunks[0]), []
+    log.info("Day %s is %d chunks: one ingest_chunk task each", day, len(chunks))
+    return None, chunks
+
+
 def ingest_chunk(names: Sequence[str]) -> dict[str, Any]:
     """Copy a chunk of share files to Bronze and load what is new into Silver; returns the load summary.
 
