@@ -133,8 +133,14 @@ BEGIN
         EXECUTE format('DROP POLICY %I ON gold.%I', p.polname, p.relname);
     END LOOP;
     IF to_regclass('gold.tenant_role') IS NOT NULL THEN
-        FOR r IN SELECT t.role_name FROM gold.tenant_role t JOIN pg_roles x ON x.rolname = t.role_name LOOP
-            EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA gold FROM %I', r.role_name);
+        -- only where the role is a grantee: a REVOKE elsewhere would turn default ACLs into explicit ones
+        FOR r IN SELECT DISTINCT t.role_name, c.relname
+                 FROM gold.tenant_role t
+                 JOIN pg_roles x ON x.rolname = t.role_name
+                 JOIN pg_class c ON c.relnamespace = 'gold'::regnamespace AND c.relacl IS NOT NULL
+                 CROSS JOIN LATERAL aclexplode(c.relacl) a
+                 WHERE a.grantee = x.oid LOOP
+            EXECUTE format('REVOKE ALL ON gold.%I FROM %I', r.relname, r.role_name);
         END LOOP;
         DROP TABLE gold.tenant_role;
     END IF;

@@ -56,8 +56,8 @@ class RegisteredApartment:
 
 
 def handle_from_house_name(house_name: str | None) -> str | None:
-    """The owner handle a pidb ``buildings.houseName`` carries: its last word (``Appartement JimmyLoup``,
-    ``Maison JeremieVianin``), when that word can be a file-name handle; else None."""
+    """The owner handle a pidb ``buildings.houseName`` carries: its last word (``Appartement AliceMartin``,
+    ``Maison AliceMartin``), when that word can be a file-name handle; else None."""
     if not house_name or not house_name.split():
         return None
     word = house_name.split()[-1]
@@ -66,8 +66,8 @@ def handle_from_house_name(house_name: str | None) -> str | None:
 
 def derive_apartment_id(handle: str, taken: Iterable[str] = ()) -> str:
     """The apartment id of a newly registered handle: its first word in lower case (CamelCase or separators
-    split words; accents folded to ASCII), ``JimmyLoup`` -> ``jimmy``; when that id is taken, the whole handle
-    in lower case (``jimmyloup``), then with a number (``jimmyloup_2``...). Ids are never reused."""
+    split words; accents folded to ASCII), ``AliceMartin`` -> ``alice``; when that id is taken, the whole handle
+    in lower case (``alicemartin``), then with a number (``alicemartin_2``...). Ids are never reused."""
     folded = unicodedata.normalize("NFKD", handle).encode("ascii", "ignore").decode()
     words = _FIRST_WORD_RE.findall(folded)
     whole = re.sub(r"[^a-z0-9]+", "_", folded.lower()).strip("_")
@@ -236,14 +236,15 @@ def offboard(conn: Any, apartment_id: str, active_to: date) -> dict[str, Any]:
     """End an apartment on ``active_to`` (its last day): no longer predicted by sensors_minutely, its owner
     roles unmapped (they see none of its rows); Silver and Gold history stay. One transaction."""
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute("UPDATE silver.apartment_registry SET active_to = %s, updated_at = now() "
-                    "WHERE apartment_id = %s RETURNING active_from", (active_to, apartment_id))
-        found = cur.fetchone()
+        found = cur.execute("SELECT active_from FROM silver.apartment_registry WHERE apartment_id = %s FOR UPDATE",
+                            (apartment_id,)).fetchone()
         if found is None:
             raise RegistryError(f"apartment {apartment_id!r} is not registered")
         if active_to < found[0]:
             raise RegistryError(f"apartment {apartment_id!r} became active on {found[0]}: it cannot end on "
                                 f"{active_to}")
+        cur.execute("UPDATE silver.apartment_registry SET active_to = %s, updated_at = now() WHERE apartment_id = %s",
+                    (active_to, apartment_id))
         cur.execute("DELETE FROM gold.tenant_membership WHERE apartment_id = %s RETURNING role_name",
                     (apartment_id,))
         revoked = sorted(row[0] for row in cur.fetchall())
