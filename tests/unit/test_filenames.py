@@ -140,3 +140,17 @@ def test_the_handle_is_the_last_word_of_house_name():
     assert handle_from_house_name("Appartement JimmyLoup") == "JimmyLoup"
     assert handle_from_house_name("Maison  JeremieVianin ") == "JeremieVianin"
     assert handle_from_house_name("") is None and handle_from_house_name("Chez moi/toi") is None
+    assert handle_from_house_name("Chez nous") is None and handle_from_house_name("Maison Dupont") is None
+
+
+def test_pidb_buildings_plan_the_registry():
+    """New handles become apartments (ids derived, collisions resolved); known handles get their building."""
+    from domotic.warehouse.tenants import RegisteredApartment, plan_buildings
+
+    rows = [RegisteredApartment("jimmy", "JimmyLoup", None, None, None, date(2023, 8, 1), None),
+            RegisteredApartment("jeremie", "JeremieVianin", 2, None, None, date(2023, 8, 1), None)]
+    buildings = [(1, "Appartement JimmyLoup"), (2, "Maison JeremieVianin"), (3, "Studio JimmyMartin"),
+                 (4, "Chalet AliceMartin"), (5, "Chez nous"), (6, "Loft alicemartin"), (7, None)]
+    new, fill = plan_buildings(rows, buildings)
+    assert fill == [("jimmy", 1)]
+    assert new == [("jimmymartin", "JimmyMartin", 3), ("alice", "AliceMartin", 4)]

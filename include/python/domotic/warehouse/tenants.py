@@ -29,6 +29,7 @@ from domotic.sensors.names import Apartment, ApartmentRegistry
 
 HANDLE_RE = re.compile(r"[A-Za-z0-9.-]{1,64}")  # what a file name can carry (the table's owner_handle_format)
 APARTMENT_ID_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")  # the table's apartment_id_format
+_CAMEL_CASE_RE = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+")
 _FIRST_WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z0-9]+(?![a-z])")
 
 
@@ -57,11 +58,13 @@ class RegisteredApartment:
 
 def handle_from_house_name(house_name: str | None) -> str | None:
     """The owner handle a pidb ``buildings.houseName`` carries: its last word (``Appartement AliceMartin``,
-    ``Maison AliceMartin``), when that word can be a file-name handle; else None."""
+    ``Maison AliceMartin``) when that word is a CamelCase name (``Firstname`` + ``Lastname``, as every handle of
+    the sensor files is); else None (``Chez nous`` names no owner). A handle of another shape is onboarded by hand.
+    """
     if not house_name or not house_name.split():
         return None
     word = house_name.split()[-1]
-    return word if HANDLE_RE.fullmatch(word) else None
+    return word if HANDLE_RE.fullmatch(word) and _CAMEL_CASE_RE.fullmatch(word) else None
 
 
 def derive_apartment_id(handle: str, taken: Iterable[str] = ()) -> str:
