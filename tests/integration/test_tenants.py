@@ -4,6 +4,7 @@ handle quarantined then loaded once the handle is registered. Real MariaDB (pidb
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -12,9 +13,11 @@ from psycopg import sql
 from domotic import gold
 from domotic.gold import ledger
 from domotic.reference.tasks import run_snapshot
+from domotic.sensors import tasks as sensor_tasks
 from domotic.sensors.load import ingest_share_files, list_share_day
 from domotic.sensors.names import sensor_name
 from domotic.warehouse import tenants
+from domotic_airflow.sensors import PredictedFileSensor
 from tests.fixtures.sensors import DAY, T0, payload, write
 
 NEW_HANDLE = "AliceMartin"  # derive_apartment_id: 'alice'
@@ -127,9 +130,19 @@ def test_offboarding_keeps_history_and_revokes(env):
     build_gold(env)
     assert rows_seen_as(env, "role_alice")["fact_energy_minute"].keys() == {"alice"}
 
+    # sensors_minutely's sensor reads the registry itself (one query per run) and predicts alice's file too
+    sensor = PredictedFileSensor(task_id="wait", folder=str(env["share"]), deferrable=False, wait_seconds=0)
+    pushed: dict = {}
+    ctx = {"data_interval_start": T0, "ti": SimpleNamespace(xcom_push=lambda key, value: pushed.update({key: value}))}
+    assert sensor.poke(ctx).xcom_value == [sensor_name(NEW_HANDLE, T0)]  # only alice delivered here
+    assert pushed["missing"] == [sensor_name(h, T0) for h in ("JeremieVianin", "JimmyLoup")]
+    assert ["alice", NEW_HANDLE, None] in sensor_tasks.minute_apartments(T0)
+
     with env["connect"]() as conn:
         conn.autocommit = True
         assert tenants.offboard(conn, "alice", DAY)["revoked"] == ["role_alice"]
+    assert ["alice", NEW_HANDLE, None] not in sensor_tasks.minute_apartments(T0 + timedelta(days=1))
+    with env["connect"]() as conn:
         assert "alice" in {a.apartment_id for a in tenants.read_registry(conn, active_on=DAY)}
         assert "alice" not in {a.apartment_id for a in tenants.read_registry(conn, active_on=DAY + timedelta(1))}
         assert "alice" in {a.apartment_id for a in tenants.read_registry(conn)}  # its old files still load
