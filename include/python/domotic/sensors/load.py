@@ -137,11 +137,12 @@ def list_share_day(share: Path, day: date, source_tz: str = "UTC",
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     end = start + timedelta(days=1)
     entries = os.listdir(share)
+    naming = None if apartments is None else FileNaming(apartments, source_tz)
     keyed: list[tuple[datetime, str]] = []
     bad: list[str] = []
     for name in [entry for entry in entries if entry.startswith(prefixes)]:
         try:
-            minute = _name_minute(name, source_tz, apartments)
+            minute = _name_minute(name, source_tz, naming)
         except BadFileName:
             bad.append(escape_name(name))
             continue
@@ -160,10 +161,10 @@ def list_share_day(share: Path, day: date, source_tz: str = "UTC",
     return ShareListing([name for _, name in keyed], sorted(bad), len(entries), [minute.hour for minute, _ in keyed])
 
 
-def _name_minute(name: str, source_tz: str, apartments: ApartmentRegistry | None) -> datetime:
+def _name_minute(name: str, source_tz: str, naming: FileNaming | None) -> datetime:
     """The UTC minute of a name (BadFileName when it does not parse, or, with a registry, has an unknown handle)."""
-    if apartments is not None:
-        return FileNaming(apartments, source_tz).parse(name).minute_utc
+    if naming is not None:
+        return naming.parse(name).minute_utc
     _, naive = split_sensor_name(name)
     return to_utc(naive, source_tz)
 
@@ -804,7 +805,7 @@ def _quarantine_refused(conn: psycopg.Connection, registry: SeriesRegistry, item
     code = getattr(getattr(refusal, "diag", None), "sqlstate", None) or type(refusal).__name__
     reason = f"the database refused its content ({code}): {safe_text(str(refusal).strip(), 300)}"
     refused = PendingFile(item.path, item.name, b"", item.digest, item.supersedes, item.parsed, reason,
-                          len(item.data) if item.size is None else item.size)
+                          len(item.data) if item.size is None else item.size, item.retry_of)
     try:
         _load_batch(conn, registry, [refused], naming, stats, limits=limits)
     except _REFUSED_CONTENT as exc:
