@@ -34,8 +34,8 @@ class PredictedFileSensor(BaseSensorOperator):
     The apartments come from the registry (``domotic.sensors.tasks.minute_apartments``: one small query per
     run), or from ``apartments`` (``[[apartment_id, handle, source_tz], ...]``) when given. The names are
     predicted from the minute (``domotic.sensors.names.predict_names``) and checked with one stat each. The wait
-    ends when all files exist or ``wait_seconds`` after the minute has ended, whichever comes first; then the sensor succeeds with the files found, pushes the missing names to XCom (key ``missing``)
-    and logs them. A missing minute is never a failure: ``sensors_daily`` reconciles it at night.
+    ends when all files exist or ``wait_seconds`` after the minute has ended, whichever comes first; then the
+    sensor succeeds with the files found, pushes the missing names to XCom (key ``missing``) and logs them. A missing minute is never a failure: ``sensors_daily`` reconciles it at night.
 
     Deferrable by default, whatever airflow.cfg says (``[operators] default_deferrable`` is False out of the
     box): the wait happens in the triggerer, which ends it at the sensor's own deadline
