@@ -198,3 +198,28 @@ def test_onboarding_refuses_bad_input_clearly(env):
         with pytest.raises(tenants.RegistryError, match="not an IANA time zone"):
             tenants.onboard(conn, "CarlaNeu", DAY, source_tz="Mars/Olympus")
         assert {a.apartment_id for a in tenants.registered(conn)} == {"jimmy", "jeremie"}
+
+
+def test_n_generated_apartments_onboarded_each_see_their_own(env):
+    """Scale in miniature: the generator's apartments 2..5 onboarded by hand, an hour of their files loaded,
+    Gold built; each owner's role sees exactly its apartment, with two policies per table whatever N."""
+    from domotic.generator.sensors import inventories, write_range
+
+    fleet = inventories(6)
+    write_range(env["share"], datetime(2023, 9, 14, 8, 0), datetime(2023, 9, 14, 9, 0), seed=4, apartments=6,
+                history_start=DAY)
+    with env["connect"]() as conn:
+        conn.autocommit = True
+        for inv in fleet[2:]:
+            assert tenants.onboard(conn, inv.handle, DAY)["apartment_id"] == inv.apartment
+    result = ingest(env)
+    assert result.silver.files_loaded == 6 * 60 and result.silver.files_quarantined == 0
+    build_gold(env)
+    for inv in fleet:
+        seen = rows_seen_as(env, f"role_{inv.apartment}")
+        assert seen["dim_apartment"] == {inv.apartment: 1}, inv.apartment
+        assert set(seen["fact_energy_minute"]) == {inv.apartment}, inv.apartment
+    with env["connect"]() as conn:
+        policies = conn.execute("SELECT count(*) FROM pg_policies WHERE schemaname = 'gold'").fetchone()[0]
+        assert policies == 2 * len(gold.TENANT_TABLES)
+        assert conn.execute("SELECT count(*) FROM gold.tenant_membership").fetchone()[0] == 6
