@@ -3,8 +3,8 @@
 
 Every minute, for the minute that just ended (the run's data interval):
 
-1. **wait_for_minute_files**: `PredictedFileSensor` predicts the two exact file names (one per apartment) and
-   waits for them, deferred to the triggerer, at most `sensor_wait_seconds` (Variable, default 180 s) after
+1. **wait_for_minute_files**: `PredictedFileSensor` predicts the exact file names, one per apartment active that
+   day in the apartment registry (`silver.apartment_registry`, read once per run), and waits for them, deferred to the triggerer, at most `sensor_wait_seconds` (Variable, default 180 s) after
    the minute ended. Then it proceeds with the files that arrived; missing names are logged and pushed to
    XCom (`missing`). A missing minute never fails the run: `sensors_daily` reconciles it at night.
 2. **copy_to_bronze**: copies the found files to `<domotic_bronze_root>/<apartment>/YYYY/MM/DD/HH/`.
@@ -33,7 +33,7 @@ from domotic_airflow.sensors import PredictedFileSensor
 
 @dag(
     dag_id="sensors_minutely",
-    description="Every minute (UTC): the two sensor files of the minute that just ended, share to Bronze to Silver",
+    description="Every minute (UTC): the active apartments' sensor files of the minute that just ended, to Silver",
     schedule=CronTriggerTimetable("* * * * *", timezone="UTC", interval=timedelta(minutes=1)),
     start_date=pendulum.datetime(2023, 8, 18, tz="UTC"),
     catchup=False,

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from domotic.ml.tasks import gold_ready, issue_day
-from domotic.sensors.names import predict_names
+from domotic.sensors.names import Apartment, ApartmentRegistry, predict_names
 from domotic_airflow.triggers import GoldReadyTrigger, PredictedFilesTrigger, existing_names
 
 
@@ -24,13 +24,20 @@ def run_minute(context: Any) -> datetime:
     )
 
 
-class PredictedFileSensor(BaseSensorOperator):
-    """Waits for both apartments' files of the run's minute, then returns the names that arrived.
+def registry_of(apartments: list[list[str | None]]) -> ApartmentRegistry:
+    """The registry from ``[[apartment_id, handle, source_tz or None], ...]`` (JSON-able, for XCom/templates)."""
+    return ApartmentRegistry(Apartment(str(a), str(h), tz) for a, h, tz in apartments)
 
-    The names are predicted from the minute (``domotic.sensors.names.predict_names``) and checked with one stat
-    each. The wait ends when all files exist or ``wait_seconds`` after the minute has ended, whichever comes
-    first; then the sensor succeeds with the files found, pushes the missing names to XCom (key ``missing``)
-    and logs them. A missing minute is never a failure: ``sensors_daily`` reconciles it at night.
+
+class PredictedFileSensor(BaseSensorOperator):
+    """Waits for the files of the run's minute of every apartment active that day, then returns the names that
+    arrived.
+
+    The apartments come from the registry (``domotic.sensors.tasks.minute_apartments``: one small query per
+    run), or from ``apartments`` (``[[apartment_id, handle, source_tz], ...]``) when given. The names are
+    predicted from the minute (``domotic.sensors.names.predict_names``) and checked with one stat each. The wait
+    ends when all files exist or ``wait_seconds`` after the minute has ended, whichever comes first; then the
+    sensor succeeds with the files found, pushes the missing names to XCom (key ``missing``) and logs them. A missing minute is never a failure: ``sensors_daily`` reconciles it at night.
 
     Deferrable by default, whatever airflow.cfg says (``[operators] default_deferrable`` is False out of the
     box): the wait happens in the triggerer, which ends it at the sensor's own deadline
@@ -38,7 +45,7 @@ class PredictedFileSensor(BaseSensorOperator):
     the classic poke loop (``mode="reschedule"`` by default, freeing the worker slot between pokes).
     """
 
-    template_fields = ("folder", "source_tz", "wait_seconds")
+    template_fields = ("folder", "source_tz", "wait_seconds", "apartments")
     ui_color = "#c9e4f5"
 
     def __init__(
@@ -48,6 +55,7 @@ class PredictedFileSensor(BaseSensorOperator):
         source_tz: str = "UTC",
         wait_seconds: int | str = 180,
         deferrable: bool = True,
+        apartments: list[list[str | None]] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 5)
@@ -57,11 +65,16 @@ class PredictedFileSensor(BaseSensorOperator):
         self.source_tz = source_tz
         self.wait_seconds = wait_seconds
         self.deferrable = deferrable
+        self.apartments = apartments
 
     def _plan(self, context: Any) -> tuple[list[str], datetime]:
         minute = run_minute(context)
         deadline = minute + timedelta(minutes=1, seconds=int(self.wait_seconds))
-        return predict_names(minute, self.source_tz), deadline
+        if self.apartments is None:
+            from domotic.sensors import tasks  # reads the registry through the warehouse connection
+
+            self.apartments = tasks.minute_apartments(minute)
+        return predict_names(minute, registry_of(self.apartments), self.source_tz), deadline
 
     def _finish(self, context: Any, names: list[str], found: list[str]) -> list[str]:
         missing = [name for name in names if name not in found]

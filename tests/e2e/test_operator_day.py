@@ -27,7 +27,7 @@ from domotic_dev.airflow_local import LocalAirflow
 from domotic_dev.services import create_warehouse, drop_database, free_port, start_sftp
 
 from domotic.sensors.names import predict_names
-from tests.fixtures.sensors import payload, write
+from tests.fixtures.sensors import REGISTRY, payload, write
 from tests.fixtures.services import pg_conn_json
 
 
@@ -127,7 +127,7 @@ def test_an_operators_day(stack):
     # Late but running: the 15-second deadline comes due while the sensor waits.
     _wait(lambda: [a for a in _alerts(stack) if a[0] == "deadline_missed" and a[2] == "op_minute"],
           "the deadline alert of the late minutely run", airflow)
-    for name in predict_names(minute):
+    for name in predict_names(minute, REGISTRY):
         write(stack["share"], name, payload(name.split("_")[1], minute))
     _wait(lambda: airflow.query("SELECT 1 FROM dag_run WHERE run_id = 'op_minute' AND state = 'success'"),
           "the minutely run to resume and succeed", airflow)

@@ -33,6 +33,7 @@ from domotic.sensors.load import (
 )
 from domotic.warehouse.migrations import apply as migrate
 from tests.fixtures.maintenance import APARTMENTS, DAYS, SMALL, drop_database, ingest, snapshot
+from tests.fixtures.sensors import REGISTRY
 from tests.fixtures.services import pg_conn_json
 
 TODAY = date(2023, 11, 1)  # far enough after DAYS for a 30-day retention
@@ -270,7 +271,7 @@ def test_a_day_with_a_file_silver_never_loaded_is_not_compacted(env):
     late.mkdir()
     (late / name).write_bytes(b'{"datetime": "15.09.2023 00:30", "plugs": {"Office": {"power": 7}}}')
     with env["connect"]() as conn:
-        copy_to_bronze(late, [name], env["bronze"], known_checksums(conn, [name]))
+        copy_to_bronze(late, [name], env["bronze"], known_checksums(conn, [name]), apartments=REGISTRY)
     report = compact(env)
     summary = report.summary()
     assert summary["unloaded_days"] == ["jimmy/2023-09-15"] and summary["days_by_action"]["archived"] == 3

@@ -100,8 +100,14 @@ def test_a_warehouse_built_before_migrations_is_upgraded_in_place(empty_warehous
         assert result["from"] == 0 and result["to"] == migrations.latest_version()
         assert conn.execute(counts).fetchone() == before
         assert "silver.gold_ledger" in tables(conn)
-        policies = conn.execute("SELECT count(*) FROM pg_policies WHERE schemaname = 'gold'").fetchone()[0]
-        assert policies >= 21
+        # Two policies per table with apartment data, whatever the number of apartments (issue 21): the policy per
+        # apartment role of the old warehouse gave way to one keyed on gold.tenant_membership.
+        policies = dict(conn.execute("SELECT policyname, count(*) FROM pg_policies WHERE schemaname = 'gold' "
+                                     "GROUP BY 1").fetchall())
+        assert set(policies) == {"tenant_membership", "admin_all"} and policies["tenant_membership"] >= 7
+        assert conn.execute("SELECT to_regclass('gold.tenant_role')").fetchone()[0] is None
+        assert conn.execute("SELECT role_name, apartment_id FROM gold.tenant_membership ORDER BY 1").fetchall() == [
+            ("role_jeremie", "jeremie"), ("role_jimmy", "jimmy")]
     # ... and the pipeline works on it: a Gold build claims what a new load records.
     from domotic import gold
     from domotic.gold import ledger

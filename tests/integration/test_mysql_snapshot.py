@@ -29,6 +29,7 @@ from domotic.reference.snapshot import (
 from domotic.reference.tasks import run_snapshot
 from domotic.warehouse.migrations import apply as migrate
 from tests.fixtures.pidb import SILVER_NAMES, Pidb
+from tests.fixtures.sensors import REGISTRY
 
 PERSONAL_TABLES = {"users", "actions", "achievements", "badges", "events", "eventsgeneric", "eventsignore",
                    "categories", "userrelationships"}
@@ -129,7 +130,7 @@ def test_allow_list_names_no_personal_table_or_column():
     ],
 )
 def test_strip_personal_data(message, expected):
-    assert snap.strip_personal_data(message) == expected
+    assert snap.strip_personal_data(message, REGISTRY) == expected
 
 
 @pytest.mark.parametrize(
@@ -300,7 +301,10 @@ def test_no_personal_table_or_column_reaches_postgres(pidb, silver):
         for (value,) in silver.execute(f'SELECT DISTINCT "{column}"::text FROM silver."{table}"').fetchall():
             if value and any(secret in value.casefold() for secret in secrets):
                 leaks.append((table, column, value))
-    assert leaks == []
+    # The one exception: the apartment registry's owner_handle, the routing key every sensor file name carries
+    # (file_manifest.source_name holds it too); Silver is not granted to BI roles (docs/decisions.md, issue 21).
+    routing = {("apartment_registry", "owner_handle", handle) for handle in HANDLES}
+    assert set(leaks) - routing == set()
     # The messages that carried personal data are still there, stripped.
     stripped = silver.execute(
         """SELECT count(*) FROM silver.log_sensor_errors WHERE "errorMessage" ~ '\\[(email|phone|name)\\]'"""

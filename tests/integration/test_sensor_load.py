@@ -23,7 +23,7 @@ from domotic.sensors.load import (
 )
 from domotic.sensors.names import sensor_name
 from domotic.warehouse.migrations import apply as migrate
-from tests.fixtures.sensors import DAY, EXAMPLE, T0, fill_share, payload, write
+from tests.fixtures.sensors import DAY, EXAMPLE, REGISTRY, T0, fill_share, payload, write
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def ingest_day(env, day: date = DAY, batch_files: int = 5000):
     listing = list_share_day(env["share"], day)
     with env["connect"]() as conn:
         known = known_checksums(conn, listing.names + listing.bad_names)
-    copied = copy_to_bronze(env["share"], listing.names + listing.bad_names, env["bronze"], known)
+    copied = copy_to_bronze(env["share"], listing.names + listing.bad_names, env["bronze"], known, apartments=REGISTRY)
     return copied, load_bronze_files(env["connect"], copied.bronze_paths, batch_files=batch_files)
 
 
@@ -208,7 +208,7 @@ def _load_in_child(conninfo: str, paths: list[str], batch_files: int) -> None:
 def test_killed_half_way_then_rerun_equals_uninterrupted(env, warehouse, pg_service, tmp_path):
     fill_share(env["share"], minutes=240)  # 480 files in batches of 40
     listing = list_share_day(env["share"], DAY)
-    copied = copy_to_bronze(env["share"], listing.names, env["bronze"], set())
+    copied = copy_to_bronze(env["share"], listing.names, env["bronze"], set(), apartments=REGISTRY)
     # Slow the batches down so the kill lands between commits: a trigger sleeping a little per batch.
     with env["connect"]() as conn:
         conn.execute(
@@ -253,7 +253,7 @@ def test_killed_half_way_then_rerun_equals_uninterrupted(env, warehouse, pg_serv
 def test_connection_cut_mid_load_then_rerun_loses_nothing(env):
     fill_share(env["share"], minutes=60)
     listing = list_share_day(env["share"], DAY)
-    copied = copy_to_bronze(env["share"], listing.names, env["bronze"], set())
+    copied = copy_to_bronze(env["share"], listing.names, env["bronze"], set(), apartments=REGISTRY)
     calls = {"n": 0}
 
     def cut_after_two_batches(stats):

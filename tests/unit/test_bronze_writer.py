@@ -12,7 +12,8 @@ import pytest
 
 from domotic.sensors import load as sensor_load
 from domotic.sensors.load import BRONZE_FILE_MODE, BronzeWriter, CopyResult, checksum
-from domotic.sensors.names import versioned_name
+from domotic.sensors.names import FileNaming, versioned_name
+from tests.fixtures.sensors import REGISTRY
 
 NAME = "18.08.2023 1000_JimmyLoup_received.json"
 MTIME = 1_692_353_405.0
@@ -29,7 +30,7 @@ def writer(request, tmp_path, monkeypatch) -> BronzeWriter:
             return real_open(path, flags, *args, **kwargs)
 
         monkeypatch.setattr(sensor_load.os, "open", no_unnamed_files)
-    return BronzeWriter(tmp_path / "bronze")
+    return BronzeWriter(tmp_path / "bronze", FileNaming(REGISTRY))
 
 
 def _all_files(root) -> list[str]:

@@ -660,3 +660,28 @@ def test_cli_errors_and_module_entry_point(tmp_path: Path, capsys: pytest.Captur
         check=True,
     )
     assert "--redelivery-dir" in done.stdout and "--source-tz" in done.stdout
+
+
+def test_n_apartments_for_scale_tests_are_deterministic_and_varied(tmp_path):
+    """apartments=N: the demo's two first (byte-identical), then synthetic inventories that vary by index and
+    never by seed; every file parses against a registry holding their handles."""
+    from domotic.generator.sensors import inventories, synthetic_inventory, write_range
+    from domotic.sensors.names import ApartmentRegistry, parse_sensor_name
+
+    four = inventories(4)
+    assert [inv.handle for inv in four[:2]] == list(APARTMENTS) and four[2] == synthetic_inventory(2)
+    assert (four[2].handle, four[2].apartment) == ("Owner0002", "owner0002")
+    shapes = {(inv.plugs, tuple(inv.doors_windows.items()), inv.motions, inv.meteo_modules)
+              for inv in inventories(12)[2:]}
+    assert len(shapes) >= 8  # varied
+    day = datetime(2023, 8, 18, 10, 0)
+    two = write_range(tmp_path / "two", day, day + timedelta(minutes=3), seed=5)
+    many = write_range(tmp_path / "many", day, day + timedelta(minutes=3), seed=5, apartments=4)
+    assert len(many.file_names) == 12 and set(two.file_names) < set(many.file_names)
+    for name in two.file_names:  # adding apartments changes nothing of the first two
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "many" / name).read_bytes()
+    registry = ApartmentRegistry.of({inv.handle: inv.apartment for inv in four})
+    assert {parse_sensor_name(n, registry).apartment for n in many.file_names} == {inv.apartment for inv in four}
+    write_range(tmp_path / "again", day, day + timedelta(minutes=3), seed=5, apartments=4)
+    assert all((tmp_path / "again" / n).read_bytes() == (tmp_path / "many" / n).read_bytes()
+               for n in many.file_names)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from domotic.generator.live import run_live
 from domotic.sensors.names import parse_sensor_name
+from tests.fixtures.sensors import REGISTRY
 
 
 class FakeClock:
@@ -26,7 +27,7 @@ def test_live_files_arrive_after_their_minute(tmp_path):
                        sleep=clock.sleep, on_write=lambda name, _: arrivals.append((name, clock.now)))
     assert written == 10
     for name, at in arrivals:
-        minute = parse_sensor_name(name).minute_utc
+        minute = parse_sensor_name(name, REGISTRY).minute_utc
         assert minute + timedelta(minutes=1) <= at <= minute + timedelta(minutes=1, seconds=15), name
     assert not list(tmp_path.glob(".*.tmp"))
 

@@ -121,3 +121,21 @@ def test_the_forecast_describes_the_weather_the_sensors_saw():
     first, later = np.nanmean(np.abs(error[1:24])), np.nanmean(np.abs(error[48:72]))
     assert first < 1.5 and later < 3.0
     assert np.corrcoef(forecast[0][1:70], truth.temperature[1:70])[0, 1] > 0.8
+
+
+def test_an_apartment_with_its_own_weather_site_gets_its_forecasts(history):
+    """The registry's weather site per apartment reaches the features (History.site_weather); the others keep
+    the default site's forecast."""
+    own = history.apartments[-1]
+    other = {day: values + 7.0 for day, values in history.weather.items()}
+    history.site_weather[own] = other
+    try:
+        frame = features.energy_features(history, [ISSUE])
+        truncated = history.truncated(hour_of_day_start(ISSUE + timedelta(days=1)))
+    finally:
+        del history.site_weather[own]
+    first = frame.groupby("apartment").first()
+    assert first.loc[own, "forecast_temperature"] == pytest.approx(history.weather[ISSUE][0, 24] + 7.0)
+    for apartment in history.apartments[:-1]:
+        assert first.loc[apartment, "forecast_temperature"] == pytest.approx(history.weather[ISSUE][0, 24])
+    assert ISSUE in truncated.site_weather[own] and ISSUE + timedelta(days=1) not in truncated.site_weather[own]

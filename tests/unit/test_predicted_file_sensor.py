@@ -12,6 +12,7 @@ from airflow.sdk import PokeReturnValue
 from domotic.sensors.names import predict_names
 from domotic_airflow.sensors import PredictedFileSensor, run_minute
 from domotic_airflow.triggers import PredictedFilesTrigger
+from tests.fixtures.sensors import REGISTRY, SENSOR_APARTMENTS
 
 MINUTE = datetime(2023, 9, 14, 8, 17, tzinfo=UTC)
 
@@ -45,7 +46,7 @@ def test_trigger_serialize_round_trip():
 
 
 def test_trigger_fires_when_all_files_exist(tmp_path):
-    names = predict_names(MINUTE)
+    names = predict_names(MINUTE, REGISTRY)
     for name in names:
         (tmp_path / name).write_text("{}")
     deadline = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
@@ -54,7 +55,7 @@ def test_trigger_fires_when_all_files_exist(tmp_path):
 
 
 def test_trigger_waits_for_a_late_file_then_fires(tmp_path):
-    names = predict_names(MINUTE)
+    names = predict_names(MINUTE, REGISTRY)
     (tmp_path / names[0]).write_text("{}")
     deadline = (datetime.now(UTC) + timedelta(seconds=30)).isoformat()
 
@@ -71,7 +72,7 @@ def test_trigger_waits_for_a_late_file_then_fires(tmp_path):
 
 
 def test_trigger_timeout_reports_missing_instead_of_failing(tmp_path):
-    names = predict_names(MINUTE)
+    names = predict_names(MINUTE, REGISTRY)
     (tmp_path / names[1]).write_text("{}")
     deadline = (datetime.now(UTC) + timedelta(seconds=0.3)).isoformat()
     event = first_event(PredictedFilesTrigger(str(tmp_path), names, deadline, 0.05))
@@ -79,8 +80,8 @@ def test_trigger_timeout_reports_missing_instead_of_failing(tmp_path):
 
 
 def test_sensor_poke_reschedule_path(tmp_path):
-    names = predict_names(MINUTE)
-    sensor = PredictedFileSensor(task_id="s", folder=str(tmp_path), deferrable=False, wait_seconds=10**9)
+    names = predict_names(MINUTE, REGISTRY)
+    sensor = PredictedFileSensor(task_id="s", apartments=SENSOR_APARTMENTS, folder=str(tmp_path), deferrable=False, wait_seconds=10**9)
     assert sensor.mode == "reschedule"
     ctx = context_for(MINUTE)
     assert sensor.poke(ctx).is_done is False
@@ -92,9 +93,9 @@ def test_sensor_poke_reschedule_path(tmp_path):
 
 
 def test_sensor_timeout_path_proceeds_with_found_files(tmp_path):
-    names = predict_names(MINUTE)
+    names = predict_names(MINUTE, REGISTRY)
     (tmp_path / names[0]).write_text("{}")
-    sensor = PredictedFileSensor(task_id="s", folder=str(tmp_path), deferrable=False, wait_seconds=0)
+    sensor = PredictedFileSensor(task_id="s", apartments=SENSOR_APARTMENTS, folder=str(tmp_path), deferrable=False, wait_seconds=0)
     ctx = context_for(MINUTE)  # the minute is long past: the deadline has passed
     result = sensor.poke(ctx)
     assert result.is_done and result.xcom_value == [names[0]]
@@ -104,14 +105,14 @@ def test_sensor_timeout_path_proceeds_with_found_files(tmp_path):
 def test_the_sensor_defers_by_default_whatever_airflow_cfg_says(monkeypatch):
     """[operators] default_deferrable is False out of the box: the sensor must not depend on it."""
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
-    assert PredictedFileSensor(task_id="s", folder="/tmp").deferrable is True
+    assert PredictedFileSensor(task_id="s", apartments=SENSOR_APARTMENTS, folder="/tmp").deferrable is True
 
 
 def test_deferrable_sensor_returns_at_once_when_files_exist(tmp_path):
-    names = predict_names(MINUTE)
+    names = predict_names(MINUTE, REGISTRY)
     for name in names:
         (tmp_path / name).write_text("{}")
-    sensor = PredictedFileSensor(task_id="s", folder=str(tmp_path), deferrable=True)
+    sensor = PredictedFileSensor(task_id="s", apartments=SENSOR_APARTMENTS, folder=str(tmp_path), deferrable=True)
     assert sensor.execute(context_for(MINUTE)) == names
 
 
@@ -119,20 +120,20 @@ def test_deferrable_sensor_defers_with_trigger(tmp_path):
     from airflow.sdk.exceptions import TaskDeferred
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    sensor = PredictedFileSensor(task_id="s", folder=str(tmp_path), deferrable=True, wait_seconds=120,
+    sensor = PredictedFileSensor(task_id="s", apartments=SENSOR_APARTMENTS, folder=str(tmp_path), deferrable=True, wait_seconds=120,
                                  timeout=timedelta(minutes=8))
     try:
         sensor.execute(context_for(now))
     except TaskDeferred as deferred:
         assert isinstance(deferred.trigger, PredictedFilesTrigger)
-        assert deferred.trigger.names == predict_names(now)
+        assert deferred.trigger.names == predict_names(now, REGISTRY)
         assert deferred.method_name == "execute_complete"
         assert deferred.timeout == timedelta(minutes=8)  # the deferral is bounded too
     else:  # pragma: no cover
         raise AssertionError("sensor did not defer")
     ctx = context_for(now)
-    out = sensor.execute_complete(ctx, {"found": [], "missing": predict_names(now), "timed_out": True})
-    assert out == [] and ctx["ti"].pushed["missing"] == predict_names(now)
+    out = sensor.execute_complete(ctx, {"found": [], "missing": predict_names(now, REGISTRY), "timed_out": True})
+    assert out == [] and ctx["ti"].pushed["missing"] == predict_names(now, REGISTRY)
 
 
 def test_run_minute_without_data_interval_uses_minute_before_run():

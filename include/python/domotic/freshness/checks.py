@@ -24,7 +24,8 @@ from typing import Any
 from domotic.errors import PermanentError
 from domotic.gold import ledger as gold_ledger
 from domotic.gold.ledger import MissingDay
-from domotic.sensors.names import predict_names
+from domotic.sensors.names import ApartmentRegistry, predict_names
+from domotic.warehouse.tenants import read_registry
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,14 @@ class Freshness:
                 "stale": self.stale}
 
 
-def newest_source_minute(share: Path, now: datetime, window: timedelta, source_tz: str = "UTC") -> datetime | None:
-    """The newest minute in ``window`` before ``now`` for which a file exists (one stat per name)."""
+def newest_source_minute(share: Path, now: datetime, window: timedelta, apartments: ApartmentRegistry,
+                         source_tz: str = "UTC") -> datetime | None:
+    """The newest minute in ``window`` before ``now`` for which a file of an (active) apartment exists (one stat
+    per name)."""
     minute = now.astimezone(UTC).replace(second=0, microsecond=0)
     for step in range(int(window.total_seconds() // 60) + 1):
         candidate = minute - timedelta(minutes=step)
-        if any(os.path.exists(share / name) for name in predict_names(candidate, source_tz)):
+        if any(os.path.exists(share / name) for name in predict_names(candidate, apartments, source_tz)):
             return candidate
     return None
 
@@ -84,7 +87,8 @@ def check(conn: Any, share: Path, now: datetime, max_lag: timedelta, source_tz: 
     row = conn.execute(
         "SELECT max(file_ts) FROM silver.file_manifest WHERE status = 'loaded' AND file_ts <= %s", (now,)
     ).fetchone()
-    return Freshness(now, row[0], newest_source_minute(share, now, max_lag, source_tz), max_lag)
+    apartments = read_registry(conn, active_on=now.astimezone(UTC).date())
+    return Freshness(now, row[0], newest_source_minute(share, now, max_lag, apartments, source_tz), max_lag)
 
 
 @dataclass

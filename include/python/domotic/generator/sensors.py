@@ -168,6 +168,48 @@ APARTMENTS: Final[Mapping[str, Inventory]] = MappingProxyType(
 )
 HANDLES: Final[tuple[str, ...]] = tuple(APARTMENTS)
 
+# Pools the synthetic apartments (index >= 2, scale tests) draw their inventories from, in the source's spellings.
+_SYNTHETIC_PLUGS = ("Livingroom", "Office", "Dishwasher", "WashingMachine", "Dryer")
+_SYNTHETIC_ROOMS = ("Bdroom", "Bhroom", "Office", "Livingroom", "Kitchen", "Laundry")
+_SYNTHETIC_MODULES = ("Office", "Bdroom")
+
+
+def synthetic_inventory(index: int) -> Inventory:
+    """A deterministic inventory for simulated apartment ``index`` >= 2 (scale tests): owner handle
+    ``Owner<index:04d>`` (apartment id ``owner<index:04d>``, as the registry derives it), 2-5 plugs, 2-4 rooms
+    with 1-2 contacts, 2-4 motion sensors, 1-2 indoor modules plus the outdoor one, 0-2 humidity sensors. The
+    same index always gives the same inventory, whatever the seed of the simulation."""
+    if index < len(APARTMENTS):
+        raise ValueError(f"apartments 0..{len(APARTMENTS) - 1} are the fixed ones of APARTMENTS, not {index}")
+    rng = np.random.default_rng([0x1A27, index])
+
+    def pick(pool: tuple[str, ...], low: int, high: int) -> tuple[str, ...]:
+        count = int(rng.integers(low, high + 1))
+        return tuple(pool[int(i)] for i in sorted(rng.choice(len(pool), size=count, replace=False)))
+
+    contacts = {room: tuple(("Window", "Door")[int(k)] for k in rng.integers(0, 2, int(rng.integers(1, 3))))
+                for room in pick(_SYNTHETIC_ROOMS, 2, 4)}
+    return Inventory(
+        handle=f"Owner{index:04d}",
+        apartment=f"owner{index:04d}",
+        api_token=f"tok_{int(rng.integers(0, 2**62)):016x}",
+        plugs=pick(_SYNTHETIC_PLUGS, 2, 5),
+        doors_windows=MappingProxyType(contacts),
+        motions=pick(_SYNTHETIC_ROOMS, 2, 4),
+        meteo_main="Livingroom",
+        meteo_modules=(*pick(_SYNTHETIC_MODULES, 1, 2), OUTDOOR),
+        humidities=pick(("Bhroom", "Laundry"), 0, 2),
+    )
+
+
+def inventories(count: int = len(APARTMENTS)) -> tuple[Inventory, ...]:
+    """The inventories of ``count`` simulated apartments: the two of :data:`APARTMENTS` first (the demo's), then
+    :func:`synthetic_inventory` for each further index."""
+    if count < 1:
+        raise ValueError(f"at least one apartment, not {count}")
+    fixed = tuple(APARTMENTS.values())
+    return fixed[:count] + tuple(synthetic_inventory(i) for i in range(len(fixed), count))
+
 OUTDOOR: Final = "Outdoor"
 MAIN_STATION_KEYS: Final = ("Temperature", "CO2", "Humidity", "Noise", "Pressure", "AbsolutePressure")
 MODULE_KEYS: Final = ("Temperature", "CO2", "Humidity", "battery_percent")
@@ -205,7 +247,7 @@ def readings_per_file(handle: str) -> int:
     humidities 3, consumption 10. JimmyLoup gives 63, JeremieVianin 65: within the 50–65 the original
     measured (legacy-system.md section 1.6; the 49 of the documentation example is a smaller inventory).
     """
-    inv = APARTMENTS[handle]
+    inv = APARTMENTS[handle] if handle in APARTMENTS else _synthetic_by_handle(handle)
     meteo = sum(len(station_keys(inv, s)) for s in inv.meteo_stations)
     return (
         3 * len(inv.plugs)
@@ -215,6 +257,12 @@ def readings_per_file(handle: str) -> int:
         + 3 * len(inv.humidities)
         + len(HOUSE_READING_KEYS) * len(inv.consumptions)
     )
+
+
+def _synthetic_by_handle(handle: str) -> Inventory:
+    if not (handle.startswith("Owner") and handle[5:].isdigit()):
+        raise KeyError(handle)
+    return synthetic_inventory(int(handle[5:]))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -660,7 +708,7 @@ class _BehaviourPlanner:
 
     def __init__(self, seed: int, apartment_index: int, inventory: Inventory) -> None:
         self.seed, self.apartment_index, self.inventory = seed, apartment_index, inventory
-        self.persona = _PERSONAS[apartment_index]
+        self.persona = _PERSONAS[apartment_index % len(_PERSONAS)]
         self._plans: dict[int, _DayPlan] = {}
         self._days: dict[int, _LocalDay] = {}
 
@@ -1652,7 +1700,17 @@ class SensorSimulator:
     ``source_tz`` only labels minutes (file names and payload ``datetime``), it never changes the values.
     """
 
-    def __init__(self, seed: int, history_start: date | str, source_tz: str = "UTC") -> None:
+    def __init__(self, seed: int, history_start: date | str, source_tz: str = "UTC",
+                 apartments: Iterable[Inventory] | None = None) -> None:
+        """``apartments``: the inventories to simulate (default the two of :data:`APARTMENTS`; more with
+        :func:`inventories`). Each apartment's behaviour is keyed by its index in this list (personas, heating,
+        boiler, absences: indexes >= 2 reuse the first two's parameters in turn, with their own random streams).
+        """
+        self.inventories = tuple(APARTMENTS.values()) if apartments is None else tuple(apartments)
+        if len({inv.handle for inv in self.inventories}) != len(self.inventories):
+            raise ValueError("apartments must have distinct handles")
+        for inv in self.inventories:
+            _READING_LEAVES.setdefault(inv.handle, _leaf_paths(inv))
         if seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         self.seed = seed
@@ -1670,7 +1728,7 @@ class SensorSimulator:
         return from_abs_minute(self.first_day * _MINUTES_PER_DAY)
 
     def _reset(self) -> None:
-        self._models = [_ApartmentModel(self.seed, k, inv) for k, inv in enumerate(APARTMENTS.values())]
+        self._models = [_ApartmentModel(self.seed, k, inv) for k, inv in enumerate(self.inventories)]
         self._day: int | None = None
         self._simulated: _SimulatedDay | None = None
 
@@ -1725,7 +1783,7 @@ class SensorSimulator:
         """The clean payload of one apartment for one minute (the live mode's entry point)."""
         day, i = divmod(to_abs_minute(minute), _MINUTES_PER_DAY)
         simulated = self._advance_to(day)
-        apt = simulated.apartments[HANDLES.index(handle)]
+        apt = simulated.apartments[[inv.handle for inv in self.inventories].index(handle)]
         return apt.payload(i, simulated.context.labels[i])
 
     def file_name(self, handle: str, minute: datetime) -> str:
@@ -1886,7 +1944,9 @@ _NON_NUMERIC = ("n/a", "unavailable", "--", "ERR")
 _BAD_DATETIMES = ("32.13.2023 25:61", "", "00.00.0000 00:00", "not-a-date")
 _UNCHANGED_ON_REDELIVERY = {"counter", "battery"}  # a changed counter would fake a meter reset downstream
 # Per apartment: the reading leaves faults may hit, by role ("numeric", "all").
-_READING_LEAVES = {handle: _leaf_paths(inv) for handle, inv in APARTMENTS.items()}
+# Filled for every simulated inventory (SensorSimulator.__init__); the same handle always has the same leaves.
+_READING_LEAVES: dict[str, dict[str, list[tuple[_JsonPath, str]]]] = {
+    handle: _leaf_paths(inv) for handle, inv in APARTMENTS.items()}
 
 
 def _path_str(path: _JsonPath) -> str:
@@ -2080,7 +2140,7 @@ class _RangeWriter:
         self.payload_rates = [(kind, getattr(faults, kind)) for kind in PAYLOAD_FAULTS]
         self.redelivery_rates = [(kind, getattr(faults, kind)) for kind in REDELIVERY_FAULTS]
         self.any_fault = bool(faults.active())
-        self.handles = [inv.handle for inv in APARTMENTS.values()]
+        self.handles = [inv.handle for inv in simulator.inventories]
         self.seen: set[str] = set()
         self.current_day = -1
         self.simulated: _SimulatedDay | None = None
@@ -2198,7 +2258,8 @@ class _RangeWriter:
 
 
 def _default_simulator(
-    start: date | datetime, seed: int, history_start: date | str | None, source_tz: str
+    start: date | datetime, seed: int, history_start: date | str | None, source_tz: str,
+    apartments: int | None = None,
 ) -> SensorSimulator:
     """The simulator of a write_range call without one: history from ``history_start``, else from ``start``."""
     zone = _zone(source_tz)
@@ -2207,7 +2268,7 @@ def _default_simulator(
         if history_start is not None
         else _to_utc(start, zone).astimezone(zone or UTC).date()
     )
-    return SensorSimulator(seed, history, source_tz)
+    return SensorSimulator(seed, history, source_tz, None if apartments is None else inventories(apartments))
 
 
 def _check_range_arguments(
@@ -2243,20 +2304,22 @@ def write_range(
     history_start: date | str | None = None,
     source_tz: str = "UTC",
     simulator: SensorSimulator | None = None,
+    apartments: int | None = None,
 ) -> Report:
     """Write every apartment-minute file in [start, end) and return a :class:`Report`.
 
     ``start``/``end`` are dates (midnight of ``source_tz``, the clock of the file names) or datetimes (naive =
     source clock). The simulation runs from ``history_start`` (default: the start date), writing nothing before
     ``start``: keep ``history_start`` fixed and any sub-range gives the same bytes as a longer run. Pass
-    ``simulator`` to reuse one (its seed, history start and source time zone then apply).
+    ``simulator`` to reuse one (its seed, history start and source time zone then apply); ``apartments`` = N
+    simulates N apartments (:func:`inventories`; default the two of :data:`APARTMENTS`).
 
     Files get mtime = end of their minute + 5–15 s, as on the share; re-deliveries one hour later. Late files
     keep the on-time mtime (a pipeline keyed on mtimes would miss them, which is the point).
     """
     faults = faults or Faults()
     if simulator is None:
-        simulator = _default_simulator(start, seed, history_start, source_tz)
+        simulator = _default_simulator(start, seed, history_start, source_tz, apartments)
     sim = simulator
     start_utc, end_utc = _to_utc(start, sim._tz), _to_utc(end, sim._tz)
     _check_range_arguments(start_utc, end_utc, faults, late_dir, redelivery_dir)

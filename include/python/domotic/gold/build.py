@@ -25,7 +25,7 @@ from domotic.paths import SQL_DIR
 BUILD_SQL: tuple[str, ...] = tuple(
     f"gold/build/{path.name}" for path in sorted((SQL_DIR / "gold" / "build").glob("*.sql")))
 
-# Gold tables with BI data (build_window is build metadata, tenant_role security configuration).
+# Gold tables with BI data (build_window is build metadata, tenant_membership security configuration).
 GOLD_TABLES: tuple[str, ...] = (
     "dim_date",
     "dim_datetime",

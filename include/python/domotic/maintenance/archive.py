@@ -49,7 +49,7 @@ def redelivery_member(rel: str, digest: str) -> str:
 
 @dataclass(frozen=True)
 class ArchivedFile:
-    rel: str  # path relative to the day folder, e.g. "08/14.09.2023 0800_JimmyLoup_received.json"
+    rel: str  # path relative to the day folder, e.g. "08/14.09.2023 0800_<Handle>_received.json"
     data: bytes
     mtime: float
     digest: str

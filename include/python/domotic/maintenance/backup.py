@@ -5,8 +5,8 @@ password only ever in ``PGPASSWORD``). A dump replaces an earlier one of the sam
 and ``pg_restore --list`` reads it; old dumps are deleted by the date in their name, never the newest one.
 
 A dump holds a database, not the roles of its server: restored on a new server, every grant and every Gold
-row-level-security policy naming ``role_jimmy``, ``role_jeremie`` or ``role_admin`` fails. So each dump gets a
-companion ``domotic_YYYYMMDD.roles.sql`` (``roles_script``): the roles the warehouse refers to, created when
+row-level-security policy naming ``role_tenant`` or ``role_admin`` fails (and the owners' roles are missing).
+So each dump gets a companion ``domotic_YYYYMMDD.roles.sql`` (``roles_script``): the roles the warehouse refers to, created when
 missing, and their memberships; docs/runbook.md §9 restores both. Both files are private (0600): a dump holds
 every tenant's data.
 """

@@ -116,8 +116,10 @@ def energy_features(history: History, issue_days: list[date], horizon: int = ENE
         calendar = _calendar(history, target_hours, issue_hour)
         same_hour = target_index - 24 * ((target_index - issue_index) // 24 + 1)
         hour_back = [target_index - 24 * ((target_index - issue_index) // 24 + k) for k in range(1, 15)]
-        weather = _weather(history, issue_day, target_hours)
+        default_weather = _weather(history.weather, issue_day, target_hours)
         for k, apartment in enumerate(history.apartments):
+            weather = default_weather if apartment not in history.site_weather else _weather(  # its own site
+                history.weather_of(apartment), issue_day, target_hours)
             series = history.energy[k]
             weeks = np.stack([_known(series, target_index - 168 * j, issue_index) for j in range(1, 5)])
             back = np.stack([_known(series, idx, issue_index) for idx in hour_back])
@@ -145,9 +147,10 @@ def _actual(series: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.where(valid, series[..., np.clip(index, 0, series.shape[-1] - 1)], np.nan)
 
 
-def _weather(history: History, issue_day: date, target_hours: np.ndarray) -> dict[str, np.ndarray]:
+def _weather(forecasts: dict[date, np.ndarray], issue_day: date, target_hours: np.ndarray
+             ) -> dict[str, np.ndarray]:
     """The forecast issued on ``issue_day`` at the target hours (NaN when there is none or it is unusable)."""
-    forecast = history.weather.get(issue_day)
+    forecast = forecasts.get(issue_day)
     n = target_hours.size
     if forecast is None:
         return {name: np.full(n, np.nan) for name in ENERGY_WEATHER}

@@ -65,6 +65,13 @@ class History:
     holidays: set[date] = field(default_factory=set)
     # issue date -> (len(WEATHER_FIELDS), WEATHER_HOURS) forecast from that date's 00:00 UTC; NaN = unusable
     weather: dict[date, np.ndarray] = field(default_factory=dict)
+    # apartment -> the same, for apartments whose weather site (silver.apartment_registry, through
+    # gold.dim_apartment) is not the default one
+    site_weather: dict[str, dict[date, np.ndarray]] = field(default_factory=dict)
+
+    def weather_of(self, apartment: str) -> dict[date, np.ndarray]:
+        """The forecasts by issue date of the apartment's weather site."""
+        return self.site_weather.get(apartment, self.weather)
 
     @property
     def first_day(self) -> date:
@@ -86,9 +93,12 @@ class History:
         energy, presence = self.energy.copy(), self.presence.copy()
         energy[:, cut:] = np.nan
         presence[:, cut:] = np.nan
-        weather = {day: values for day, values in self.weather.items() if hour_of_day_start(day) + 24 <= end_hour}
+        def known(forecasts: dict[date, np.ndarray]) -> dict[date, np.ndarray]:
+            return {day: values for day, values in forecasts.items() if hour_of_day_start(day) + 24 <= end_hour}
+
         return History(self.first_hour, self.hours, self.apartments, self.apartment_keys, energy, self.rooms,
-                       presence, set(self.holidays), weather)
+                       presence, set(self.holidays), known(self.weather),
+                       {apartment: known(forecasts) for apartment, forecasts in self.site_weather.items()})
 
 
 def interpolate_forecast(steps: dict[int, tuple[float | None, float | None, float | None, bool]],
@@ -116,7 +126,8 @@ def interpolate_forecast(steps: dict[int, tuple[float | None, float | None, floa
 def read_history(conn: Any, first_day: date, last_day: date, site: str, *, forecast_until: date | None = None
                  ) -> History:
     """Gold's hourly history of the UTC days ``first_day..last_day`` (inclusive), the holidays up to two days
-    after it, and the forecasts of ``site`` issued on those days."""
+    after it, and the forecasts of ``site`` issued on those days (of its own site for an apartment the registry
+    gives another one)."""
     first_hour = hour_of_day_start(first_day)
     end_hour = hour_of_day_start(last_day + timedelta(days=1))
     keys = {"start_key": datetime_key(first_hour), "end_key": datetime_key(end_hour), "min_minutes": MIN_MINUTES}
@@ -129,9 +140,15 @@ def read_history(conn: Any, first_day: date, last_day: date, site: str, *, forec
         presence_rows = cur.fetchall()
         cur.execute(read_sql("calendar.sql"), {"first": first_day, "last": last_day + timedelta(days=2)})
         calendar = cur.fetchall()
-        cur.execute(read_sql("weather_issues.sql"), {"site": site, "first_issue": first_day,
-                                                     "last_issue": forecast_until or last_day})
+        issues = {"first_issue": first_day, "last_issue": forecast_until or last_day}
+        cur.execute(read_sql("weather_issues.sql"), {"site": site, **issues})
         weather_rows = cur.fetchall()
+        cur.execute(read_sql("apartment_sites.sql"), {"site": site})
+        other_sites = {apartment: other for apartment, other in cur.fetchall() if apartment in apartment_keys}
+        site_rows = {}
+        for other in sorted(set(other_sites.values())):
+            cur.execute(read_sql("weather_issues.sql"), {"site": other, **issues})
+            site_rows[other] = cur.fetchall()
     conn.rollback()
     apartments = sorted(apartment_keys)
     hours = end_hour - first_hour
@@ -146,8 +163,10 @@ def read_history(conn: Any, first_day: date, last_day: date, site: str, *, forec
         if apartment in apartment_keys:
             presence[room_index[(apartment, int(room_key))], hour_of_key(hour_key) - first_hour] = float(flag)
     holidays = _holidays(calendar, first_day, last_day + timedelta(days=2))
+    by_site = {other: forecasts_by_issue(rows) for other, rows in site_rows.items()}
     return History(first_hour, hours, apartments, apartment_keys, energy, rooms, presence, holidays,
-                   forecasts_by_issue(weather_rows))
+                   forecasts_by_issue(weather_rows),
+                   {apartment: by_site[other] for apartment, other in other_sites.items()})
 
 
 def forecasts_by_issue(rows: list[tuple]) -> dict[date, np.ndarray]:

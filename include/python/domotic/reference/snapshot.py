@@ -6,6 +6,10 @@ personal columns (names, e-mail, phone, password, street address, GPS) never lea
 only to be transformed on the way: ``buildings.houseName`` (it holds the owner handle) becomes the apartment
 id, and ``dierrors.errorMessage`` is stored with e-mails, phone numbers, names and handles stripped.
 
+Apartments are data: the handles come from the apartment registry (``silver.apartment_registry``), and a
+building whose houseName carries a handle the registry lacks registers a new apartment, in the swap
+transaction (``domotic.warehouse.tenants.register_buildings``): its files load from the next sensor run.
+
 A run reads every table in one consistent MySQL snapshot, streams each into ``silver.<table>__next`` (typed
 from ``information_schema``, loaded with COPY in bounded batches), and swaps all of them in one Postgres
 transaction, together with the rebuild of ``silver.di_errors_clean`` and the rows of
@@ -17,6 +21,7 @@ See docs/mysql-snapshot.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import uuid
@@ -31,7 +36,8 @@ from psycopg import sql
 from domotic.errors import PermanentError
 from domotic.gold.ledger import record_change
 from domotic.paths import SQL_DIR
-from domotic.sensors.names import HANDLES, to_utc
+from domotic.sensors.names import Apartment, ApartmentRegistry, to_utc
+from domotic.warehouse.tenants import handle_from_house_name, plan_buildings, register_buildings, registered
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,6 @@ PERSONAL_TABLES: frozenset[str] = frozenset(
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # International (+41 79 123 45 67, 0041...) or national (079 123 45 67) numbers; never an IP address.
 _PHONE_RE = re.compile(r"(?<![\w.])(?:\+\d{2,3}|00\d{2,3}|0)[ ]?\(?\d{2}\)?(?:[ .-]?\d{2,3}){3}(?![\w.])")
-_HANDLE_RES = [(re.compile(re.escape(handle), re.IGNORECASE), apartment) for handle, apartment in HANDLES.items()]
 # A person's name is recognised by the word that introduces it, then up to three capitalised words.
 _NAME_CUE_RE = re.compile(
     r"\b(?P<cue>user|owner|tenant|resident|contact|notified|informed|hello|dear|bonjour|"
@@ -76,26 +81,38 @@ def _redact_names(match: re.Match[str]) -> str:
     return f"{match.group('cue')}{match.group('gap')}[name]" + (f" {rest}" if rest else "")
 
 
-def strip_personal_data(message: str | None) -> str | None:
-    """The message with e-mail addresses, phone numbers, owner handles and introduced names removed."""
+@functools.lru_cache(maxsize=8)
+def _handle_pattern(handles: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One case-insensitive alternation of the registry's handles, longest first."""
+    if not handles:
+        return None
+    return re.compile("|".join(re.escape(h) for h in sorted(handles, key=len, reverse=True)), re.IGNORECASE)
+
+
+def strip_personal_data(message: str | None, registry: ApartmentRegistry) -> str | None:
+    """The message with e-mail addresses, phone numbers, owner handles (replaced by their apartment id) and
+    introduced names removed."""
     if message is None:
         return None
     text = _EMAIL_RE.sub("[email]", message)
     text = _PHONE_RE.sub("[phone]", text)
-    for pattern, apartment in _HANDLE_RES:
-        text = pattern.sub(apartment, text)
+    pattern = _handle_pattern(tuple(registry.handles))
+    if pattern is not None:
+        text = pattern.sub(lambda m: registry.get(m.group(0)).apartment_id, text)  # type: ignore[union-attr]
     return _NAME_CUE_RE.sub(_redact_names, text)
 
 
-def apartment_from_house_name(house_name: str | None) -> str | None:
-    """``jimmy`` / ``jeremie`` from a houseName containing the owner handle (as the original matched it)."""
+def apartment_from_house_name(house_name: str | None, registry: ApartmentRegistry) -> str | None:
+    """The apartment id of a houseName carrying a registered owner handle (its last word, or anywhere in it, as
+    the original matched it); None when it names no registered apartment."""
     if not house_name:
         return None
+    handle = handle_from_house_name(house_name)
+    found = registry.get(handle) if handle else None
+    if found is not None:
+        return found.apartment_id
     lowered = house_name.lower()
-    for handle, apartment in HANDLES.items():
-        if handle.lower() in lowered or apartment in lowered:
-            return apartment
-    return None
+    return next((a.apartment_id for a in registry if a.handle.lower() in lowered), None)
 
 
 # ----------------------------------------------------------------------------------------- the allow-list
@@ -108,7 +125,7 @@ class Derived:
     source: str  # MySQL column read
     target: str  # Silver column written
     pg_type: str
-    transform: Callable[[Any], Any]
+    transform: Callable[[Any, ApartmentRegistry], Any]  # (value, the apartment registry) -> stored value
 
 
 @dataclass(frozen=True)
@@ -314,7 +331,7 @@ class TableFailure(Exception):
 
 
 def plan_table(spec: TableSpec, upstream: Sequence[SourceColumn], upstream_pk: Sequence[str],
-               source_tz: str) -> TablePlan:
+               source_tz: str, registry: ApartmentRegistry | None = None) -> TablePlan:
     """Match the allow-list against what MySQL describes; refuse when an allowed column is gone."""
     by_name = {c.name: c for c in upstream}
     if not by_name:
@@ -325,7 +342,8 @@ def plan_table(spec: TableSpec, upstream: Sequence[SourceColumn], upstream_pk: S
     columns: list[SilverColumn] = []
     for entry in spec.columns:
         if isinstance(entry, Derived):
-            columns.append(SilverColumn(entry.target, entry.pg_type, entry.transform))
+            columns.append(SilverColumn(entry.target, entry.pg_type,
+                                        functools.partial(entry.transform, registry=registry or ApartmentRegistry())))
         else:
             source = by_name[entry]
             target_type = pg_type(source)
@@ -537,6 +555,7 @@ class SnapshotReport:
     row_counts: dict[str, int] = field(default_factory=dict)  # by Silver table
     unexpected_columns: dict[str, list[str]] = field(default_factory=dict)  # by pidb table
     failures: dict[str, str] = field(default_factory=dict)  # by pidb table
+    new_apartments: list[str] = field(default_factory=list)  # registered from pidb buildings by this snapshot
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary (XCom, asset event extra)."""
@@ -545,6 +564,7 @@ class SnapshotReport:
             "taken_at": self.taken_at.isoformat(),
             "row_counts": dict(self.row_counts),
             "unexpected_columns": {k: list(v) for k, v in self.unexpected_columns.items()},
+            "new_apartments": list(self.new_apartments),
         }
 
 
@@ -574,13 +594,13 @@ def _write_log(pg_conn: Any, report: SnapshotReport, specs: Sequence[TableSpec],
 
 
 def extract_all(mysql_conn: Any, pg_conn: Any, specs: Sequence[TableSpec], report: SnapshotReport,
-                source_tz: str, batch_rows: int) -> list[TablePlan]:
+                source_tz: str, batch_rows: int, registry: ApartmentRegistry | None = None) -> list[TablePlan]:
     """Build every ``__next`` table; record per-table failures in ``report`` instead of stopping."""
     plans: list[TablePlan] = []
     for spec in specs:
         try:
             columns, primary_key = describe_table(mysql_conn, spec.source)
-            plan = plan_table(spec, columns, primary_key, source_tz)
+            plan = plan_table(spec, columns, primary_key, source_tz, registry)
             if plan.unexpected:
                 log.warning("pidb.%s: new upstream column(s) not on the allow-list, not imported: %s",
                             spec.source, ", ".join(plan.unexpected))
@@ -621,11 +641,15 @@ class SwapFailure(Exception):
 
 
 def swap_all(pg_conn: Any, plans: Sequence[TablePlan], report: SnapshotReport, specs: Sequence[TableSpec],
-             run_id: str | None) -> None:
-    """One transaction: every table swapped, di_errors_clean rebuilt, the log written."""
+             run_id: str | None, buildings: Sequence[tuple[int, str | None]] = ()) -> None:
+    """One transaction: new apartments registered, every table swapped, di_errors_clean rebuilt, the log
+    written."""
     how: dict[str, str] = {}
     with pg_conn.transaction(), pg_conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
+        report.new_apartments = register_buildings(cur, buildings, report.taken_at.astimezone(UTC).date())
+        if report.new_apartments:
+            log.info("pidb names new apartment(s), registered: %s", ", ".join(report.new_apartments))
         for plan in plans:
             try:
                 how[plan.spec.source] = swap_table(cur, plan.spec.target)
@@ -657,6 +681,33 @@ def _drop_next_quietly(pg_conn: Any, specs: Sequence[TableSpec]) -> None:
         log.warning("could not drop the %s tables: %s", NEXT_SUFFIX, exc)
 
 
+def read_buildings(mysql_conn: Any) -> list[tuple[int, str | None]]:
+    """``(idBuilding, houseName)`` of pidb's buildings, inside the snapshot's consistent read: the handles the
+    houseNames carry (never stored as such: they become apartment ids). Empty when unreadable (the table's own
+    extraction then fails, naming it)."""
+    cur = mysql_conn.cursor()
+    try:
+        cur.execute(f"SELECT {mysql_ident('idBuilding')}, {mysql_ident('houseName')} FROM {mysql_ident('buildings')}")
+        return [(int(building), None if name is None else str(name)) for building, name in cur.fetchall()]
+    except Exception as exc:
+        if _mysql_error_code(exc) in _MYSQL_CONNECTION_ERRORS:
+            raise
+        log.warning("pidb.buildings unreadable for the apartment registry: %s", exc)
+        return []
+    finally:
+        cur.close()
+
+
+def snapshot_registry(pg_conn: Any, buildings: Sequence[tuple[int, str | None]]) -> ApartmentRegistry:
+    """The registry as it will be after this snapshot: the registered apartments plus those pidb's buildings
+    add (the transforms map their handles; ``swap_all`` registers them)."""
+    with pg_conn.transaction():
+        rows = registered(pg_conn)
+    new, _ = plan_buildings(rows, buildings)
+    return ApartmentRegistry([*(Apartment(r.apartment_id, r.owner_handle, r.source_tz) for r in rows),
+                              *(Apartment(apartment, handle) for apartment, handle, _ in new)])
+
+
 def take_snapshot(pg_conn: Any, mysql_conn: Any, *, source_tz: str = "UTC", batch_rows: int = BATCH_ROWS,
                   run_id: str | None = None, specs: Sequence[TableSpec] = ALLOW_LIST,
                   taken_at: datetime | None = None) -> SnapshotReport:
@@ -671,10 +722,12 @@ def take_snapshot(pg_conn: Any, mysql_conn: Any, *, source_tz: str = "UTC", batc
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(_drop_next_quietly, pg_conn, specs)
         report = SnapshotReport(snapshot_id=uuid.uuid4(), taken_at=taken_at or datetime.now(UTC))
-        plans = extract_all(mysql_conn, pg_conn, specs, report, source_tz, batch_rows)
+        buildings = read_buildings(mysql_conn) if any(s.source == "buildings" for s in specs) else []
+        registry = snapshot_registry(pg_conn, buildings)
+        plans = extract_all(mysql_conn, pg_conn, specs, report, source_tz, batch_rows, registry)
         if not report.failures:
             try:
-                swap_all(pg_conn, plans, report, specs, run_id)
+                swap_all(pg_conn, plans, report, specs, run_id, buildings)
             except SwapFailure as exc:
                 report.failures[exc.table] = str(exc)
         if report.failures:

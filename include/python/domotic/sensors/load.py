@@ -44,11 +44,14 @@ from domotic.sensors.flatten import (
     payload_copy_lines,
 )
 from domotic.sensors.names import (
+    UNKNOWN_HANDLE,
+    ApartmentRegistry,
     BadFileName,
+    FileNaming,
     SensorFileName,
     canonical_name,
     day_prefixes,
-    parse_sensor_name,
+    split_sensor_name,
     to_utc,
     versioned_name,
 )
@@ -117,28 +120,34 @@ class ShareListing:
         return ordered
 
 
-def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListing:
+def list_share_day(share: Path, day: date, source_tz: str = "UTC",
+                   apartments: ApartmentRegistry | None = None) -> ShareListing:
     """List the share once; keep that UTC day's files and the JSON names that cannot be parsed at all.
+
+    With ``apartments`` (the registry), names of unknown handles are bad names (quarantined with the first
+    chunk) and each apartment's own source clock places its names; without it, every well-formed name is
+    placed by ``source_tz`` and the load quarantines the unknown handles.
 
     The share holds every day ever delivered (hundreds of thousands of names), so the per-name work is done
     in C: ``os.listdir``, a prefix test, and one regular-expression pass over all names for the bad ones.
     Names that do not parse are returned escaped (``escape_name``): a name that is not UTF-8 or holds a
     control character travels through XCom and the manifest in a printable, reversible form.
     """
-    prefixes = tuple(day_prefixes(day, source_tz))
+    prefixes = tuple(day_prefixes(day, apartments.zones(source_tz) if apartments else source_tz))
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     end = start + timedelta(days=1)
     entries = os.listdir(share)
+    naming = None if apartments is None else FileNaming(apartments, source_tz)
     keyed: list[tuple[datetime, str]] = []
     bad: list[str] = []
     for name in [entry for entry in entries if entry.startswith(prefixes)]:
         try:
-            parsed = parse_sensor_name(name, source_tz)
+            minute = _name_minute(name, source_tz, naming)
         except BadFileName:
             bad.append(escape_name(name))
             continue
-        if start <= parsed.minute_utc < end:
-            keyed.append((parsed.minute_utc, name))
+        if start <= minute < end:
+            keyed.append((minute, name))
     # JSON files whose name does not follow the pattern at all belong to no day: every day reports them (they
     # are quarantined once, then known to the manifest), whatever they are (a link or a folder is recorded as
     # such, never followed). A name that is not even printable (not UTF-8, control characters) is reported by
@@ -150,6 +159,14 @@ def list_share_day(share: Path, day: date, source_tz: str = "UTC") -> ShareListi
             bad.append(escape_name(name))
     keyed.sort()
     return ShareListing([name for _, name in keyed], sorted(bad), len(entries), [minute.hour for minute, _ in keyed])
+
+
+def _name_minute(name: str, source_tz: str, naming: FileNaming | None) -> datetime:
+    """The UTC minute of a name (BadFileName when it does not parse, or, with a registry, has an unknown handle)."""
+    if naming is not None:
+        return naming.parse(name).minute_utc
+    _, naive = split_sensor_name(name)
+    return to_utc(naive, source_tz)
 
 
 def _modified_on(path: str, start: datetime, end: datetime) -> bool:
@@ -198,10 +215,10 @@ def _read_file(path: str) -> tuple[bytes, float]:
         os.close(fd)
 
 
-def parse_or_error(name: str, source_tz: str) -> SensorFileName | BadFileName:
+def parse_or_error(name: str, naming: FileNaming) -> SensorFileName | BadFileName:
     """The parsed name, or the BadFileName saying why not (parsed once per file, used by copy and load)."""
     try:
-        return parse_sensor_name(name, source_tz)
+        return naming.parse(name)
     except BadFileName as exc:
         return exc
 
@@ -214,8 +231,8 @@ class BronzeWriter:
     that name exists, even when another run stored it a moment ago.
     """
 
-    def __init__(self, bronze_root: Path, source_tz: str = "UTC") -> None:
-        self.root, self.source_tz = str(bronze_root), source_tz
+    def __init__(self, bronze_root: Path, naming: FileNaming) -> None:
+        self.root, self.naming = str(bronze_root), naming
         self._folders: dict[tuple | None, str] = {}
         self._tmp_suffix = f".{os.getpid()}.tmp"
         # Unnamed files are linked through /proc; cleared if the filesystem has none.
@@ -268,7 +285,7 @@ class BronzeWriter:
 
         ``name`` is the source name as the manifest records it (escaped when it is not printable).
         """
-        folder = self.folder(parse_or_error(name, self.source_tz) if parsed is None else parsed)
+        folder = self.folder(parse_or_error(name, self.naming) if parsed is None else parsed)
         name = _fit_file_name(name)
         with self._staged(folder, name, data, mtime) as (source, fd):
             for candidate in (os.path.join(folder, name), os.path.join(folder, versioned_name(name, digest))):
@@ -306,13 +323,16 @@ def copy_to_bronze(
     known: set[tuple[str, str]],
     source_tz: str = "UTC",
     limits: LoadLimits = DEFAULT_LIMITS,
+    *,
+    apartments: ApartmentRegistry,
 ) -> CopyResult:
     """Copy share files into Bronze unless their content is already known; never modify Bronze in place.
 
+    ``apartments`` (the registry) places each file in its apartment's folder (unknown handles: ``_quarantine``).
     Entries that are not files to load are returned in ``rejected`` (to quarantine) or ``skipped``.
     """
     result = CopyResult()
-    writer = BronzeWriter(bronze_root, source_tz)
+    writer = BronzeWriter(bronze_root, FileNaming(apartments, source_tz))
     share_dir = str(share)
     for name in names:
         read = _read_share_entry(share_dir, name, limits, result)
@@ -561,11 +581,12 @@ class PendingFile:
     parsed: SensorFileName | BadFileName | None = None  # None: not parsed yet
     rejected: str | None = None  # why it is quarantined without being parsed (not a file, too large, refused)
     size: int | None = None  # when ``data`` was not read: the size found
+    retry_of: int | None = None  # file_id of this content's quarantine row for an unknown handle, now registered
 
     @classmethod
     def of_rejected(cls, name: str, error: ShareEntryError, supersedes: tuple[int, datetime | None] | None,
-                    source_tz: str) -> PendingFile:
-        return cls(None, name, b"", error.digest, supersedes, parse_or_error(name, source_tz), error.reason,
+                    naming: FileNaming) -> PendingFile:
+        return cls(None, name, b"", error.digest, supersedes, parse_or_error(name, naming), error.reason,
                    error.size)
 
 
@@ -597,9 +618,9 @@ class BatchEncoder:
     """Turns a batch of pending files into binary COPY rows and manifest rows (pure Python, no DB work except
     creating the series a file brings, on the registry's own connection)."""
 
-    def __init__(self, registry: SeriesRegistry, source_tz: str, stats: LoadStats,
+    def __init__(self, registry: SeriesRegistry, naming: FileNaming, stats: LoadStats,
                  limits: LoadLimits = DEFAULT_LIMITS) -> None:
-        self.registry, self.source_tz, self.stats, self.limits = registry, source_tz, stats, limits
+        self.registry, self.naming, self.stats, self.limits = registry, naming, stats, limits
         self.manifest: list[tuple] = []
 
     def _quarantine(self, item: PendingFile, file_id: int, reason: str, apartment: str | None = None,
@@ -621,7 +642,7 @@ class BatchEncoder:
 
     def _encode(self, item: PendingFile, file_id: int) -> bytes | None:
         """One file's COPY rows and manifest row; None (and a quarantine row) when it cannot be loaded."""
-        parsed = item.parsed if item.parsed is not None else parse_or_error(item.name, self.source_tz)
+        parsed = item.parsed if item.parsed is not None else parse_or_error(item.name, self.naming)
         where = (None, None) if isinstance(parsed, BadFileName) else (parsed.apartment, parsed.minute_utc)
         if item.rejected is not None:
             self._quarantine(item, file_id, item.rejected, *where)
@@ -638,7 +659,7 @@ class BatchEncoder:
             self._quarantine(item, file_id, "JSON document is not an object", *where)
             return None
         naive = parse_payload_minute(payload.get("datetime"))
-        payload_ts = to_utc(naive, self.source_tz) if naive else None
+        payload_ts = to_utc(naive, parsed.source_tz) if naive else None
         reading_ts = payload_ts or parsed.minute_utc  # rule 4: fall back to the file-name minute, never now()
         # Binary COPY rows (ts, file_id, value, series_id, is_outlier): the per-file prefix and the per-series
         # suffixes are prebuilt bytes, so each reading costs one struct.pack and two concatenations.
@@ -694,16 +715,21 @@ class BatchEncoder:
 _MAX_INT4 = 2**31 - 1
 
 
-def _manifest_state(conn: psycopg.Connection, names: list[str]) -> tuple[set[tuple[str, str]], dict]:
-    """(name, checksum) pairs the manifest holds, and the current version's (file_id, reading_ts) by name."""
+def _manifest_state(conn: psycopg.Connection, names: list[str]
+                    ) -> tuple[set[tuple[str, str]], dict, dict[tuple[str, str], int]]:
+    """(name, checksum) pairs the manifest holds, the current version's (file_id, reading_ts) by name, and the
+    file_id of the contents quarantined for an unknown owner handle (retried: the handle may be registered now).
+    """
     rows = conn.execute(
-        "SELECT source_name, checksum, file_id, reading_ts, is_current FROM silver.file_manifest "
+        "SELECT source_name, checksum, file_id, reading_ts, is_current, "
+        "status = 'quarantined' AND starts_with(reason, %s) FROM silver.file_manifest "
         "WHERE source_name = ANY(%s)",
-        (names,),
+        (UNKNOWN_HANDLE, names),
     ).fetchall()
-    seen = {(name, digest) for name, digest, _, _, _ in rows}
-    current = {name: (file_id, reading_ts) for name, _, file_id, reading_ts, is_current in rows if is_current}
-    return seen, current
+    seen = {(name, digest) for name, digest, *_ in rows}
+    current = {name: (file_id, reading_ts) for name, _, file_id, reading_ts, is_current, _ in rows if is_current}
+    retry = {(name, digest): file_id for name, digest, file_id, _, _, unknown in rows if unknown}
+    return seen, current, retry
 
 
 def _one_version_per_name(pending: list[PendingFile], stats: LoadStats) -> list[PendingFile]:
@@ -728,7 +754,7 @@ def _read_bronze_batch(paths: Sequence[str], conn: psycopg.Connection, stats: Lo
             continue
         items.append((path, canonical_name(os.path.basename(path)), data))
     stats.files_seen += len(items)
-    seen, current = _manifest_state(conn, [name for _, name, _ in items])
+    seen, current, _ = _manifest_state(conn, [name for _, name, _ in items])
     pending: list[PendingFile] = []
     for path, name, data in items:
         digest = checksum(data)
@@ -748,7 +774,7 @@ def _read_bronze_batch(paths: Sequence[str], conn: psycopg.Connection, stats: Lo
 _REFUSED_CONTENT = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded, UnicodeError)
 
 
-def _load_isolating(conn: psycopg.Connection, registry: SeriesRegistry, items: list[PendingFile], source_tz: str,
+def _load_isolating(conn: psycopg.Connection, registry: SeriesRegistry, items: list[PendingFile], naming: FileNaming,
                     stats: LoadStats, ledger_source: str = "sensor_load", limits: LoadLimits = DEFAULT_LIMITS) -> None:
     """``_load_batch``, and when the database refuses the batch for its content, the same on each half until
     the file it refuses is alone: that file is quarantined with the database's reason, the others load.
@@ -757,38 +783,38 @@ def _load_isolating(conn: psycopg.Connection, registry: SeriesRegistry, items: l
     (``SeriesRegistry.admit``), so this is the net under it, not the usual path.
     """
     try:
-        _load_batch(conn, registry, items, source_tz, stats, ledger_source, limits)
+        _load_batch(conn, registry, items, naming, stats, ledger_source, limits)
         return
     except _REFUSED_CONTENT as exc:
         refusal = exc
     if len(items) == 1:
-        _quarantine_refused(conn, registry, items[0], refusal, source_tz, stats, limits)
+        _quarantine_refused(conn, registry, items[0], refusal, naming, stats, limits)
         return
     stats.batches_split += 1
     log.warning("The database refused a batch of %d files (%s): loading it in halves to find the file",
                 len(items), safe_text(refusal, 200))
     middle = len(items) // 2
     for half in (items[:middle], items[middle:]):
-        _load_isolating(conn, registry, half, source_tz, stats, ledger_source, limits)
+        _load_isolating(conn, registry, half, naming, stats, ledger_source, limits)
 
 
 def _quarantine_refused(conn: psycopg.Connection, registry: SeriesRegistry, item: PendingFile, refusal: Exception,
-                        source_tz: str, stats: LoadStats, limits: LoadLimits) -> None:
+                        naming: FileNaming, stats: LoadStats, limits: LoadLimits) -> None:
     """Record a file the database refused as quarantined, with the database's reason; if even that row is
     refused, the file is skipped and logged (no content may stop the others)."""
     code = getattr(getattr(refusal, "diag", None), "sqlstate", None) or type(refusal).__name__
     reason = f"the database refused its content ({code}): {safe_text(str(refusal).strip(), 300)}"
     refused = PendingFile(item.path, item.name, b"", item.digest, item.supersedes, item.parsed, reason,
-                          len(item.data) if item.size is None else item.size)
+                          len(item.data) if item.size is None else item.size, item.retry_of)
     try:
-        _load_batch(conn, registry, [refused], source_tz, stats, limits=limits)
+        _load_batch(conn, registry, [refused], naming, stats, limits=limits)
     except _REFUSED_CONTENT as exc:
         stats.skip(item.name, f"refused, and its quarantine row too: {safe_text(exc, 200)}")
         log.error("File %r refused by the database and not recordable (%s): skipped", item.name,
                   safe_text(exc, 200))
 
 
-def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[PendingFile], source_tz: str,
+def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[PendingFile], naming: FileNaming,
                 stats: LoadStats, ledger_source: str = "sensor_load", limits: LoadLimits = DEFAULT_LIMITS) -> None:
     """One transaction: retire superseded versions, stream readings, record the manifest."""
     file_ids = [row[0] for row in conn.execute(
@@ -802,14 +828,19 @@ def _load_batch(conn: psycopg.Connection, registry: SeriesRegistry, items: list[
         conn.execute("SET LOCAL synchronous_commit = off")
         if superseded:
             _retire_superseded(conn, superseded)
-        batch = BatchEncoder(registry, source_tz, batch_stats, limits)
+        retried = [item.retry_of for item in items if item.retry_of is not None]
+        if retried:
+            # Files quarantined for an unknown handle, loaded now that it is registered: the quarantine row
+            # gives way to the new one (same name and content).
+            conn.execute("DELETE FROM silver.file_manifest WHERE file_id = ANY(%s)", (retried,))
+        batch = BatchEncoder(registry, naming, batch_stats, limits)
         try:
             with conn.transaction(), conn.cursor() as cur, cur.copy(_COPY_READINGS) as copy:
                 _stream(copy, batch.chunks(items, file_ids))
         except psycopg.errors.UniqueViolation:
             # Two files claim the same (minute, series): merge through staging; the later file wins.
             batch_stats = LoadStats(merge_fallbacks=1)
-            batch = BatchEncoder(registry, source_tz, batch_stats, limits)
+            batch = BatchEncoder(registry, naming, batch_stats, limits)
             _merge_batch(conn, batch, items, file_ids)
         for _, _, old_ts in superseded:
             if old_ts is not None:
@@ -876,15 +907,20 @@ def _merge_batch(conn: psycopg.Connection, batch: BatchEncoder, items: list[Pend
 
 
 @contextmanager
-def _loading_session(connect: Connect, bounds: dict[tuple[str, str], Bounds] | None
-                     ) -> Iterator[tuple[psycopg.Connection, SeriesRegistry]]:
-    """The loading connection (each batch is one explicit transaction on it) and the series registry."""
+def _loading_session(connect: Connect, bounds: dict[tuple[str, str], Bounds] | None, source_tz: str,
+                     apartments: ApartmentRegistry | None = None
+                     ) -> Iterator[tuple[psycopg.Connection, SeriesRegistry, FileNaming]]:
+    """The loading connection (each batch is one explicit transaction on it), the series registry, and the
+    file naming: the apartment registry given, or read from the warehouse once (one small query)."""
+    from domotic.warehouse.tenants import read_registry
+
     registry = SeriesRegistry(connect, bounds)
     conn = connect()
     conn.autocommit = True  # each batch is one explicit transaction (conn.transaction())
     try:
         registry.preload(conn)
-        yield conn, registry
+        naming = FileNaming(read_registry(conn) if apartments is None else apartments, source_tz)
+        yield conn, registry, naming
     finally:
         conn.close()
         registry.close()
@@ -905,18 +941,20 @@ def load_bronze_files(
     ledger_source: str = "sensor_load",
     limits: LoadLimits = DEFAULT_LIMITS,
     recorded_path: Callable[[str], str] | None = None,
+    apartments: ApartmentRegistry | None = None,
 ) -> LoadStats:
     """Load Bronze files into Silver (see module docstring). Returns what happened, for logs and assets.
 
     ``ledger_source`` names the writer in Gold's work ledger (``archive_replay`` for a compaction replay);
-    ``recorded_path`` maps a path read to the one the manifest keeps (a replay reads a temporary extraction).
+    ``recorded_path`` maps a path read to the one the manifest keeps (a replay reads a temporary extraction);
+    ``apartments``: the apartment registry (read from the warehouse when omitted).
     """
     stats = LoadStats()
-    with _loading_session(connect, bounds) as (conn, registry):
+    with _loading_session(connect, bounds, source_tz, apartments) as (conn, registry, naming):
         for batch in _in_batches(paths, batch_files):
             items = _read_bronze_batch(batch, conn, stats, recorded_path)
             if items:
-                _load_isolating(conn, registry, items, source_tz, stats, ledger_source, limits)
+                _load_isolating(conn, registry, items, naming, stats, ledger_source, limits)
             if on_batch:
                 on_batch(stats)
     for name, reason in stats.quarantined.items():
@@ -925,16 +963,16 @@ def load_bronze_files(
 
 
 def quarantine_entries(connect: Connect, rejected: Sequence[tuple[str, ShareEntryError]],
-                       source_tz: str = "UTC") -> LoadStats:
+                       source_tz: str = "UTC", apartments: ApartmentRegistry | None = None) -> LoadStats:
     """Record share entries that were not read (links, folders, FIFOs, oversized files) as quarantined, once
     each (an entry found again as it was is known to the manifest and left alone)."""
     stats = LoadStats()
     if not rejected:
         return stats
-    with _loading_session(connect, None) as (conn, registry):
-        items = _pending_rejected(conn, rejected, stats, CopyResult(), source_tz)
+    with _loading_session(connect, None, source_tz, apartments) as (conn, registry, naming):
+        items = _pending_rejected(conn, rejected, stats, CopyResult(), naming)
         if items:
-            _load_isolating(conn, registry, items, source_tz, stats)
+            _load_isolating(conn, registry, items, naming, stats)
     return stats
 
 
@@ -958,6 +996,7 @@ def ingest_share_files(
     bounds: dict[tuple[str, str], Bounds] | None = None,
     on_batch: Callable[[LoadStats], None] | None = None,
     limits: LoadLimits = DEFAULT_LIMITS,
+    apartments: ApartmentRegistry | None = None,
 ) -> IngestResult:
     """Share -> Bronze -> Silver in one pass per batch: each file is read and hashed once.
 
@@ -968,12 +1007,12 @@ def ingest_share_files(
     quarantined (links, folders, FIFOs, files over ``limits.max_file_bytes``) or skipped (vanished, changing).
     """
     stats, copied = LoadStats(), CopyResult()
-    writer = BronzeWriter(bronze_root, source_tz)
-    with _loading_session(connect, bounds) as (conn, registry):
+    with _loading_session(connect, bounds, source_tz, apartments) as (conn, registry, naming):
+        writer = BronzeWriter(bronze_root, naming)
         for batch in _in_batches(names, batch_files):
-            items = _copy_share_batch(share, batch, conn, writer, copied, stats, source_tz, limits)
+            items = _copy_share_batch(share, batch, conn, writer, copied, stats, naming, limits)
             if items:
-                _load_isolating(conn, registry, items, source_tz, stats, limits=limits)
+                _load_isolating(conn, registry, items, naming, stats, limits=limits)
             if on_batch:
                 on_batch(stats)
     if copied.vanished:
@@ -982,7 +1021,7 @@ def ingest_share_files(
 
 
 def _copy_share_batch(share: Path, names: Sequence[str], conn: psycopg.Connection, writer: BronzeWriter,
-                      copied: CopyResult, stats: LoadStats, source_tz: str,
+                      copied: CopyResult, stats: LoadStats, naming: FileNaming,
                       limits: LoadLimits = DEFAULT_LIMITS) -> list[PendingFile]:
     """Read a batch of share files; skip content the manifest holds; store the rest in Bronze, to load."""
     share_dir = str(share)
@@ -993,25 +1032,27 @@ def _copy_share_batch(share: Path, names: Sequence[str], conn: psycopg.Connectio
         if found is not None:
             read.append((name, *found, checksum(found[0])))
     stats.files_seen += len(read)
-    seen, current = _manifest_state(conn, [name for name, _, _, _ in read])
-    pending = _pending_rejected(conn, copied.rejected[rejected_before:], stats, copied, source_tz)
+    seen, current, retry = _manifest_state(conn, [name for name, _, _, _ in read])
+    pending = _pending_rejected(conn, copied.rejected[rejected_before:], stats, copied, naming)
     for name, data, mtime, digest in read:
-        if (name, digest) in seen:
+        parsed = parse_or_error(name, naming)
+        retry_of = retry.get((name, digest)) if not isinstance(parsed, BadFileName) else None
+        if (name, digest) in seen and retry_of is None:
             copied.unchanged += 1
             stats.files_unchanged += 1
             continue
         seen.add((name, digest))
-        parsed = parse_or_error(name, source_tz)
         path = writer.store(name, data, mtime, digest, copied, parsed)
-        pending.append(PendingFile(path, name, data, digest, current.get(name), parsed))
+        supersedes = None if retry_of is not None else current.get(name)
+        pending.append(PendingFile(path, name, data, digest, supersedes, parsed, retry_of=retry_of))
     return _one_version_per_name(pending, stats)
 
 
 def _pending_rejected(conn: psycopg.Connection, rejected: Sequence[tuple[str, ShareEntryError]], stats: LoadStats,
-                      copied: CopyResult, source_tz: str) -> list[PendingFile]:
+                      copied: CopyResult, naming: FileNaming) -> list[PendingFile]:
     """The rejected entries the manifest does not hold yet, as files to quarantine."""
     stats.files_seen += len(rejected)
-    seen, current = _manifest_state(conn, [name for name, _ in rejected])
+    seen, current, _ = _manifest_state(conn, [name for name, _ in rejected])
     pending = []
     for name, error in rejected:
         if (name, error.digest) in seen:
@@ -1019,5 +1060,5 @@ def _pending_rejected(conn: psycopg.Connection, rejected: Sequence[tuple[str, Sh
             stats.files_unchanged += 1
             continue
         seen.add((name, error.digest))
-        pending.append(PendingFile.of_rejected(name, error, current.get(name), source_tz))
+        pending.append(PendingFile.of_rejected(name, error, current.get(name), naming))
     return pending

@@ -5,10 +5,11 @@ DAG files stay thin (schedule and wiring); everything here is plain Python that 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from domotic.sensors.load import (
 )
 from domotic.sensors.outliers import DEFAULT_BOUNDS, parse_overrides
 from domotic.sensors.replay import replay_generations, restore_archived_day
+from domotic.warehouse.tenants import read_registry
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,14 @@ def _paths() -> tuple[Path, Path, str]:
 def _limits() -> LoadLimits:
     return LoadLimits(setting("sensor_max_file_bytes"), setting("sensor_max_series_per_file"),
                       setting("sensor_max_new_series_per_day"))
+
+
+def minute_apartments(minute: datetime) -> list[list[str | None]]:
+    """The apartments active on the minute's UTC day, ``[[apartment_id, handle, source_tz], ...]``: what
+    ``sensors_minutely`` predicts (one small query per run)."""
+    with contextlib.closing(warehouse_connect()()) as conn:
+        registry = read_registry(conn, active_on=minute.date())
+    return [[a.apartment_id, a.handle, a.source_tz] for a in registry]
 
 
 def copy_names(names: Sequence[str]) -> list[str]:
@@ -65,7 +75,10 @@ def list_day(day: date, chunk_files: int | None = None) -> list[list[str]]:
     if not share.is_dir():
         raise SourceMissingError(f"sensor share folder {share} does not exist or is not mounted "
                                  "(Variable domotic_smb_path)")
-    listing = list_share_day(share, day, source_tz)
+    connect = warehouse_connect()
+    with contextlib.closing(connect()) as conn:
+        apartments = read_registry(conn)  # every registered apartment: a re-run of an old day loads its files
+    listing = list_share_day(share, day, source_tz, apartments)
     log.info("Share %s: %d files for %s, %d unparsable names", share, len(listing.names), day,
              len(listing.bad_names))
     max_files = chunk_files or setting("sensor_chunk_files")
@@ -73,7 +86,7 @@ def list_day(day: date, chunk_files: int | None = None) -> list[list[str]]:
         # The share no longer holds the day (cleaned, or emptied for good): replay it from Bronze's compacted
         # archive, before concluding anything from an empty share (runbook 7.1).
         with storage_errors(f"Bronze {bronze_root}"):
-            restored = restore_archived_day(bronze_root, day, warehouse_connect())
+            restored = restore_archived_day(bronze_root, day, connect)
         if restored:
             log.info("Day %s is not on the share: %d archived Bronze files restored for replay", day, len(restored))
             return [[*restored, *listing.bad_names]]  # one chunk: the day's files, as they were loaded
@@ -150,9 +163,10 @@ def _copy(share: Path, names: list[str], bronze_root: Path, source_tz: str) -> C
     conn = connect()
     try:
         known = known_checksums(conn, names)
+        apartments = read_registry(conn)
     finally:
         conn.close()
-    result = copy_to_bronze(share, names, bronze_root, known, source_tz, _limits())
+    result = copy_to_bronze(share, names, bronze_root, known, source_tz, _limits(), apartments=apartments)
     log.info("Bronze %s: %d copied, %d already in Bronze, %d unchanged (already loaded), %d vanished",
              bronze_root, result.copied, result.already_in_bronze, result.unchanged, len(result.vanished))
     if result.vanished:

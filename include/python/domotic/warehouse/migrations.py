@@ -4,8 +4,10 @@
   own transaction together with its row in ``ops.schema_migrations`` (version, name, sha256, applied_at): a
   migration that fails leaves no trace and the next ones wait. They are append-only: an applied migration
   whose file changed is refused (write a new one instead).
+* Seeds ``include/sql/seeds/*.sql`` (versioned reference data, e.g. the apartments pidb lacks: insert what is
+  missing, never overwrite what operations changed since) run after the numbered migrations at every migrate.
 * Repeatable scripts ``include/sql/migrations/repeatable/*.sql`` (idempotent, e.g. row-level security, which
-  must cover tables added later) run after the numbered ones at every migrate.
+  must cover tables added later, and the roles the seeds' tenants need) run last, at every migrate.
 * Concurrent migrators are serialised by an advisory lock; a second one finds nothing left to do.
 * Runs of the pipeline do no DDL: they check ``require_current`` (one indexed read) and fail at once, naming the
   command to run, when the warehouse is behind the code.
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 REPEATABLE_DIR = MIGRATIONS_DIR / "repeatable"
+SEEDS_DIR = SQL_DIR / "seeds"
 _NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 _LOCK_KEY = 0x646F6D6F_7469636D  # "domoticm": one advisory lock for every migrator
 _TABLE = """
@@ -83,7 +86,8 @@ def latest_version() -> int:
 
 
 def repeatable_scripts() -> list[Path]:
-    return sorted(REPEATABLE_DIR.glob("*.sql"))
+    """The seeds, then the repeatable scripts, in the order every migrate runs them."""
+    return sorted(SEEDS_DIR.glob("*.sql")) + sorted(REPEATABLE_DIR.glob("*.sql"))
 
 
 def current_version(conn: Any) -> int:

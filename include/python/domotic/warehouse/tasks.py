@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import date
 from typing import Any
 
 from domotic.airflow_adapter import warehouse_connection
 from domotic.settings import POSTGRES_CONN_ID
-from domotic.warehouse import migrations
+from domotic.warehouse import migrations, tenants
 
 log = logging.getLogger(__name__)
 
@@ -26,3 +27,27 @@ def migrate(conn_id: str = POSTGRES_CONN_ID) -> dict[str, Any]:
 def status(conn_id: str = POSTGRES_CONN_ID) -> dict[str, int]:
     with contextlib.closing(warehouse_connection(conn_id, check_schema=False)) as conn:
         return {"current": migrations.current_version(conn), "latest": migrations.latest_version()}
+
+
+def onboard_apartment(handle: str, active_from: date, *, conn_id: str | None = None, **details: Any) -> dict:
+    """``python -m domotic.warehouse.tenants onboard``: register an apartment and map its owner's role."""
+    with contextlib.closing(warehouse_connection(conn_id or POSTGRES_CONN_ID)) as conn:
+        conn.autocommit = True
+        result = tenants.onboard(conn, handle, active_from, **details)
+    log.info("apartment %s (%s) %s; role %s", result["apartment_id"], handle, result["action"], result["role"])
+    return result
+
+
+def offboard_apartment(apartment_id: str, active_to: date, *, conn_id: str | None = None) -> dict:
+    """``python -m domotic.warehouse.tenants offboard``: end an apartment and revoke its owner's access."""
+    with contextlib.closing(warehouse_connection(conn_id or POSTGRES_CONN_ID)) as conn:
+        conn.autocommit = True
+        result = tenants.offboard(conn, apartment_id, active_to)
+    log.info("apartment %s offboarded (last day %s); revoked %s", apartment_id, active_to, result["revoked"])
+    return result
+
+
+def list_apartments(*, conn_id: str | None = None) -> list[dict]:
+    """``python -m domotic.warehouse.tenants list``: the registry."""
+    with contextlib.closing(warehouse_connection(conn_id or POSTGRES_CONN_ID)) as conn:
+        return [vars(row) for row in tenants.registered(conn)]

@@ -1,9 +1,13 @@
 -- gold.dim_apartment: every apartment of silver.sensor_series (all of them, every build: a few rows).
 -- Grain: apartment. Natural key apartment_id; apartment_key = stable_key('apartment|' || apartment_id).
 -- Enriched from the reference snapshot (gold_ref_building) when it knows the apartment; building_name is
--- masked ('Building <id>'), owner_user_id stays NULL. Weather site: the first configured site.
+-- masked ('Building <id>'), owner_user_id stays NULL. Weather site: the apartment's own in the registry
+-- (silver.apartment_registry.weather_site) when it is a configured site, else the first configured site.
 WITH apartments AS (
     SELECT DISTINCT apartment AS apartment_id FROM silver.sensor_series
+),
+registry AS (
+    SELECT r.apartment_id, r.weather_site FROM silver.apartment_registry r
 ),
 building AS (
     SELECT DISTINCT ON (apartment) *
@@ -13,7 +17,10 @@ building AS (
 site AS (
     SELECT s.site_key, s.site_name
     FROM gold.dim_weather_site s
-    WHERE s.site_name = trim((%(weather_sites)s::text[])[1])
+    WHERE s.is_configured
+),
+first_site AS (
+    SELECT s.site_key, s.site_name FROM site s WHERE s.site_name = trim((%(weather_sites)s::text[])[1])
 ),
 src AS (
     SELECT gold.stable_key('apartment|' || a.apartment_id) AS apartment_key,
@@ -28,11 +35,13 @@ src AS (
            b.heating_electric,
            b.surface_m2,
            NULL::integer                                   AS floor,
-           s.site_key                                      AS weather_site_key,
-           s.site_name                                     AS weather_site_name
+           coalesce(own.site_key, s.site_key)              AS weather_site_key,
+           coalesce(own.site_name, s.site_name)            AS weather_site_name
     FROM apartments a
     LEFT JOIN building b ON b.apartment = a.apartment_id
-    LEFT JOIN site s ON true
+    LEFT JOIN registry r ON r.apartment_id = a.apartment_id
+    LEFT JOIN site own ON own.site_name = r.weather_site
+    LEFT JOIN first_site s ON true
 )
 INSERT INTO gold.dim_apartment AS t
     (apartment_key, apartment_id, name, owner_user_id, building_id, building_name, building_type, building_year,
