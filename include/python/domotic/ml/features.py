@@ -8,7 +8,9 @@ since its 07:30 delivery), never the observed weather and never a later issue.
 Energy (target: the apartment's kWh in hour ``t``, horizon ``h = t - I + 1`` in 1..48):
 calendar (Zurich hour and weekday, weekend or Valais holiday), lags (the same hour on the last known day, i.e.
 ``t - 24`` for tomorrow and ``t - 48`` for the day after, and ``t - 168``), robust recent profiles (the median
-of the same hour over the last 14 days, the mean over 7), yesterday's and the last week's consumption, recent
+of the same hour over the last 14 and 28 days, the mean over 7), the every-second-day cycle of machines run
+when full (the same hour two days before, ``t - 48``, and its mean over ``t - 48k``, k = 1..7), yesterday's,
+the day before's and the last week's consumption, recent
 occupancy (share of the apartment's room-hours with presence over the last 24 and 72 h, hours since the last
 presence), and with weather: the forecast temperature, radiation and precipitation of hour ``t`` and the
 forecast's mean temperature over the 24 h up to ``t``.
@@ -37,7 +39,8 @@ LOCAL_TZ = "Europe/Zurich"
 
 CALENDAR = ["horizon", "local_hour", "weekday", "day_off"]
 ENERGY_BASE = ["apartment_code", *CALENDAR, "lag_last_day", "lag_week", "mean_profile_4w", "median_14d", "mean_7d",
-               "kwh_last_day", "kwh_last_week", "occupancy_24h", "occupancy_72h", "hours_since_presence"]
+               "kwh_last_day", "kwh_last_week", "occupancy_24h", "occupancy_72h", "hours_since_presence",
+               "lag_2d", "mean_2d_cycle", "kwh_day_before", "median_28d"]
 ENERGY_WEATHER = ["forecast_temperature", "forecast_radiation", "forecast_precipitation", "forecast_temperature_24h"]
 PRESENCE = ["apartment_code", "room_code", *CALENDAR, "hour_of_week", "hour_freq_14d", "lag_day",
             "room_last_24h", "apartment_last_3h", "apartment_last_24h", "hours_since_presence"]
@@ -115,18 +118,21 @@ def energy_features(history: History, issue_days: list[date], horizon: int = ENE
         target_index = target_hours - history.first_hour
         calendar = _calendar(history, target_hours, issue_hour)
         same_hour = target_index - 24 * ((target_index - issue_index) // 24 + 1)
-        hour_back = [target_index - 24 * ((target_index - issue_index) // 24 + k) for k in range(1, 15)]
+        hour_back = [target_index - 24 * ((target_index - issue_index) // 24 + k) for k in range(1, 29)]
         weather = _weather(history, issue_day, target_hours)
         for k, apartment in enumerate(history.apartments):
             series = history.energy[k]
             weeks = np.stack([_known(series, target_index - 168 * j, issue_index) for j in range(1, 5)])
             back = np.stack([_known(series, idx, issue_index) for idx in hour_back])
+            cycle = np.stack([_known(series, target_index - 48 * j, issue_index) for j in range(1, 8)])
             row = {
                 "issue_day": issue_day, "apartment": apartment, "target_hour": target_hours,
                 "apartment_code": float(k), **calendar,
                 "lag_last_day": _known(series, same_hour, issue_index),
-                "lag_week": weeks[0], "mean_profile_4w": _nanmean(weeks), "median_14d": _nanmedian(back),
-                "mean_7d": _nanmean(back[:7]),
+                "lag_week": weeks[0], "mean_profile_4w": _nanmean(weeks), "median_14d": _nanmedian(back[:14]),
+                "mean_7d": _nanmean(back[:7]), "median_28d": _nanmedian(back),
+                "lag_2d": cycle[0], "mean_2d_cycle": _nanmean(cycle),
+                "kwh_day_before": _recent(series, issue_index - 24, 24) * 24,
                 "kwh_last_day": _recent(series, issue_index, 24) * 24,
                 "kwh_last_week": _recent(series, issue_index, 168) * 24,
                 "occupancy_24h": _recent(history.presence[history.room_apartment() == k], issue_index, 24),
