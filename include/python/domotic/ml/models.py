@@ -65,7 +65,9 @@ class Bundle:
 
     @staticmethod
     def params() -> dict[str, object]:
-        return {"energy": ENERGY_PARAMS, "energy_no_weather": ENERGY_PARAMS, "presence": PRESENCE_PARAMS}
+        return {"energy": ENERGY_PARAMS, "energy_no_weather": ENERGY_PARAMS, "presence": PRESENCE_PARAMS,
+                "issued": {"energy": f"{ENERGY_BLEND} model + {1 - ENERGY_BLEND} median_14d",
+                           "presence": f"{PRESENCE_BLEND} model + {1 - PRESENCE_BLEND} hour_of_week"}}
 
 
 def library_versions() -> dict[str, str]:
