@@ -153,7 +153,7 @@ def report_text(out: dict[str, Any]) -> str:
 
 
 def bench_ml(conninfo: str, model_dir: Path, *, build: bool = True, seed: int = 2023, backtest_days: int = 14,
-             refit_every: int = 7) -> dict[str, Any]:
+             refit_every: int = 1) -> dict[str, Any]:
     """Build the 70-day warehouse (unless ``build`` is false), then time the forecasts in a child process."""
     out: dict[str, Any] = {}
     if build:
@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--conninfo", required=True)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--backtest-days", type=int, default=14)
-    parser.add_argument("--refit-every", type=int, default=7)
+    parser.add_argument("--refit-every", type=int, default=1)
     args = parser.parse_args()
     out = _timed(args.conninfo, args.model_dir, args.backtest_days, args.refit_every)
     print(json.dumps(out, default=str))

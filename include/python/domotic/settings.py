@@ -73,7 +73,7 @@ VARIABLES: dict[str, Setting] = _variables(
     Setting("ml_model_dir", str, "/data/ml/models", "folder of the model artifacts (written atomically)"),
     Setting("ml_history_days", int, "70", "days of Gold history a run reads to train and to build features"),
     Setting("ml_backtest_days", int, "14", "target days of the rolling-origin backtest gating a new model"),
-    Setting("ml_retrain_every_days", int, "7", "retrain when the serving model is this many days old"),
+    Setting("ml_retrain_every_days", int, "1", "retrain when the serving model is this many days old"),
     Setting("ml_degradation_ratio", float, "1.3", "retrain and alert when an apartment's live energy MAE "
             "exceeds this x its backtest MAE"),
     Setting("ml_live_window_days", int, "7", "issue days over which the live error is measured"),

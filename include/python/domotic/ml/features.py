@@ -8,14 +8,17 @@ since its 07:30 delivery), never the observed weather and never a later issue.
 Energy (target: the apartment's kWh in hour ``t``, horizon ``h = t - I + 1`` in 1..48):
 calendar (Zurich hour and weekday, weekend or Valais holiday), lags (the same hour on the last known day, i.e.
 ``t - 24`` for tomorrow and ``t - 48`` for the day after, and ``t - 168``), robust recent profiles (the median
-of the same hour over the last 14 days, the mean over 7), yesterday's and the last week's consumption, recent
+of the same hour over the last 14 and 28 days, the mean over 7), the every-second-day cycle of machines run
+when full (the same hour two days before, ``t - 48``, and its mean over ``t - 48k``, k = 1..7), yesterday's,
+the day before's and the last week's consumption, recent
 occupancy (share of the apartment's room-hours with presence over the last 24 and 72 h, hours since the last
 presence), and with weather: the forecast temperature, radiation and precipitation of hour ``t`` and the
 forecast's mean temperature over the 24 h up to ``t``.
 
 Presence (target: room shows presence in hour ``t``, horizon 1..24): calendar, the room's hour-of-week frequency
-(up to 8 weeks), its frequency at that hour over 14 days, the same hour yesterday, the room's and the
-apartment's recent presence, hours since the apartment's last presence.
+(up to 8 weeks; and the same over the weeks whose day the apartment was not away), its frequency at that hour
+over 14 days, the same hour yesterday, the room's and the apartment's recent presence (3, 24 and 72 h), hours
+since the apartment's last presence.
 
 Baselines (computed here so they see exactly the same information): energy ``same_hour_last_week`` (``t-168``)
 and ``mean_profile_4w`` (mean of ``t-168k``, k = 1..4, over the weeks known); presence ``hour_of_week``
@@ -37,10 +40,12 @@ LOCAL_TZ = "Europe/Zurich"
 
 CALENDAR = ["horizon", "local_hour", "weekday", "day_off"]
 ENERGY_BASE = ["apartment_code", *CALENDAR, "lag_last_day", "lag_week", "mean_profile_4w", "median_14d", "mean_7d",
-               "kwh_last_day", "kwh_last_week", "occupancy_24h", "occupancy_72h", "hours_since_presence"]
+               "kwh_last_day", "kwh_last_week", "occupancy_24h", "occupancy_72h", "hours_since_presence",
+               "lag_2d", "mean_2d_cycle", "kwh_day_before", "median_28d"]
 ENERGY_WEATHER = ["forecast_temperature", "forecast_radiation", "forecast_precipitation", "forecast_temperature_24h"]
 PRESENCE = ["apartment_code", "room_code", *CALENDAR, "hour_of_week", "hour_freq_14d", "lag_day",
-            "room_last_24h", "apartment_last_3h", "apartment_last_24h", "hours_since_presence"]
+            "room_last_24h", "apartment_last_3h", "apartment_last_24h", "hours_since_presence",
+            "hour_of_week_home", "apartment_last_72h"]
 ENERGY_BASELINES = ("same_hour_last_week", "mean_profile_4w")
 PRESENCE_BASELINES = ("hour_of_week",)
 
@@ -74,6 +79,18 @@ def _calendar(history: History, target_hours: np.ndarray, issue_hour: int) -> di
     day_off = np.array([wd >= 5 or day in history.holidays for wd, day in zip(weekday, days, strict=True)])
     return {"horizon": (target_hours - issue_hour + 1).astype(float), "local_hour": local.hour.to_numpy(float),
             "weekday": weekday.astype(float), "day_off": day_off.astype(float)}
+
+
+def _days_home(occupancy: np.ndarray, issue_index: int) -> np.ndarray:
+    """(apartments, days): 1 if the apartment showed presence in some hour of that UTC day, 0 if in none (away),
+    NaN if the day was not wholly known at the issue."""
+    days = occupancy.shape[-1] // 24
+    complete = min(days, max(0, issue_index) // 24)
+    out = np.full((occupancy.shape[0], days), np.nan)
+    block = occupancy[:, :complete * 24].reshape(occupancy.shape[0], complete, 24)
+    known = ~np.isnan(block).all(axis=-1)
+    out[:, :complete] = np.where(known, np.nanmax(np.where(np.isnan(block), 0, block), axis=-1), np.nan)
+    return out
 
 
 def apartment_presence(history: History) -> np.ndarray:
@@ -115,7 +132,7 @@ def energy_features(history: History, issue_days: list[date], horizon: int = ENE
         target_index = target_hours - history.first_hour
         calendar = _calendar(history, target_hours, issue_hour)
         same_hour = target_index - 24 * ((target_index - issue_index) // 24 + 1)
-        hour_back = [target_index - 24 * ((target_index - issue_index) // 24 + k) for k in range(1, 15)]
+        hour_back = [target_index - 24 * ((target_index - issue_index) // 24 + k) for k in range(1, 29)]
         default_weather = _weather(history.weather, issue_day, target_hours)
         for k, apartment in enumerate(history.apartments):
             weather = default_weather if apartment not in history.site_weather else _weather(  # its own site
@@ -123,12 +140,15 @@ def energy_features(history: History, issue_days: list[date], horizon: int = ENE
             series = history.energy[k]
             weeks = np.stack([_known(series, target_index - 168 * j, issue_index) for j in range(1, 5)])
             back = np.stack([_known(series, idx, issue_index) for idx in hour_back])
+            cycle = np.stack([_known(series, target_index - 48 * j, issue_index) for j in range(1, 8)])
             row = {
                 "issue_day": issue_day, "apartment": apartment, "target_hour": target_hours,
                 "apartment_code": float(k), **calendar,
                 "lag_last_day": _known(series, same_hour, issue_index),
-                "lag_week": weeks[0], "mean_profile_4w": _nanmean(weeks), "median_14d": _nanmedian(back),
-                "mean_7d": _nanmean(back[:7]),
+                "lag_week": weeks[0], "mean_profile_4w": _nanmean(weeks), "median_14d": _nanmedian(back[:14]),
+                "mean_7d": _nanmean(back[:7]), "median_28d": _nanmedian(back),
+                "lag_2d": cycle[0], "mean_2d_cycle": _nanmean(cycle),
+                "kwh_day_before": _recent(series, issue_index - 24, 24) * 24,
                 "kwh_last_day": _recent(series, issue_index, 24) * 24,
                 "kwh_last_week": _recent(series, issue_index, 168) * 24,
                 "occupancy_24h": _recent(history.presence[history.room_apartment() == k], issue_index, 24),
@@ -179,12 +199,15 @@ def presence_features(history: History, issue_days: list[date], horizon: int = P
         target_hours = issue_hour + np.arange(horizon)
         target_index = target_hours - history.first_hour
         calendar = _calendar(history, target_hours, issue_hour)
+        home = _days_home(occupancy, issue_index)
+        week_back = target_index[None, :] - 168 * np.arange(1, 9)[:, None]
         for r, (apartment, room_key, room_name) in enumerate(history.rooms):
             series = history.presence[r]
             k = owner[r]
             weeks = np.stack([_known(series, target_index - 168 * j, issue_index) for j in range(1, 9)])
             days = np.stack([_known(series, target_index - 24 * j, issue_index) for j in range(1, 15)])
             hour_of_week = _nanmean(weeks)
+            was_home = home[owner[r]][np.clip(week_back // 24, 0, home.shape[1] - 1)] == 1
             row = {
                 "issue_day": issue_day, "apartment": apartment, "room_key": room_key, "room_name": room_name,
                 "target_hour": target_hours, "apartment_code": float(k), "room_code": float(r), **calendar,
@@ -193,6 +216,8 @@ def presence_features(history: History, issue_days: list[date], horizon: int = P
                 "apartment_last_3h": _recent(occupancy[k], issue_index, 3),
                 "apartment_last_24h": _recent(occupancy[k], issue_index, 24),
                 "hours_since_presence": _hours_since(occupancy[k], issue_index),
+                "hour_of_week_home": _nanmean(np.where(was_home, weeks, np.nan)),
+                "apartment_last_72h": _recent(occupancy[k], issue_index, 72),
                 "y": _actual(series, target_index),
             }
             frames.append(pd.DataFrame(row))

@@ -33,7 +33,7 @@ class Policy:
 
     model_dir: Path
     backtest_days: int = 14
-    retrain_every_days: int = 7
+    retrain_every_days: int = 1
     degradation_ratio: float = 1.3
     live_window_days: int = 7
     min_improvement: float = 0.0

@@ -6,7 +6,8 @@
   calibrated; the backtest reports its Brier score and reliability table).
 
 The energy models minimise the absolute error (their prediction is a conditional median: the target metric is
-MAE and hourly kWh is very skewed: a machine runs or it does not). One model serves every apartment (and one
+MAE and hourly kWh is very skewed: a machine runs or it does not); the issued kWh is the equal-weight mean of
+that prediction and the 14-day median of the same hour (``ENERGY_BLEND``), which is steadier than either. One model serves every apartment (and one
 every room): the apartment and room are categorical features, so a new apartment starts from what the others
 taught. Fixed seeds: the same data gives the same model, bit for bit.
 """
@@ -24,8 +25,14 @@ from domotic.ml import features as F
 from domotic.ml.history import History, hour_of_day_start
 
 SEED = 20231027
-ENERGY_PARAMS = {"loss": "absolute_error", "max_iter": 300, "learning_rate": 0.05, "max_leaf_nodes": 15,
-                 "min_samples_leaf": 30, "random_state": SEED}
+# Few, large leaves: ~50 days of hourly kWh is a small, noisy sample; a deeper model learnt noise (docs/ml.md §5).
+ENERGY_PARAMS = {"loss": "absolute_error", "max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 8,
+                 "min_samples_leaf": 100, "random_state": SEED}
+# The issued energy forecast is the equal-weight mean of the model and the robust profile it was fed (the median
+# of the same hour over the last 14 days): a fixed combination, not a fitted one, so it cannot overfit.
+ENERGY_BLEND = 0.5
+# Likewise the presence probability: the equal-weight mean of the classifier and the room's hour-of-week frequency.
+PRESENCE_BLEND = 0.5
 PRESENCE_PARAMS = {"loss": "log_loss", "max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 8,
                    "min_samples_leaf": 200, "l2_regularization": 1.0, "random_state": SEED}
 # Single-threaded: on a small data set and a shared 2-core worker, OpenMP's threads cost more than they save
@@ -58,7 +65,9 @@ class Bundle:
 
     @staticmethod
     def params() -> dict[str, object]:
-        return {"energy": ENERGY_PARAMS, "energy_no_weather": ENERGY_PARAMS, "presence": PRESENCE_PARAMS}
+        return {"energy": ENERGY_PARAMS, "energy_no_weather": ENERGY_PARAMS, "presence": PRESENCE_PARAMS,
+                "issued": {"energy": f"{ENERGY_BLEND} model + {1 - ENERGY_BLEND} median_14d",
+                           "presence": f"{PRESENCE_BLEND} model + {1 - PRESENCE_BLEND} hour_of_week"}}
 
 
 def library_versions() -> dict[str, str]:
@@ -150,7 +159,9 @@ def predict_energy(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
         prediction[use_weather.to_numpy()] = bundle.energy.predict(out.loc[use_weather, F.ENERGY_BASE + F.ENERGY_WEATHER])
     if (~use_weather).any():
         prediction[~use_weather.to_numpy()] = bundle.energy_no_weather.predict(out.loc[~use_weather, F.ENERGY_BASE])
-    out["prediction"] = np.clip(prediction, 0.0, None)
+    profile = out["median_14d"].fillna(out["mean_7d"]).to_numpy(float)
+    blended = np.where(np.isnan(profile), prediction, ENERGY_BLEND * prediction + (1 - ENERGY_BLEND) * profile)
+    out["prediction"] = np.clip(blended, 0.0, None)
     out["weather_used"] = use_weather.to_numpy()
     for name in F.ENERGY_BASELINES:
         out[name] = out[name].fillna(out["mean_7d"]).fillna(out["median_14d"])
@@ -160,7 +171,9 @@ def predict_energy(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
 def predict_presence(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
     """Probability per row in [0, 1]; adds ``prediction`` and the hour-of-week baseline filled where missing."""
     out = recode(frame, bundle)
-    out["prediction"] = np.clip(bundle.presence.predict_proba(out[F.PRESENCE])[:, 1], 0.0, 1.0)
+    model = bundle.presence.predict_proba(out[F.PRESENCE])[:, 1]
     out["hour_of_week_baseline"] = (out["hour_of_week"].fillna(out["hour_freq_14d"]).fillna(out["room_last_24h"])
                                     .fillna(0.5))
+    blended = PRESENCE_BLEND * model + (1 - PRESENCE_BLEND) * out["hour_of_week_baseline"].to_numpy(float)
+    out["prediction"] = np.clip(blended, 0.0, 1.0)
     return out
