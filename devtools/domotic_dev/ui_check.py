@@ -98,7 +98,9 @@ class UiTour:
 
         self.open(f"/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/{task_id}")
         self.page.get_by_text(task_id).first.wait_for(timeout=30000)
-        self.page.get_by_text("INFO").first.wait_for(timeout=30000)  # log lines rendered
+        # Log lines rendered: their level badges are in the page. Attached, not visible: the log viewer may keep
+        # the lines of a collapsed group (or outside its scrolled view) hidden while they are there.
+        self.page.get_by_text("INFO").first.wait_for(state="attached", timeout=30000)
         self.shot("airflow-ui-task-log.png")
 
 
