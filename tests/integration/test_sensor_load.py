@@ -23,21 +23,15 @@ from domotic.sensors.load import (
 )
 from domotic.sensors.names import sensor_name
 from domotic.warehouse.migrations import apply as migrate
-from tests.fixtures.sensors import DAY, EXAMPLE, REGISTRY, T0, fill_share, payload, write
+from tests.fixtures.sensors import DAY, EXAMPLE, REGISTRY, T0, fill_share, payload, share_env, write
 
 
 @pytest.fixture
 def env(warehouse, tmp_path):
-    share, bronze = tmp_path / "share", tmp_path / "bronze"
-    share.mkdir()
-    bronze.mkdir()
-
-    def connect():
-        return psycopg.connect(warehouse["conninfo"])
-
-    with connect() as conn:
+    env = share_env(warehouse, tmp_path)
+    with env["connect"]() as conn:
         migrate(conn)
-    return {"share": share, "bronze": bronze, "connect": connect, "conninfo": warehouse["conninfo"]}
+    return env
 
 
 def ingest_day(env, day: date = DAY, batch_files: int = 5000):

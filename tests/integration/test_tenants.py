@@ -18,21 +18,14 @@ from domotic.sensors.load import ingest_share_files, list_share_day
 from domotic.sensors.names import sensor_name
 from domotic.warehouse import tenants
 from domotic_airflow.sensors import PredictedFileSensor
-from tests.fixtures.sensors import DAY, T0, payload, write
+from tests.fixtures.sensors import DAY, T0, payload, share_env, write
 
 NEW_HANDLE = "AliceMartin"  # derive_apartment_id: 'alice'
 
 
 @pytest.fixture
 def env(warehouse, tmp_path):
-    share, bronze = tmp_path / "share", tmp_path / "bronze"
-    share.mkdir()
-    bronze.mkdir()
-
-    def connect():
-        return psycopg.connect(warehouse["conninfo"])
-
-    return {"share": share, "bronze": bronze, "connect": connect, "conninfo": warehouse["conninfo"]}
+    return share_env(warehouse, tmp_path)
 
 
 def deliver(share, handles, minutes: int = 20) -> list[str]:
