@@ -54,7 +54,7 @@ soak: install
 	$(PY) -m domotic_dev.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 bench: install
-	$(PY) -m domotic_dev.bench
+	$(PY) -m domotic_dev.bench $(BENCH_ARGS)
 
 # Superset on http://127.0.0.1:8088 with the dashboards of bi/assets on a demo warehouse (docs/bi.md).
 bi: install

@@ -43,7 +43,7 @@ import psycopg
 # Airflow worker that has run a task before (and as the baseline's workers, forked from here too).
 from domotic.sensors.load import ingest_share_files, list_share_day
 from domotic_dev.airflow_local import LocalAirflow
-from domotic_dev.services import REPO_ROOT, Service, create_warehouse, ensure_postgres
+from domotic_dev.services import REPO_ROOT, Service, create_warehouse, drop_database, ensure_postgres
 
 BENCH_DIR = REPO_ROOT / "var" / "bench"
 HISTORY_START = date(2023, 8, 18)
@@ -376,9 +376,13 @@ def bench_silver(pg: Service, sizes: list[int], warm_repeats: int = 3, baseline_
 # ---------------------------------------------------------------------------------------------- minutely
 
 
-def bench_minutely_latency(pg: Service, minutes: int = 3) -> dict:
-    """Files written at the end of a live minute -> rows visible in Silver, through a real scheduler."""
-    from domotic.generator.sensors import SensorSimulator
+def bench_minutely_latency(pg: Service, minutes: int = 3, apartments: int = 2) -> dict:
+    """Files written at the end of a live minute -> rows visible in Silver, through a real scheduler.
+
+    ``apartments`` > 2: the generator's fleet (``bench_scale.import_fleet``), ``apartments`` predicted files a
+    minute; besides the time until a minute's last file is in Silver, each file's own latency (the polls see
+    the count of the minute's loaded files grow) gives ``file_p95_s``."""
+    from domotic.generator.sensors import SensorSimulator, inventories
     from domotic_dev.airflow_local import LocalAirflow
     from domotic_dev.demo import _pg_conn_json
 
@@ -403,8 +407,14 @@ def bench_minutely_latency(pg: Service, minutes: int = 3) -> dict:
         # A live measurement: the files are written for the real current minutes, so the simulator's days start
         # from the clock this bench reads (once, here), not from a second, separate reading of the date.
         started_at = datetime.now(UTC)
-        simulator = SensorSimulator(seed=SEED, history_start=started_at.date() - timedelta(days=1))
+        simulator = SensorSimulator(seed=SEED, history_start=started_at.date(), apartments=inventories(apartments))
         info = conninfo(pg, "bench_minutely")
+        if apartments > len(inventories()):
+            from domotic_dev.bench_scale import import_fleet
+
+            import_fleet(info, apartments, started_at.date() - timedelta(days=1))
+        simulator.step(started_at.replace(second=0, microsecond=0))  # simulates the day before timing anything
+        file_latencies: list[float] = []
         for _ in range(minutes + 1):
             now = datetime.now(UTC)
             minute = now.replace(second=0, microsecond=0)
@@ -420,12 +430,18 @@ def bench_minutely_latency(pg: Service, minutes: int = 3) -> dict:
             deadline = time.time() + 55
             in_silver = in_gold = False
             minute_key = int(minute.strftime("%Y%m%d%H%M"))
+            loaded = 0
+            minute_files: list[float] = []
             while time.time() < deadline and not (in_silver and in_gold):
                 with psycopg.connect(info) as conn:
-                    if not in_silver and _count(conn, "SELECT count(*) FROM silver.file_manifest WHERE file_ts = %s",
-                                                minute) >= 2:
+                    count = loaded if in_silver else _count(
+                        conn, "SELECT count(*) FROM silver.file_manifest WHERE file_ts = %s", minute)
+                    minute_files += [time.time() - written_at] * (count - loaded)
+                    loaded = count
+                    if not in_silver and count >= apartments:
                         in_silver = True
                         latencies.append(time.time() - written_at)
+                        file_latencies += minute_files if latencies[1:] else []  # the first minute is a warm-up
                         print(f"minutely: minute {minute:%H:%M} in Silver {latencies[-1]:.1f}s after arrival",
                               flush=True)
                     if in_silver and not in_gold and _count(
@@ -437,8 +453,11 @@ def bench_minutely_latency(pg: Service, minutes: int = 3) -> dict:
                 time.sleep(0.2)
         samples = latencies[1:] or latencies
         gold_samples = gold_latencies[1:] or gold_latencies
-        return {"samples": samples, "median_s": statistics.median(samples),
-                "gold_samples": gold_samples, "gold_median_s": statistics.median(gold_samples) if gold_samples else None}
+        files = sorted(file_latencies)
+        return {"samples": samples, "median_s": statistics.median(samples), "apartments": apartments,
+                "gold_samples": gold_samples, "gold_median_s": statistics.median(gold_samples) if gold_samples else None,
+                "file_samples": files, "file_median_s": statistics.median(files) if files else None,
+                "file_p95_s": files[int(0.95 * (len(files) - 1))] if files else None}
     finally:
         airflow.stop()
 
@@ -877,6 +896,22 @@ def _validation(pg: Service, results: Results, args: argparse.Namespace) -> None
     results.extra["validation"] = bench_validation(pg, BENCH_DIR, args.validation_days)
 
 
+@section("scale")
+def _scale(pg: Service, results: Results, args: argparse.Namespace) -> None:
+    """Issue 21 at 1,000 apartments (``bench_scale``); its block of docs/benchmarks.md is written right away,
+    so ``--only scale --no-report`` updates just that block."""
+    from domotic_dev.bench_report import write_block
+    from domotic_dev.bench_scale import bench_scale, scale_text
+
+    out = bench_scale(lambda dbname: fresh_warehouse(pg, dbname), BENCH_DIR, fresh_folder, HISTORY_START, SEED,
+                      apartments=args.scale_apartments)
+    for dbname in ("bench_scale", "bench_scale_2"):
+        drop_database(pg, dbname)  # tens of GB
+    minutely = bench_minutely_latency(pg, minutes=5, apartments=args.scale_apartments)
+    results.extra["scale_run"] = {**out, "minutely": minutely}
+    write_block("scale", scale_text(out, minutely))
+
+
 @section("minutely")
 def _minutely(pg: Service, results: Results, args: argparse.Namespace) -> None:
     results.minutely = bench_minutely_latency(pg)
@@ -890,6 +925,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weather-files", type=int, default=30)
     parser.add_argument("--backfill-days", type=int, default=HISTORY_DAYS)
     parser.add_argument("--validation-days", type=int, default=7, help="days of the validation-cost loads")
+    parser.add_argument("--scale-apartments", type=int, default=1000, help="apartments of the scale section")
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
     # A stopped bench (kill, CI timeout) must still stop the Airflow components and services it started: they
@@ -917,8 +953,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _drop_bench_databases(pg: Service) -> None:
-    from domotic_dev.services import drop_database
-
     with psycopg.connect(conninfo(pg, "postgres")) as conn:
         names = [row[0] for row in conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_silver\\_%' "

@@ -212,8 +212,29 @@ def write_report(results: Any) -> Path:
         lines += [f"## {section.get('title', name)}", "", section["text"], ""]
     path = DOCS / "benchmarks.md"
     previous = path.read_text() if path.exists() else ""
-    if "<!-- soak:begin -->" in previous:  # written by `make soak`: kept
-        soak = previous[previous.index("<!-- soak:begin -->"):previous.index("<!-- soak:end -->")]
-        lines += ["## Soak: the operator's day", "", soak + "<!-- soak:end -->", ""]
+    for name, title in BLOCKS.items():  # written on their own (write_block): kept as they are
+        begin, end = _markers(name)
+        if begin in previous:
+            lines += [f"## {title}", "", previous[previous.index(begin):previous.index(end) + len(end)], ""]
     path.write_text("\n".join(lines))
     return path
+
+
+# Sections of docs/benchmarks.md written by a command of their own, between markers, and kept by write_report.
+BLOCKS = {"scale": "Apartments as data: 1,000 apartments on this machine", "soak": "Soak: the operator's day"}
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def write_block(name: str, text: str, path: Path = DOCS / "benchmarks.md") -> None:
+    """Replace the ``name`` block of docs/benchmarks.md with ``text`` (appended under its title if absent)."""
+    begin, end = _markers(name)
+    content = path.read_text() if path.exists() else ""
+    block = f"{begin}\n{text}\n{end}"
+    if begin in content:
+        content = content[:content.index(begin)] + block + content[content.index(end) + len(end):]
+    else:
+        content = content.rstrip() + f"\n\n## {BLOCKS[name]}\n\n" + block + "\n"
+    path.write_text(content)

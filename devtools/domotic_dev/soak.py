@@ -31,8 +31,6 @@ import psycopg
 from domotic_dev.services import REPO_ROOT
 from domotic_dev.stack import LocalStack, Ports, StopRequested, stop_on_signals
 
-BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
-
 
 def _percentile(values: list[float], share: float) -> float | None:
     if not values:
@@ -139,13 +137,9 @@ def report(result: dict[str, Any], machine: str) -> str:
 
 
 def write_report(text: str, path: Path = REPO_ROOT / "docs" / "benchmarks.md") -> None:
-    content = path.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in content:
-        content = content[:content.index(BEGIN)] + block + content[content.index(END) + len(END):]
-    else:
-        content = content.rstrip() + "\n\n## Soak: the operator's day\n\n" + block + "\n"
-    path.write_text(content)
+    from domotic_dev.bench_report import write_block
+
+    write_block("soak", text, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -194,17 +194,19 @@ def test_onboarding_refuses_bad_input_clearly(env):
 
 
 def test_n_generated_apartments_onboarded_each_see_their_own(env):
-    """Scale in miniature: the generator's apartments 2..5 onboarded by hand, an hour of their files loaded,
+    """Scale in miniature: the generator's apartments 2..5 onboarded by one CSV import, an hour of their files loaded,
     Gold built; each owner's role sees exactly its apartment, with two policies per table whatever N."""
     from domotic.generator.sensors import inventories, write_range
 
     fleet = inventories(6)
     write_range(env["share"], datetime(2023, 9, 14, 8, 0), datetime(2023, 9, 14, 9, 0), seed=4, apartments=6,
                 history_start=DAY)
+    csv_lines = ["handle,active_from", *(f"{inv.handle},{DAY}" for inv in fleet[2:])]
     with env["connect"]() as conn:
-        conn.autocommit = True
-        for inv in fleet[2:]:
-            assert tenants.onboard(conn, inv.handle, DAY)["apartment_id"] == inv.apartment
+        conn.autocommit = True  # the bulk import, as `tenants import FILE.csv` runs it
+        done, created = tenants.onboard_many(conn, tenants.read_registrations(csv_lines, "fleet.csv"))
+    # roles are the cluster's: an earlier test database may have created them already
+    assert [d["apartment_id"] for d in done] == [inv.apartment for inv in fleet[2:]] and 0 <= created <= 4
     result = ingest(env)
     assert result.silver.files_loaded == 6 * 60 and result.silver.files_quarantined == 0
     build_gold(env)
@@ -216,3 +218,20 @@ def test_n_generated_apartments_onboarded_each_see_their_own(env):
         policies = conn.execute("SELECT count(*) FROM pg_policies WHERE schemaname = 'gold'").fetchone()[0]
         assert policies == 2 * len(gold.TENANT_TABLES)
         assert conn.execute("SELECT count(*) FROM gold.tenant_membership").fetchone()[0] == 6
+
+
+def test_bulk_import_refuses_a_bad_row_before_writing_anything(env):
+    """A CSV import is all or nothing: a bad row is named by its line and the reason, and no apartment of the
+    file is registered; a refused registration inside the transaction rolls the earlier ones back."""
+    with pytest.raises(tenants.RegistryError, match=r"fleet.csv line 3: .*not-a-day"):
+        tenants.read_registrations(["handle,active_from", f"CarlaNeu,{DAY}", "DanOak,not-a-day"], "fleet.csv")
+    with pytest.raises(tenants.RegistryError, match="header must name handle and active_from"):
+        tenants.read_registrations(["handle,colour", "CarlaNeu,red"], "fleet.csv")
+    with env["connect"]() as conn:
+        conn.autocommit = True
+        with pytest.raises(tenants.RegistryError, match="cannot appear in a sensor file name"):
+            tenants.onboard_many(conn, tenants.read_registrations(
+                ["handle,active_from", f"CarlaNeu,{DAY}", f"Bad_Handle,{DAY}"], "fleet.csv"))
+        assert {a.apartment_id for a in tenants.registered(conn)} == {"jimmy", "jeremie"}
+        assert conn.execute("SELECT count(*) FROM gold.tenant_membership WHERE role_name = 'role_carla'"
+                            ).fetchone()[0] == 0

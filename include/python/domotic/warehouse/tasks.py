@@ -38,6 +38,15 @@ def onboard_apartment(handle: str, active_from: date, *, conn_id: str | None = N
     return result
 
 
+def import_apartments(registrations: list[tenants.Registration], *, conn_id: str | None = None) -> dict:
+    """``python -m domotic.warehouse.tenants import``: onboard many apartments in one transaction."""
+    with contextlib.closing(warehouse_connection(conn_id or POSTGRES_CONN_ID)) as conn:
+        conn.autocommit = True
+        done, created = tenants.onboard_many(conn, registrations)
+    log.info("imported %d apartments (%d roles created)", len(done), created)
+    return {"apartments": done, "roles_created": created}
+
+
 def offboard_apartment(apartment_id: str, active_to: date, *, conn_id: str | None = None) -> dict:
     """``python -m domotic.warehouse.tenants offboard``: end an apartment and revoke its owner's access."""
     with contextlib.closing(warehouse_connection(conn_id or POSTGRES_CONN_ID)) as conn:

@@ -2,11 +2,11 @@
 
 Apartments are data: nothing in the pipeline lists them. This module reads the registry for the loaders and
 the minutely sensor (``read_registry``), registers the apartments pidb's buildings name (``register_buildings``,
-called by the weekly snapshot), and onboards / offboards one by hand (``onboard``, ``offboard``; the command
-line ``python -m domotic.warehouse.tenants``). Onboarding maps the owner's role ``role_<apartment_id>`` to the
-apartment in ``gold.tenant_membership`` and creates it (``gold.ensure_tenant_roles()``); offboarding sets
-``active_to`` and removes the mapping, so the owner's logins see nothing and the history stays. See
-docs/runbook.md, "Onboard and offboard an apartment".
+called by the weekly snapshot), and onboards / offboards by hand (``onboard``, ``onboard_many`` for many in one
+transaction, ``offboard``; the command line ``python -m domotic.warehouse.tenants``, whose ``import`` reads a
+CSV). Onboarding maps the owner's role ``role_<apartment_id>`` to the apartment in ``gold.tenant_membership``
+and creates it (``gold.ensure_tenant_roles()``); offboarding sets ``active_to`` and removes the mapping, so the
+owner's logins see nothing and the history stays. See docs/runbook.md, "Onboard and offboard an apartment".
 
 The functions take an open psycopg connection or cursor; nothing here reads settings or the clock.
 """
@@ -14,6 +14,7 @@ The functions take an open psycopg connection or cursor; nothing here reads sett
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import sys
@@ -201,38 +202,97 @@ def register_buildings(cur: Any, buildings: Sequence[tuple[int, str | None]], da
     return [apartment_id for apartment_id, _, _ in new]
 
 
+@dataclass(frozen=True)
+class Registration:
+    """One apartment to onboard: its owner handle and first day, and what the derived defaults do not give."""
+
+    handle: str
+    active_from: date
+    apartment_id: str | None = None
+    building_id: int | None = None
+    weather_site: str | None = None
+    source_tz: str | None = None
+    role_name: str | None = None
+
+
 def onboard(conn: Any, handle: str, active_from: date, *, apartment_id: str | None = None,
             building_id: int | None = None, weather_site: str | None = None, source_tz: str | None = None,
             role_name: str | None = None) -> dict[str, Any]:
     """Register an apartment (or reactivate an offboarded one with the same handle) and map its owner's role;
     its files load from the next run. Returns what was done. One transaction."""
+    done, created = onboard_many(conn, [Registration(handle, active_from, apartment_id, building_id, weather_site,
+                                                     source_tz, role_name)])
+    return {**done[0], "roles_created": created}
+
+
+def onboard_many(conn: Any, registrations: Sequence[Registration]) -> tuple[list[dict[str, Any]], int]:
+    """Onboard every registration in ONE transaction (all or none; the bulk ``import`` of a building's hundred
+    apartments or a scale test's thousand): one registry lock and read, one role pass at the end. Returns what
+    was done per registration and the number of roles created."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("LOCK TABLE silver.apartment_registry IN SHARE ROW EXCLUSIVE MODE")
         rows = [RegisteredApartment(*row) for row in cur.execute(_SELECT).fetchall()]
-        known = next((r for r in rows if r.owner_handle.lower() == handle.lower()), None)
-        if known is not None and apartment_id not in (None, known.apartment_id):
-            raise RegistryError(f"owner handle {handle!r} is already registered as apartment "
-                                f"{known.apartment_id!r}")
-        apartment_id = known.apartment_id if known else (
-            apartment_id or derive_apartment_id(handle, (r.apartment_id for r in rows)))
-        check_registration(handle, apartment_id, source_tz)
-        if known is None:
-            if any(r.apartment_id == apartment_id for r in rows):
-                raise RegistryError(f"apartment id {apartment_id!r} is taken by another handle")
-            cur.execute(_INSERT, (apartment_id, handle, building_id, weather_site, source_tz, active_from,
-                                  "operator"))
-            action = "registered"
-        else:
-            cur.execute(
-                "UPDATE silver.apartment_registry SET active_to = NULL, active_from = least(active_from, %s), "
-                "building_id = coalesce(%s, building_id), weather_site = coalesce(%s, weather_site), "
-                "source_tz = coalesce(%s, source_tz), updated_at = now() WHERE apartment_id = %s",
-                (active_from, building_id, weather_site, source_tz, apartment_id))
-            action = "reactivated" if known.active_to is not None else "updated"
-        role = _map_owner_role(cur, apartment_id, role_name)
+        by_handle = {row.owner_handle.lower(): row for row in rows}
+        taken = {row.apartment_id for row in rows}
+        done = [_register(cur, registration, by_handle, taken) for registration in registrations]
         created = ensure_roles(cur)
-    return {"apartment_id": apartment_id, "handle": handle, "action": action, "role": role,
-            "roles_created": created}
+    return done, created
+
+
+def _register(cur: Any, reg: Registration, by_handle: dict[str, RegisteredApartment], taken: set[str]
+              ) -> dict[str, Any]:
+    """One registration inside ``onboard_many``'s transaction; ``by_handle`` and ``taken`` follow its writes."""
+    known = by_handle.get(reg.handle.lower())
+    if known is not None and reg.apartment_id not in (None, known.apartment_id):
+        raise RegistryError(f"owner handle {reg.handle!r} is already registered as apartment "
+                            f"{known.apartment_id!r}")
+    apartment_id = known.apartment_id if known else (reg.apartment_id or derive_apartment_id(reg.handle, taken))
+    check_registration(reg.handle, apartment_id, reg.source_tz)
+    if known is None:
+        if apartment_id in taken:
+            raise RegistryError(f"apartment id {apartment_id!r} is taken by another handle")
+        cur.execute(_INSERT, (apartment_id, reg.handle, reg.building_id, reg.weather_site, reg.source_tz,
+                              reg.active_from, "operator"))
+        action = "registered"
+    else:
+        cur.execute(
+            "UPDATE silver.apartment_registry SET active_to = NULL, active_from = least(active_from, %s), "
+            "building_id = coalesce(%s, building_id), weather_site = coalesce(%s, weather_site), "
+            "source_tz = coalesce(%s, source_tz), updated_at = now() WHERE apartment_id = %s",
+            (reg.active_from, reg.building_id, reg.weather_site, reg.source_tz, apartment_id))
+        action = "reactivated" if known.active_to is not None else "updated"
+    by_handle[reg.handle.lower()] = RegisteredApartment(apartment_id, reg.handle, reg.building_id, reg.weather_site,
+                                                        reg.source_tz, reg.active_from, None)
+    taken.add(apartment_id)
+    role = _map_owner_role(cur, apartment_id, reg.role_name)
+    return {"apartment_id": apartment_id, "handle": reg.handle, "action": action, "role": role}
+
+
+IMPORT_COLUMNS = ("handle", "active_from", "apartment_id", "building_id", "weather_site", "source_tz", "role")
+
+
+def read_registrations(lines: Iterable[str], source: str = "<input>") -> list[Registration]:
+    """The registrations of a CSV with a header row naming some of :data:`IMPORT_COLUMNS` (``handle`` and
+    ``active_from`` required; empty cells take the defaults). A bad row is refused with its line number and the
+    reason, before anything is written."""
+    reader = csv.DictReader(lines)
+    header = set(reader.fieldnames or ())
+    if not {"handle", "active_from"} <= header or not header <= set(IMPORT_COLUMNS):
+        raise RegistryError(f"{source}: the header must name handle and active_from, and only columns of "
+                            f"{', '.join(IMPORT_COLUMNS)}; it has {sorted(header)}")
+    registrations = []
+    for row in reader:
+        cells = {key: (value or "").strip() or None for key, value in row.items()}
+        try:
+            registrations.append(Registration(
+                handle=cells["handle"] or "", active_from=date.fromisoformat(cells["active_from"] or ""),
+                apartment_id=cells.get("apartment_id"),
+                building_id=int(cells["building_id"]) if cells.get("building_id") else None,
+                weather_site=cells.get("weather_site"), source_tz=cells.get("source_tz"),
+                role_name=cells.get("role")))
+        except ValueError as error:
+            raise RegistryError(f"{source} line {reader.line_num}: {error}") from None
+    return registrations
 
 
 def offboard(conn: Any, apartment_id: str, active_to: date) -> dict[str, Any]:
@@ -258,7 +318,8 @@ def offboard(conn: Any, apartment_id: str, active_to: date) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m domotic.warehouse.tenants onboard HANDLE --from DAY [...] | offboard ID --to DAY | list``."""
+    """``python -m domotic.warehouse.tenants onboard HANDLE --from DAY [...] | import FILE.csv | offboard ID --to DAY |
+    list``."""
     parser = argparse.ArgumentParser(prog="python -m domotic.warehouse.tenants",
                                      description="Onboard or offboard an apartment (docs/runbook.md).")
     parser.add_argument("--conn-id", default=None, help="the Airflow connection of the warehouse")
@@ -276,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     off.add_argument("apartment_id")
     off.add_argument("--to", dest="active_to", required=True, type=date.fromisoformat,
                      help="its last UTC day (YYYY-MM-DD)")
+    bulk = commands.add_parser("import", help="onboard every apartment of a CSV file in one transaction")
+    bulk.add_argument("file", help=f"CSV with a header row ({', '.join(IMPORT_COLUMNS)}; handle and active_from "
+                                   "required), or - for standard input")
     commands.add_parser("list", help="print the registry")
     args = parser.parse_args(argv)
     from domotic.warehouse import tasks
@@ -284,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         result: Any = tasks.onboard_apartment(args.handle, args.active_from, apartment_id=args.apartment_id,
                                               building_id=args.building_id, weather_site=args.weather_site,
                                               source_tz=args.source_tz, role_name=args.role, conn_id=args.conn_id)
+    elif args.command == "import":
+        if args.file == "-":
+            registrations = read_registrations(sys.stdin, "<stdin>")
+        else:
+            with open(args.file, newline="", encoding="utf-8") as lines:
+                registrations = read_registrations(lines, args.file)
+        result = tasks.import_apartments(registrations, conn_id=args.conn_id)
     elif args.command == "offboard":
         result = tasks.offboard_apartment(args.apartment_id, args.active_to, conn_id=args.conn_id)
     else:

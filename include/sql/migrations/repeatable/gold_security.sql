@@ -9,7 +9,8 @@
 --   role_admin:   SELECT on Gold, every row.
 -- Every Gold table with an apartment_id column (dims and facts alike) gets RLS enabled and two policies,
 -- whatever the number of apartments: tenant_membership (TO role_tenant, keyed on the mapping through
--- gold.tenant_apartments(current_user), evaluated once per query) and admin_all (TO role_admin). Tables without
+-- gold.my_apartments(), the caller's gold.tenant_apartments(current_user), evaluated once per query and an index
+-- condition on the facts' (apartment_id, datetime_key) indexes) and admin_all (TO role_admin). Tables without
 -- apartment_id hold no apartment data (calendar, tariff, weather sites and forecasts) and are readable by both
 -- group roles. gold.build_window and gold.tenant_membership are not granted.
 -- The pipeline's own role owns the tables and is not subject to RLS (it writes every apartment).
@@ -45,7 +46,7 @@ BEGIN
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'role_tenant')
                AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = t.oid AND polname = 'tenant_membership') THEN
                 EXECUTE format('CREATE POLICY tenant_membership ON gold.%I FOR SELECT TO role_tenant '
-                               'USING (apartment_id = ANY ((SELECT gold.tenant_apartments(current_user))::text[]))',
+                               'USING (apartment_id = ANY ((SELECT gold.my_apartments())::text[]))',
                                t.relname);
             END IF;
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'role_admin')
