@@ -88,7 +88,7 @@ inserted AS (
     FROM src s
     -- in apartment order: an owner's rows of a window share heap pages (a day of one apartment is ~100 pages,
     -- not one page per row among 1,000 apartments' rows), so a tenant's query cost does not grow with tenants
-    ORDER BY apartment_id, datetime_key
+    ORDER BY apartment_key, datetime_key
     -- rows that exist were handled by `updated`; a conflict is checked on the primary key's index (an
     -- anti join planned on an empty table's statistics scanned the growing table once per row)
     ON CONFLICT ON CONSTRAINT fact_presence_minute_pkey DO NOTHING
