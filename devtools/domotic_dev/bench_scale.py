@@ -151,7 +151,8 @@ def load_day(info: str, share: Path, bronze: Path, day: date, *, handles: set[st
             "chunks": len(chunks), "chunk_files": max_files, "listing_s": listed, "seconds": wall,
             "files_per_s": files / wall,
             "workers": [{"chunks": len(done), "first_chunk_peak_mb": done[0]["peak_rss_mb"],
-                         "last_chunk_peak_mb": done[-1]["peak_rss_mb"]} for done in by_worker.values()]}
+                         "last_chunk_peak_mb": done[-1]["peak_rss_mb"],
+                         "peaks_mb": [round(r["peak_rss_mb"], 1) for r in done]} for done in by_worker.values()]}
 
 
 # ------------------------------------------------------------------------------------------------ gold
@@ -270,8 +271,9 @@ def scale_text(out: dict[str, Any], minutely: dict[str, Any] | None) -> str:
         + ", ".join(f"`{name}` {s:.1f} s" for name, s in built["steps"].items()) + ".",
         "", f"The tenant's queries saw only its apartment ({rls['many_tenants']['apartments_seen']}) and the "
         f"same result rows at both sizes ({rls['many_tenants']['result_rows']} vs "
-        f"{rls['two_tenants']['result_rows']}): the policy's `apartment_id = ANY (gold.tenant_apartments("
-        "current_user))` is one index range scan per apartment the role sees (`(apartment_id, datetime_key)` "
-        "indexes of migration 0006), and the function walks the caller's roles once.",
+        f"{rls['two_tenants']['result_rows']}): the policy's `apartment_id = ANY (gold.my_apartments())` is an "
+        "index range scan per apartment the role sees (`(apartment_id, datetime_key)` indexes of migration 0006) "
+        "over heap pages that hold that apartment's rows together (Gold writes facts in apartment order); "
+        "docs/decisions.md, *At 1,000 apartments*.",
     ]
     return "\n".join(lines)

@@ -235,3 +235,23 @@ def test_bulk_import_refuses_a_bad_row_before_writing_anything(env):
         assert {a.apartment_id for a in tenants.registered(conn)} == {"jimmy", "jeremie"}
         assert conn.execute("SELECT count(*) FROM gold.tenant_membership WHERE role_name = 'role_carla'"
                             ).fetchone()[0] == 0
+
+
+def test_the_cli_imports_a_csv_through_the_airflow_connection(env):
+    """`python -m domotic.warehouse.tenants import -`: the operator's bulk onboarding, end to end."""
+    import json
+    import subprocess
+    import sys
+
+    csv_text = f"handle,active_from,apartment_id,weather_site\nCarlaNeu,{DAY},,\nDanOak,{DAY},dano,Sion\n"
+    done = subprocess.run([sys.executable, "-m", "domotic.warehouse.tenants", "import", "-"], input=csv_text,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [a["apartment_id"] for a in json.loads(done.stdout)["apartments"]] == ["carla", "dano"]
+    with env["connect"]() as conn:
+        rows = {r.apartment_id: r for r in tenants.registered(conn)}
+        assert (rows["dano"].owner_handle, rows["dano"].weather_site, rows["carla"].active_from) == (
+            "DanOak", "Sion", DAY)
+        mapped = conn.execute("SELECT role_name FROM gold.tenant_membership WHERE apartment_id IN ('carla', 'dano')"
+                              " ORDER BY 1").fetchall()
+        assert mapped == [("role_carla",), ("role_dano",)]
