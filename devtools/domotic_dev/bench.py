@@ -13,6 +13,9 @@ Sections (each can be run alone with ``--only``):
   (``domotic_dev.bench_validation``).
 * ``minutely``: latency of ``sensors_minutely`` from a file's arrival on the share to its rows in Silver, through
   a real Airflow scheduler and triggerer.
+* ``scale``: issue 21's day of 1,000 apartments (``domotic_dev.bench_scale``): the registry import, the day
+  through ``sensors_daily``'s code, Gold, row-level security at 1,000 vs 2 tenants, and ``sensors_minutely``
+  with 1,000 files a minute; it writes its own block of docs/benchmarks.md (``--only scale --no-report``).
 
 The generated history is cached under ``var/bench`` (deterministic seed), so only the first run pays for it.
 """
