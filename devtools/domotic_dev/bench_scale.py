@@ -118,10 +118,12 @@ def _ingest_chunk(info: str, share: str, bronze: str, names: list[str]) -> dict[
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def load_day(info: str, share: Path, bronze: Path, day: date, *, handles: set[str] | None = None,
+def load_day(info: str, share: Path, bronze: Path, day: date, *, only_registered: bool = False,
              chunk_files: int | None = None) -> dict[str, Any]:
     """``sensors_daily``'s reconcile_day + ingest_chunk tasks on ``day``: listed with the registry, chunked, the
-    chunks loaded by ``LOAD_WORKERS`` fresh worker processes. ``handles``: load only these owners' files."""
+    chunks loaded by ``LOAD_WORKERS`` fresh worker processes. ``only_registered``: leave out the names of owners
+    this warehouse's registry does not know (instead of quarantining them): the two-tenant reference warehouse
+    takes only its two apartments' files from the shared day."""
     from domotic.sensors.load import list_share_day
     from domotic.settings import VARIABLES
     from domotic.warehouse.tenants import read_registry
@@ -131,11 +133,8 @@ def load_day(info: str, share: Path, bronze: Path, day: date, *, handles: set[st
     with psycopg.connect(info) as conn:
         apartments = read_registry(conn)
     listing = list_share_day(share, day, apartments=apartments)
-    if handles is not None:  # names are "DD.MM.YYYY HHMM_<handle>_received.json"
-        kept = [(name, hour) for name, hour in zip(listing.names, listing.hours, strict=True)
-                if name.split("_")[1] in handles]
-        listing.names, listing.hours = [name for name, _ in kept], [hour for _, hour in kept]
-        listing.bad_names = []  # the other owners' names, unknown to this warehouse's registry: not its files
+    if only_registered:
+        listing.bad_names = []
     chunks = listing.chunks(max_files)
     listed = time.perf_counter() - started
     context = multiprocessing.get_context("forkserver")  # workers start clean, as a task's process does
@@ -150,9 +149,7 @@ def load_day(info: str, share: Path, bronze: Path, day: date, *, handles: set[st
             "quarantined": sum(r["quarantined"] for r in results), "rows": sum(r["rows"] for r in results),
             "chunks": len(chunks), "chunk_files": max_files, "listing_s": listed, "seconds": wall,
             "files_per_s": files / wall,
-            "workers": [{"chunks": len(done), "first_chunk_peak_mb": done[0]["peak_rss_mb"],
-                         "last_chunk_peak_mb": done[-1]["peak_rss_mb"],
-                         "peaks_mb": [round(r["peak_rss_mb"], 1) for r in done]} for done in by_worker.values()]}
+            "workers": [[round(r["peak_rss_mb"], 1) for r in done] for done in by_worker.values()]}  # peak after each chunk
 
 
 # ------------------------------------------------------------------------------------------------ gold
@@ -209,7 +206,7 @@ def bench_scale(fresh_warehouse: Callable[[str], str], bench_dir: Path, fresh_fo
     generated = json.loads((share.parent / "share.done").read_text())
 
     small = fresh_warehouse("bench_scale_2")  # the two seeded apartments only: the RLS reference
-    load_day(small, share, fresh_folder("scale-bronze-2"), day, handles={"JimmyLoup", "JeremieVianin"})
+    load_day(small, share, fresh_folder("scale-bronze-2"), day, only_registered=True)
     build_gold_day(small)
     two_tenants = tenant_day_cost(small, day)
 
@@ -239,8 +236,8 @@ def scale_text(out: dict[str, Any], minutely: dict[str, Any] | None) -> str:
     load, built, rls = out["load"], out["gold"], out["rls"]
     n = out["apartments"]
     ratio = rls["many_tenants"]["seconds"] / rls["two_tenants"]["seconds"]
-    workers = "; ".join(f"{w['chunks']} chunks, {w['first_chunk_peak_mb']:.0f} MB after the first and "
-                        f"{w['last_chunk_peak_mb']:.0f} MB after the last" for w in load["workers"])
+    workers = "; ".join(f"{len(peaks)} chunks, {peaks[0]:.0f} MB after the first and {peaks[-1]:.0f} MB after "
+                        "the last" for peaks in load["workers"])
     lines = [
         f"One generated day of **{n:,} apartments** ({out['generated_files']:,} files; the demo's two plus "
         f"{n - 2:,} synthetic inventories of 2-5 plugs, 2-4 rooms with 1-2 contacts, 2-4 motion sensors, 1-3 "
