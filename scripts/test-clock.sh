@@ -15,10 +15,28 @@ moments=(
   "UTC|2028-02-29 23:59:55"
   "America/St_Johns|2030-12-31 23:59:58"
 )
-for moment in "${moments[@]}"; do
-  tz=${moment%%|*}
-  at=${moment#*|}
-  echo "clock moved to ${at} UTC (TZ=${tz}): unit + DAG integrity tests"
-  TZ=UTC faketime -m "${at}" env TZ="${tz}" "$PY" -m pytest -q -p no:cacheprovider tests/unit tests/dags \
-    | tail -n 1
+# The moments run side by side, as many at once as the machine has cores (each test process has its own
+# AIRFLOW_HOME); their summaries print in order, and a failing moment prints its whole output.
+parallel=${CLOCK_JOBS:-$(nproc)}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+for i in "${!moments[@]}"; do
+  tz=${moments[$i]%%|*}
+  at=${moments[$i]#*|}
+  while (( $(jobs -rp | wc -l) >= parallel )); do sleep 1; done
+  ( status=0
+    TZ=UTC faketime -m "${at}" env TZ="${tz}" "$PY" -m pytest -q -p no:cacheprovider tests/unit tests/dags \
+      >"$logs/$i.log" 2>&1 || status=$?
+    echo "$status" >"$logs/$i.status" ) &
 done
+wait
+failed=0
+for i in "${!moments[@]}"; do
+  status=$(cat "$logs/$i.status" 2>/dev/null || echo 1)
+  echo "clock moved to ${moments[$i]#*|} UTC (TZ=${moments[$i]%%|*}): unit + DAG integrity tests: $(tail -n 1 "$logs/$i.log")"
+  if (( status != 0 )); then
+    cat "$logs/$i.log"
+    failed=1
+  fi
+done
+exit "$failed"

@@ -135,10 +135,14 @@ def file_creation_us(parent: Path, files: int = 300) -> float:
 
 
 def history_share(days: int = HISTORY_DAYS) -> Path:
-    """The cached generated share with ``days`` days of both apartments' files (generated once)."""
+    """The cached generated share with ``days`` days of both apartments' files (generated once, and again when
+    the generator's code changed)."""
+    from domotic_dev.bench_scale import generator_fingerprint
+
     share = BENCH_DIR / "share"
-    stamp = BENCH_DIR / "share.days"  # how many days the cached share holds
-    if not stamp.exists() or int(stamp.read_text()) < days:
+    stamp = BENCH_DIR / "share.days"  # how many days the cached share holds, and the generator that wrote them
+    cached = stamp.read_text().split() if stamp.exists() else []
+    if len(cached) != 2 or int(cached[0]) < days or cached[1] != generator_fingerprint():
         from domotic.generator.sensors import write_range
 
         shutil.rmtree(share, ignore_errors=True)
@@ -147,7 +151,7 @@ def history_share(days: int = HISTORY_DAYS) -> Path:
         report = write_range(share, HISTORY_START, HISTORY_START + timedelta(days=days), seed=SEED,
                              history_start=HISTORY_START)
         print(f"generated {report.files_written} sensor files in {time.monotonic() - started:.0f}s", flush=True)
-        stamp.write_text(str(days))
+        stamp.write_text(f"{days} {generator_fingerprint()}")
     return share
 
 
@@ -882,13 +886,16 @@ def _scaleout(pg: Service, results: Results, args: argparse.Namespace) -> None:
 
 @section("ml")
 def _ml(pg: Service, results: Results, args: argparse.Namespace) -> None:
-    """The forecasts on 70 generated days: train + backtest + predict, peak memory, a daily prediction run."""
+    """The forecasts on 70 generated days: train + backtest + predict, peak memory, a daily prediction run;
+    written to its block of docs/benchmarks.md right away."""
     from domotic_dev.bench_ml import bench_ml
+    from domotic_dev.bench_report import write_block
 
     fresh_warehouse(pg, "bench_ml")
     out = bench_ml(conninfo(pg, "bench_ml"), BENCH_DIR / "ml-models")
     print(f"ml: train+backtest+predict {out['train_backtest_predict_s']:.1f} s, peak {out['peak_rss_mb']:.0f} MB, "
           f"daily run {out['daily_run_s']:.1f} s", flush=True)
+    write_block("ml", out.pop("text"))  # its own block: --only ml --no-report updates just that section
     results.extra["ml"] = out
 
 

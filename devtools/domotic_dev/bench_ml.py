@@ -165,7 +165,6 @@ def bench_ml(conninfo: str, model_dir: Path, *, build: bool = True, seed: int = 
                             str(refit_every)], check=True, capture_output=True, text=True)
     out.update(json.loads(child.stdout.strip().splitlines()[-1]))
     out["text"] = report_text(out)
-    out["title"] = "Forecasts: train, backtest and predict on 70 days"
     return out
 
 

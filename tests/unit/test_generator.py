@@ -685,3 +685,21 @@ def test_n_apartments_for_scale_tests_are_deterministic_and_varied(tmp_path):
     write_range(tmp_path / "again", day, day + timedelta(minutes=3), seed=5, apartments=4)
     assert all((tmp_path / "again" / n).read_bytes() == (tmp_path / "many" / n).read_bytes()
                for n in many.file_names)
+
+
+def test_home_office_comes_in_weeks() -> None:
+    """A workday is worked from home far more often when the day before (same week) was: remote weeks."""
+    from domotic.generator.sensors import _BehaviourPlanner, inventories
+
+    pairs: Counter[tuple[bool, bool]] = Counter()
+    for index, inventory in enumerate(inventories()):
+        planner = _BehaviourPlanner(7, index, inventory)
+        first = date(2024, 1, 1).toordinal()  # a Monday
+        for week in range(52):
+            days = [planner.plan(first + 7 * week + d) for d in range(5)]
+            for today, tomorrow in itertools.pairwise(days):
+                if today.wake and tomorrow.wake:  # neither day inside an absence
+                    pairs[today.home_office, tomorrow.home_office] += 1
+    after_home = pairs[True, True] / (pairs[True, True] + pairs[True, False])
+    after_office = pairs[False, True] / (pairs[False, True] + pairs[False, False])
+    assert after_home > 0.6 > 0.2 > after_office

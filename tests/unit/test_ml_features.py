@@ -139,3 +139,19 @@ def test_an_apartment_with_its_own_weather_site_gets_its_forecasts(history):
     for apartment in history.apartments[:-1]:
         assert first.loc[apartment, "forecast_temperature"] == pytest.approx(history.weather[ISSUE][0, 24])
     assert ISSUE in truncated.site_weather[own] and ISSUE + timedelta(days=1) not in truncated.site_weather[own]
+
+
+def test_the_week_so_far_is_the_known_work_hours_of_the_targets_week(history):
+    """week_daytime_home: the apartment's presence over 08:00-17:00 local on the target week's workdays known at
+    the issue; nothing on a Monday (no workday of its week is known yet)."""
+    occupancy = features.apartment_presence(history)
+    tuesday, sunday = date(2023, 9, 19), date(2023, 9, 17)
+    wednesday = features.presence_features(history, [tuesday])
+    for k, apartment in enumerate(history.apartments):
+        # Monday and Tuesday 08:00-17:00 in Zurich (UTC+2) are hours 06..14 UTC of those days
+        hours = [(day - START).days * 24 + h for day in (sunday + timedelta(days=1), tuesday) for h in range(6, 15)]
+        expected = np.nanmean(occupancy[k, hours])
+        values = wednesday.loc[wednesday["apartment"] == apartment, "week_daytime_home"].to_numpy(float)
+        np.testing.assert_allclose(values, expected)
+    monday = features.presence_features(history, [sunday])
+    assert monday["week_daytime_home"].isna().all()

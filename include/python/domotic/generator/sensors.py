@@ -18,7 +18,8 @@ UTC day (1,440 minutes, as arrays) at a time, in this order:
    averages of hourly shocks, a pure function of (seed, hour) that the forecast files share; outdoor
    temperature, humidity and daylight follow from season, sun and clouds).
 2. **Behaviour**, per apartment and local date (``_BehaviourPlanner``, stateless): the apartment's
-   ``_Persona`` gives a ``_DayPlan`` (wake and bed, office or home-office day, outings, showers, TV, evening PC,
+   ``_Persona`` gives a ``_DayPlan`` (wake and bed, office or home-office day (home office comes in remote
+   weeks: ``_home_office_p``), outings, showers, TV, evening PC,
    cooking, the night boiler, dishwasher/washer/dryer cycles), turned into per-minute feature columns
    (``COL_OCCUPANCY`` AWAY/HOME/ASLEEP, ``COL_WORKING_FROM_HOME``, ...). ``_ApartmentModel._activity`` reads
    them onto the UTC minutes as an ``_Activity``.
@@ -49,6 +50,7 @@ stream                      rest of the key             drives
 ``STREAM_WEATHER``          UTC day                     the outdoor humidity's minute noise (step 1)
 ``STREAM_OUTDOOR``          UTC day                     the weather's hourly shocks (``generator/outdoor.py``)
 ``STREAM_ABSENCES``         apartment, ISO week         weekends and weeks away (step 2)
+``STREAM_WORK_WEEKS``       apartment, ISO week         remote (home-office) or office week (step 2)
 ``STREAM_DEVICE_CONSTANTS`` apartment                   battery phases and drain rates, sensor biases
 ``STREAM_INITIAL_STATE``    apartment                   the plug counters' starting values
 ``STREAM_FAULT_CHOICE``     UTC day                     which faults hit each file (4 uniforms per file)
@@ -345,6 +347,7 @@ STREAM_APPLIANCE_CYCLES: Final = 7  # (seed, stream, apartment, local date): dis
 STREAM_INITIAL_STATE: Final = 8  # (seed, stream, apartment): starting plug counters
 STREAM_OUTDOOR: Final = outdoor.STREAM_OUTDOOR  # 9, (seed, stream, UTC day): the weather's hourly shocks
 STREAM_ABSENCES: Final = 10  # (seed, stream, apartment, ISO week): weekends and weeks away
+STREAM_WORK_WEEKS: Final = 11  # (seed, stream, apartment, ISO week): remote or office week
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -369,7 +372,8 @@ class _Persona:
     wake_sd: float
     bed: float  # Sunday to Thursday; an hour later on Friday and Saturday nights
     bed_sd: float
-    home_office_p: float  # probability that a weekday is a home-office day
+    remote_week_p: float  # probability that an ISO week is a remote week (most weekdays worked from home)
+    home_office_p: float  # probability that a weekday of an office week is a home-office day anyway
     return_mean: float  # coming home from the office
     return_sd: float
     evening_out_p: float  # probability of going out on a weekday evening
@@ -377,8 +381,8 @@ class _Persona:
 
 
 _PERSONAS = (
-    _Persona(405, 525, 20, 1380, 35, 0.30, 1080, 45, 0.15, 1),  # jimmy: early riser, often works from home
-    _Persona(420, 540, 25, 1395, 40, 0.20, 1110, 50, 0.20, 2),  # jeremie: two people, laundry machines
+    _Persona(405, 525, 20, 1380, 35, 0.30, 0.08, 1080, 45, 0.15, 1),  # jimmy: early riser, often works from home
+    _Persona(420, 540, 25, 1395, 40, 0.15, 0.08, 1110, 50, 0.20, 2),  # jeremie: two people, laundry machines
 )
 
 # Feature columns of a local day: rows of a (N_FEATURE_COLUMNS, 1440) float array indexed by local minute of day.
@@ -458,7 +462,8 @@ def _wake_and_bed(rng: np.random.Generator, persona: _Persona, weekday: int) -> 
 
 
 def _outings(
-    rng: np.random.Generator, u: _PlanUniforms, persona: _Persona, weekend: bool, wake: int, bed: int
+    rng: np.random.Generator, u: _PlanUniforms, persona: _Persona, weekend: bool, wake: int, bed: int,
+    home_office_p: float,
 ) -> tuple[bool, tuple[tuple[int, int], ...]]:
     """Whether the day is a home-office day, and the (leave, back) spans away from home.
 
@@ -469,7 +474,7 @@ def _outings(
     away: list[tuple[int, int]] = []
     home_office = False
     if not weekend:
-        home_office = bool(u.home_office < persona.home_office_p)
+        home_office = bool(u.home_office < home_office_p)
         if home_office:
             if u.lunch_out_or_leave_time < 0.35:
                 away.append((720 + int(u.lunch_start * 20), 780 + int(u.lunch_length * 30)))
@@ -675,6 +680,21 @@ def _absence(seed: int, apartment_index: int, ordinal: int) -> tuple[int, int] |
     return None
 
 
+_REMOTE_WEEK_HOME_OFFICE_P = 0.9
+
+
+def _home_office_p(seed: int, apartment_index: int, ordinal: int, persona: _Persona) -> float:
+    """Probability that a weekday of this date's ISO week is worked from home.
+
+    Home office comes in weeks, not as independent days: an employer's or a project's remote weeks (drawn per
+    ISO week from (seed, STREAM_WORK_WEEKS, apartment, week)) are mostly worked from home, an office week
+    only now and then. Stateless, like :func:`_absence`.
+    """
+    monday = ordinal - date.fromordinal(ordinal).weekday()
+    remote = _rng(seed, STREAM_WORK_WEEKS, apartment_index, monday).random() < persona.remote_week_p
+    return _REMOTE_WEEK_HOME_OFFICE_P if remote else persona.home_office_p
+
+
 def _away_plan(plan: _DayPlan, absent: tuple[int, int]) -> _DayPlan:
     """The plan of a date with an absence: away between leave and back, nothing running meanwhile.
 
@@ -739,7 +759,8 @@ class _BehaviourPlanner:
         weekend = weekday >= 5
         uniforms = _PlanUniforms(*rng.random(16))
         wake, bed = _wake_and_bed(rng, persona, weekday)
-        home_office, away = _outings(rng, uniforms, persona, weekend, wake, bed)
+        home_office_p = _home_office_p(self.seed, self.apartment_index, ordinal, persona)
+        home_office, away = _outings(rng, uniforms, persona, weekend, wake, bed, home_office_p)
         showers = _showers(rng, uniforms, persona, wake, bed)
         tv, pc_evening = _evening_screens(rng)
         cooking = _cooking(rng, wake, lunch_at_home=weekend or home_office)

@@ -18,7 +18,8 @@ forecast's mean temperature over the 24 h up to ``t``.
 Presence (target: room shows presence in hour ``t``, horizon 1..24): calendar, the room's hour-of-week frequency
 (up to 8 weeks; and the same over the weeks whose day the apartment was not away), its frequency at that hour
 over 14 days, the same hour yesterday, the room's and the apartment's recent presence (3, 24 and 72 h), hours
-since the apartment's last presence.
+since the apartment's last presence, and the apartment's presence over the work hours of the target week's
+workdays known at the issue (home-office weeks).
 
 Baselines (computed here so they see exactly the same information): energy ``same_hour_last_week`` (``t-168``)
 and ``mean_profile_4w`` (mean of ``t-168k``, k = 1..4, over the weeks known); presence ``hour_of_week``
@@ -45,7 +46,7 @@ ENERGY_BASE = ["apartment_code", *CALENDAR, "lag_last_day", "lag_week", "mean_pr
 ENERGY_WEATHER = ["forecast_temperature", "forecast_radiation", "forecast_precipitation", "forecast_temperature_24h"]
 PRESENCE = ["apartment_code", "room_code", *CALENDAR, "hour_of_week", "hour_freq_14d", "lag_day",
             "room_last_24h", "apartment_last_3h", "apartment_last_24h", "hours_since_presence",
-            "hour_of_week_home", "apartment_last_72h"]
+            "hour_of_week_home", "apartment_last_72h", "week_daytime_home"]
 ENERGY_BASELINES = ("same_hour_last_week", "mean_profile_4w")
 PRESENCE_BASELINES = ("hour_of_week",)
 
@@ -102,6 +103,44 @@ def apartment_presence(history: History) -> np.ndarray:
         if rows.size:
             known = ~np.isnan(rows).all(axis=0)
             out[k, known] = np.nanmax(rows[:, known], axis=0)
+    return out
+
+
+WORK_HOURS = (8, 17)  # local hours of a workday when an office worker is away and a home-office worker is not
+
+
+def _local_days(hours: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """The Zurich time of UTC hour numbers, with its date's ordinal and its week's Monday's ordinal."""
+    local = pd.DatetimeIndex(pd.to_datetime(hours * 3600, unit="s", utc=True)).tz_convert(LOCAL_TZ)
+    day = np.array([d.toordinal() for d in local.date])
+    return local, day, day - local.dayofweek.to_numpy()
+
+
+def work_hours(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per hour of the history: whether it is a work hour of a workday (08:00-17:00 local, Monday to Friday,
+    not a Valais holiday), its local date and its week's Monday (ordinals)."""
+    local, day, monday = _local_days(history.first_hour + np.arange(history.hours))
+    holidays = {d.toordinal() for d in history.holidays}
+    workday = (local.dayofweek.to_numpy() < 5) & ~np.isin(day, list(holidays))
+    hour = local.hour.to_numpy()
+    return workday & (hour >= WORK_HOURS[0]) & (hour < WORK_HOURS[1]), day, monday
+
+
+def week_so_far(work: tuple[np.ndarray, np.ndarray, np.ndarray], series: np.ndarray, issue_index: int,
+                target_hours: np.ndarray) -> np.ndarray:
+    """(rows of ``series``, targets): the mean of ``series`` over the work hours of the target's week before
+    the target's date and known at the issue; NaN on a Monday or when no such hour is known yet.
+
+    Home-office and office weeks come in calendar weeks: what Monday and Tuesday were says what Wednesday is.
+    """
+    work_hour, day, monday = work
+    _, target_day, target_monday = _local_days(target_hours)
+    out = np.full((series.shape[0], target_hours.size), np.nan)
+    known = work_hour & (np.arange(day.size) < issue_index)
+    for key in set(zip(target_day.tolist(), target_monday.tolist(), strict=True)):
+        mask = known & (monday == key[1]) & (day < key[0])
+        if mask.any():
+            out[:, (target_day == key[0])] = _nanmean(series[:, mask].T)[:, None]
     return out
 
 
@@ -194,12 +233,14 @@ def presence_features(history: History, issue_days: list[date], horizon: int = P
     frames = []
     occupancy = apartment_presence(history)
     owner = history.room_apartment()
+    work = work_hours(history)
     for issue_day in issue_days:
         issue_hour, issue_index = _issue(history, issue_day)
         target_hours = issue_hour + np.arange(horizon)
         target_index = target_hours - history.first_hour
         calendar = _calendar(history, target_hours, issue_hour)
         home = _days_home(occupancy, issue_index)
+        week_daytime = week_so_far(work, occupancy, issue_index, target_hours)
         week_back = target_index[None, :] - 168 * np.arange(1, 9)[:, None]
         for r, (apartment, room_key, room_name) in enumerate(history.rooms):
             series = history.presence[r]
@@ -218,6 +259,7 @@ def presence_features(history: History, issue_days: list[date], horizon: int = P
                 "hours_since_presence": _hours_since(occupancy[k], issue_index),
                 "hour_of_week_home": _nanmean(np.where(was_home, weeks, np.nan)),
                 "apartment_last_72h": _recent(occupancy[k], issue_index, 72),
+                "week_daytime_home": week_daytime[k],
                 "y": _actual(series, target_index),
             }
             frames.append(pd.DataFrame(row))

@@ -60,14 +60,20 @@ class Bundle:
 
     @property
     def features(self) -> dict[str, list[str]]:
-        return {"energy": F.ENERGY_BASE + F.ENERGY_WEATHER, "energy_no_weather": F.ENERGY_BASE,
-                "presence": F.PRESENCE}
+        """The columns each model was fitted on: a bundle promoted before a feature was added keeps serving."""
+        return {"energy": columns_of(self.energy), "energy_no_weather": columns_of(self.energy_no_weather),
+                "presence": columns_of(self.presence)}
 
     @staticmethod
     def params() -> dict[str, object]:
         return {"energy": ENERGY_PARAMS, "energy_no_weather": ENERGY_PARAMS, "presence": PRESENCE_PARAMS,
                 "issued": {"energy": f"{ENERGY_BLEND} model + {1 - ENERGY_BLEND} median_14d",
                            "presence": f"{PRESENCE_BLEND} model + {1 - PRESENCE_BLEND} hour_of_week"}}
+
+
+def columns_of(model: object) -> list[str]:
+    """The feature columns a fitted scikit-learn model was fitted on, in order."""
+    return [str(c) for c in model.feature_names_in_]  # type: ignore[attr-defined]
 
 
 def library_versions() -> dict[str, str]:
@@ -156,9 +162,10 @@ def predict_energy(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
     use_weather = weather_complete(out)
     prediction = np.full(len(out), np.nan)
     if use_weather.any():
-        prediction[use_weather.to_numpy()] = bundle.energy.predict(out.loc[use_weather, F.ENERGY_BASE + F.ENERGY_WEATHER])
+        prediction[use_weather.to_numpy()] = bundle.energy.predict(out.loc[use_weather, columns_of(bundle.energy)])
     if (~use_weather).any():
-        prediction[~use_weather.to_numpy()] = bundle.energy_no_weather.predict(out.loc[~use_weather, F.ENERGY_BASE])
+        prediction[~use_weather.to_numpy()] = bundle.energy_no_weather.predict(
+            out.loc[~use_weather, columns_of(bundle.energy_no_weather)])
     profile = out["median_14d"].fillna(out["mean_7d"]).to_numpy(float)
     blended = np.where(np.isnan(profile), prediction, ENERGY_BLEND * prediction + (1 - ENERGY_BLEND) * profile)
     out["prediction"] = np.clip(blended, 0.0, None)
@@ -171,7 +178,7 @@ def predict_energy(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
 def predict_presence(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
     """Probability per row in [0, 1]; adds ``prediction`` and the hour-of-week baseline filled where missing."""
     out = recode(frame, bundle)
-    model = bundle.presence.predict_proba(out[F.PRESENCE])[:, 1]
+    model = bundle.presence.predict_proba(out[columns_of(bundle.presence)])[:, 1]
     out["hour_of_week_baseline"] = (out["hour_of_week"].fillna(out["hour_freq_14d"]).fillna(out["room_last_24h"])
                                     .fillna(0.5))
     blended = PRESENCE_BLEND * model + (1 - PRESENCE_BLEND) * out["hour_of_week_baseline"].to_numpy(float)
