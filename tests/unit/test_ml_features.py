@@ -155,3 +155,20 @@ def test_the_week_so_far_is_the_known_work_hours_of_the_targets_week(history):
         np.testing.assert_allclose(values, expected)
     monday = features.presence_features(history, [sunday])
     assert monday["week_daytime_home"].isna().all()
+
+
+def test_a_bundle_fitted_before_a_feature_was_added_keeps_serving(history, monkeypatch):
+    """A promoted bundle predicts with the columns it was fitted on, whatever the code's feature list is now."""
+    frames = evaluation.feature_frames(history, ISSUE)
+    older = [c for c in features.PRESENCE if c != "week_daytime_home"]
+    with monkeypatch.context() as m:
+        m.setattr(features, "PRESENCE", older)
+        bundle = models.fit(*frames, history, ISSUE)
+    assert bundle.features["presence"] == older
+    presence = frames[1][frames[1]["issue_day"] == ISSUE]
+    served = models.predict_presence(bundle, presence)  # the frame has every current column
+    expected = bundle.presence.predict_proba(models.recode(presence, bundle)[older])[:, 1]
+    assert np.isfinite(served["prediction"]).all()
+    np.testing.assert_allclose(served["prediction"],
+                               np.clip(models.PRESENCE_BLEND * expected + (1 - models.PRESENCE_BLEND)
+                                       * served["hour_of_week_baseline"], 0, 1))
