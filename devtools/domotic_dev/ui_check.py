@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -94,8 +95,6 @@ class UiTour:
         return count
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> None:
-        from urllib.parse import quote
-
         self.open(f"/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/{task_id}")
         self.page.get_by_text(task_id).first.wait_for(timeout=30000)
         # Log lines rendered: a visible level badge of a line (the level filter's options are hidden ones)
@@ -117,8 +116,6 @@ def capture(api_url: str, out_png: Path, dag_ids: list[str], user: str = "admin"
     assets = {a["name"]: a["id"] for a in api_get(api_url, "/api/v2/assets?limit=100", token)["assets"]}
     # The log of a Gold build that did the work: the latest successful run whose build_gold ran (a run woken by
     # an event whose change an earlier run already absorbed skips it, and its log is one line).
-    from urllib.parse import quote
-
     recent = api_get(api_url, "/api/v2/dags/gold_build/dagRuns?state=success&limit=20&order_by=-run_after",
                      token)["dag_runs"]
     runs = [run for run in recent if api_get(
