@@ -108,6 +108,32 @@ def test_quarantine_cases_are_recorded_named_and_not_retried(env, caplog):
     assert stats.files_seen == 0 and copied.unchanged == 14
 
 
+def test_a_flood_of_quarantines_is_named_up_to_a_cap_then_counted_by_reason(env, caplog, monkeypatch):
+    """A fleet arriving before its registry rows must not write a log line per file (1.44 M a day at scale)."""
+    import domotic.sensors.load as load
+
+    monkeypatch.setattr(load, "QUARANTINE_LOG_FILES", 3)
+    for minute in range(7):
+        write(env["share"], sensor_name("Intruder", T0 + timedelta(minutes=minute)), payload("Intruder", T0))
+    write(env["share"], "14.09.2023 0811_JimmyLoup_received.json", b"[1, 2, 3]")
+    _, stats = ingest_day(env)
+    assert stats.files_quarantined == 8
+    live = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Quarantined '")]
+    assert len(live) == 3
+    caplog.clear()
+    load.log_quarantined(stats)  # the task's summary
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4 and all(line.startswith("QUARANTINED '") for line in lines[:3])
+    unnamed = list(stats.quarantined.items())[3:]
+    intruders = sum("Intruder" in name for name, _ in unnamed)
+    assert lines[3].startswith("QUARANTINED 5 more file(s)")
+    assert f"{intruders} x unknown owner handle 'Intruder' in '<file>'" in lines[3]  # counted, not named
+    assert not any(name in lines[3] for name, _ in unnamed)
+    with env["connect"]() as conn:  # every one is in the manifest all the same
+        assert conn.execute("SELECT count(*) FROM silver.file_manifest WHERE status = 'quarantined'"
+                            ).fetchone()[0] == 8
+
+
 def test_unparsable_payload_datetime_falls_back_to_file_name_minute(env):
     minute = T0 + timedelta(minutes=3)
     name = sensor_name("JimmyLoup", minute)

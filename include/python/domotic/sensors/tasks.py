@@ -24,6 +24,7 @@ from domotic.sensors.load import (
     known_checksums,
     list_share_day,
     load_bronze_files,
+    log_quarantined,
     quarantine_entries,
 )
 from domotic.sensors.outliers import DEFAULT_BOUNDS, parse_overrides
@@ -196,8 +197,7 @@ def _bounds() -> dict:
 
 def _log_summary(stats: LoadStats) -> None:
     log.info("Silver load summary: %s", stats.summary())
-    for name, reason in stats.quarantined.items():
-        log.warning("QUARANTINED %r: %s", name, reason)
+    log_quarantined(stats)
     for name, reason in stats.skipped.items():
         log.warning("SKIPPED (next run looks again) %r: %s", name, reason)
     if stats.capped:
