@@ -73,13 +73,23 @@ def _nanmedian(stack: np.ndarray) -> np.ndarray:
     return out
 
 
+def _local_days(hours: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """The Zurich time of UTC hour numbers, with its date's ordinal and its week's Monday's ordinal."""
+    local = pd.DatetimeIndex(pd.to_datetime(hours * 3600, unit="s", utc=True)).tz_convert(LOCAL_TZ)
+    day = np.array([d.toordinal() for d in local.date])
+    return local, day, day - local.dayofweek.to_numpy()
+
+
+def _days_off(history: History, local: pd.DatetimeIndex, day: np.ndarray) -> np.ndarray:
+    """Whether each local time falls on a Saturday, a Sunday or a Valais holiday (Gold's calendar)."""
+    return (local.dayofweek.to_numpy() >= 5) | np.isin(day, [d.toordinal() for d in history.holidays])
+
+
 def _calendar(history: History, target_hours: np.ndarray, issue_hour: int) -> dict[str, np.ndarray]:
-    local = pd.DatetimeIndex(pd.to_datetime(target_hours * 3600, unit="s", utc=True)).tz_convert(LOCAL_TZ)
-    days = [d.date() for d in local]
-    weekday = local.dayofweek.to_numpy()
-    day_off = np.array([wd >= 5 or day in history.holidays for wd, day in zip(weekday, days, strict=True)])
+    local, day, _ = _local_days(target_hours)
     return {"horizon": (target_hours - issue_hour + 1).astype(float), "local_hour": local.hour.to_numpy(float),
-            "weekday": weekday.astype(float), "day_off": day_off.astype(float)}
+            "weekday": local.dayofweek.to_numpy(float),
+            "day_off": _days_off(history, local, day).astype(float)}
 
 
 def _days_home(occupancy: np.ndarray, issue_index: int) -> np.ndarray:
@@ -109,21 +119,12 @@ def apartment_presence(history: History) -> np.ndarray:
 WORK_HOURS = (8, 17)  # local hours of a workday when an office worker is away and a home-office worker is not
 
 
-def _local_days(hours: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
-    """The Zurich time of UTC hour numbers, with its date's ordinal and its week's Monday's ordinal."""
-    local = pd.DatetimeIndex(pd.to_datetime(hours * 3600, unit="s", utc=True)).tz_convert(LOCAL_TZ)
-    day = np.array([d.toordinal() for d in local.date])
-    return local, day, day - local.dayofweek.to_numpy()
-
-
 def work_hours(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per hour of the history: whether it is a work hour of a workday (08:00-17:00 local, Monday to Friday,
     not a Valais holiday), its local date and its week's Monday (ordinals)."""
     local, day, monday = _local_days(history.first_hour + np.arange(history.hours))
-    holidays = {d.toordinal() for d in history.holidays}
-    workday = (local.dayofweek.to_numpy() < 5) & ~np.isin(day, list(holidays))
     hour = local.hour.to_numpy()
-    return workday & (hour >= WORK_HOURS[0]) & (hour < WORK_HOURS[1]), day, monday
+    return ~_days_off(history, local, day) & (hour >= WORK_HOURS[0]) & (hour < WORK_HOURS[1]), day, monday
 
 
 def week_so_far(work: tuple[np.ndarray, np.ndarray, np.ndarray], series: np.ndarray, issue_index: int,
