@@ -137,12 +137,12 @@ def file_creation_us(parent: Path, files: int = 300) -> float:
 def history_share(days: int = HISTORY_DAYS) -> Path:
     """The cached generated share with ``days`` days of both apartments' files (generated once, and again when
     the generator's code changed)."""
-    from domotic_dev.bench_scale import generator_fingerprint
+    from domotic_dev.bench_scale import cached_count, write_stamp
 
     share = BENCH_DIR / "share"
     stamp = BENCH_DIR / "share.days"  # how many days the cached share holds, and the generator that wrote them
-    cached = stamp.read_text().split() if stamp.exists() else []
-    if len(cached) != 2 or int(cached[0]) < days or cached[1] != generator_fingerprint():
+    cached_days = cached_count(stamp)
+    if cached_days is None or cached_days < days:
         from domotic.generator.sensors import write_range
 
         shutil.rmtree(share, ignore_errors=True)
@@ -151,7 +151,7 @@ def history_share(days: int = HISTORY_DAYS) -> Path:
         report = write_range(share, HISTORY_START, HISTORY_START + timedelta(days=days), seed=SEED,
                              history_start=HISTORY_START)
         print(f"generated {report.files_written} sensor files in {time.monotonic() - started:.0f}s", flush=True)
-        stamp.write_text(f"{days} {generator_fingerprint()}")
+        write_stamp(stamp, days)
     return share
 
 

@@ -82,19 +82,30 @@ def generator_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def scale_share(bench_dir: Path, day: date, apartments: int, seed: int) -> Path:
-    """The cached share holding ``day`` for ``apartments`` apartments (generated the first time, and again when
-    the generator's code changed)."""
+def cached_count(stamp: Path) -> int | None:
+    """The count a cache's stamp records (days, files), if the stamp was written by this generator's code."""
+    recorded = stamp.read_text().split() if stamp.exists() else []
+    return int(recorded[0]) if len(recorded) == 2 and recorded[1] == generator_fingerprint() else None
+
+
+def write_stamp(stamp: Path, count: int) -> None:
+    stamp.write_text(f"{count} {generator_fingerprint()}")
+
+
+def scale_share(bench_dir: Path, day: date, apartments: int, seed: int) -> tuple[Path, int]:
+    """The cached share holding ``day`` for ``apartments`` apartments, and its file count (generated the first
+    time, and again when the generator's code changed)."""
     root = bench_dir / f"scale-{apartments}"
     share, stamp = root / "share", root / "share.done"
-    if not stamp.exists() or stamp.read_text().split()[-1] != generator_fingerprint():
+    files = cached_count(stamp)
+    if files is None:
         shutil.rmtree(share, ignore_errors=True)
         share.mkdir(parents=True)
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
             files, seconds = child.submit(_generate, str(share), day, apartments, seed).result()
         print(f"scale: generated {files:,} files of {apartments} apartments in {seconds:.0f} s", flush=True)
-        stamp.write_text(f"{files} {generator_fingerprint()}")
-    return share
+        write_stamp(stamp, files)
+    return share, files
 
 
 # ------------------------------------------------------------------------------------------------ registry
@@ -213,8 +224,7 @@ def tenant_day_cost(info: str, day: date, role: str = f"role_{TENANT}", repeats:
 def bench_scale(fresh_warehouse: Callable[[str], str], bench_dir: Path, fresh_folder: Callable[[str], Path],
                 day: date, seed: int, apartments: int = SCALE_APARTMENTS) -> dict[str, Any]:
     """Every figure of the section; ``fresh_warehouse(dbname)`` gives a migrated empty warehouse's conninfo."""
-    share = scale_share(bench_dir, day, apartments, seed)
-    generated = int((share.parent / "share.done").read_text().split()[0])
+    share, generated = scale_share(bench_dir, day, apartments, seed)
 
     small = fresh_warehouse("bench_scale_2")  # the two seeded apartments only: the RLS reference
     load_day(small, share, fresh_folder("scale-bronze-2"), day, only_registered=True)
