@@ -52,15 +52,19 @@ def test_features_use_the_forecast_issued_on_the_issue_day(history):
                                                              int(first["target_hour"]) - 168 - history.first_hour])
 
 
-def test_training_is_deterministic(history):
+def test_training_is_deterministic(history, monkeypatch):
+    monkeypatch.setattr(models, "MIN_OWN_MODEL_DAYS", 6)  # the apartments' own energy models too (8 days here)
     frames = evaluation.feature_frames(history, ISSUE)
     a = models.fit(*frames, history, ISSUE)
     b = models.fit(*frames, history, ISSUE)
     energy, presence = frames
+    assert set(a.own_energy()) == set(history.apartments)
     for name in ("energy", "energy_no_weather"):
         columns = a.features[name]
         np.testing.assert_array_equal(getattr(a, name).predict(energy[columns]),
                                       getattr(b, name).predict(energy[columns]))
+    np.testing.assert_array_equal(models.predict_energy(a, energy)["prediction"],
+                                  models.predict_energy(b, energy)["prediction"])
     np.testing.assert_array_equal(a.presence.predict_proba(presence[features.PRESENCE]),
                                   b.presence.predict_proba(presence[features.PRESENCE]))
     assert pickle.loads(pickle.dumps(a)).train_end == ISSUE
@@ -172,3 +176,36 @@ def test_a_bundle_fitted_before_a_feature_was_added_keeps_serving(history, monke
     np.testing.assert_allclose(served["prediction"],
                                np.clip(models.PRESENCE_BLEND * expected + (1 - models.PRESENCE_BLEND)
                                        * served["hour_of_week_baseline"], 0, 1))
+
+
+def _issued_kwh(model, rows):
+    raw = model.predict(rows[models.columns_of(model)])
+    profile = rows["median_14d"].fillna(rows["mean_7d"]).to_numpy(float)
+    return np.clip(models.ENERGY_BLEND * raw + (1 - models.ENERGY_BLEND) * profile, 0, None)
+
+
+def test_apartments_with_enough_history_get_energy_models_of_their_own(history, monkeypatch):
+    """Own energy models serve the apartments with MIN_OWN_MODEL_DAYS days of rows; a newer apartment is served by
+    the pooled pair, and so is every apartment of a bundle pickled before own models existed."""
+    monkeypatch.setattr(models, "MIN_OWN_MODEL_DAYS", 6)
+    energy, presence = evaluation.feature_frames(history, ISSUE)
+    newer, older = history.apartments
+    days = sorted(set(models.training_rows(energy, ISSUE)["issue_day"]))
+    assert len(days) == 8
+    joined_late = energy[(energy["apartment"] != newer) | (energy["issue_day"] >= days[4])]  # 4 days of newer
+    bundle = models.fit(joined_late, presence, history, ISSUE)
+    assert set(bundle.own_energy()) == {older}
+    assert "apartment_code" not in bundle.features[f"energy[{older}]"]
+    frame = models.recode(energy[energy["issue_day"] == ISSUE], bundle)
+    served = models.predict_energy(bundle, frame)
+    assert served["weather_used"].all() and len(served) == 48 * 2
+    for apartment, model in ((older, bundle.own_energy()[older][0]), (newer, bundle.energy)):
+        mine = (frame["apartment"] == apartment).to_numpy()
+        np.testing.assert_allclose(served.loc[mine, "prediction"], _issued_kwh(model, frame[mine]))
+    assert not np.allclose(_issued_kwh(bundle.energy, frame), served["prediction"])  # own != pooled
+
+    unpickled = pickle.loads(pickle.dumps(bundle))
+    del unpickled.__dict__["energy_own"]  # as a bundle promoted before this release
+    assert unpickled.own_energy() == {}
+    np.testing.assert_allclose(models.predict_energy(unpickled, frame)["prediction"],
+                               _issued_kwh(unpickled.energy, frame))

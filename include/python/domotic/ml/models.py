@@ -1,15 +1,18 @@
 """The models: a bundle of three scikit-learn HistGradientBoosting models trained together (pure, no I/O).
 
-* ``energy``: kWh per apartment and hour, with the weather forecast's features;
+* ``energy``: kWh per apartment and hour, with the weather forecast's features (pooled, and per apartment);
 * ``energy_no_weather``: the same without them, the fallback when the forecast is missing or unusable;
 * ``presence``: probability of presence per room and hour (a classifier with log loss, so its probabilities are
   calibrated; the backtest reports its Brier score and reliability table).
 
 The energy models minimise the absolute error (their prediction is a conditional median: the target metric is
 MAE and hourly kWh is very skewed: a machine runs or it does not); the issued kWh is the equal-weight mean of
-that prediction and the 14-day median of the same hour (``ENERGY_BLEND``), which is steadier than either. One model serves every apartment (and one
-every room): the apartment and room are categorical features, so a new apartment starts from what the others
-taught. Fixed seeds: the same data gives the same model, bit for bit.
+that prediction and the 14-day median of the same hour (``ENERGY_BLEND``), which is steadier than either.
+Each apartment with ``MIN_OWN_MODEL_DAYS`` days of history has energy models of its own (an apartment's load is
+its own kind: a heat pump or none, its boiler's release time); the pooled pair, fitted on every apartment with
+the apartment as a categorical feature, serves the others, so a new apartment starts from what the others
+taught. One presence model serves every room (room and apartment are categorical features). Fixed seeds: the
+same data gives the same model, bit for bit.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ ENERGY_PARAMS = {"loss": "absolute_error", "max_iter": 100, "learning_rate": 0.0
 ENERGY_BLEND = 0.5
 # Likewise the presence probability: the equal-weight mean of the classifier and the room's hour-of-week frequency.
 PRESENCE_BLEND = 0.5
+# Days of training rows from which an apartment's kWh is forecast by energy models of its own rather than the
+# pooled ones: the pooled model's few leaves mixed a flat's quiet hours with a heat-pump house's busy ones, and own
+# models did better over the seeds and windows tried (docs/ml.md §5); two weeks is ~670 rows, a few of its
+# 100-row leaves.
+MIN_OWN_MODEL_DAYS = 14
 PRESENCE_PARAMS = {"loss": "log_loss", "max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 8,
                    "min_samples_leaf": 200, "l2_regularization": 1.0, "random_state": SEED}
 # Single-threaded: on a small data set and a shared 2-core worker, OpenMP's threads cost more than they save
@@ -57,16 +65,29 @@ class Bundle:
     train_start: date
     train_end: date
     rows: dict[str, int] = field(default_factory=dict)
+    # apartment -> its own (energy, energy_no_weather) models; apartments not in it use the pooled pair
+    energy_own: dict[str, tuple[object, object]] = field(default_factory=dict)
 
     @property
     def features(self) -> dict[str, list[str]]:
         """The columns each model was fitted on: a bundle promoted before a feature was added keeps serving."""
+        own = {f"{name}[{apartment}]": columns_of(model) for apartment, pair in sorted(self.own_energy().items())
+               for name, model in zip(("energy", "energy_no_weather"), pair, strict=True)}
         return {"energy": columns_of(self.energy), "energy_no_weather": columns_of(self.energy_no_weather),
-                "presence": columns_of(self.presence)}
+                "presence": columns_of(self.presence), **own}
+
+    def own_energy(self) -> dict[str, tuple[object, object]]:
+        """The apartments' own energy models (none in a bundle pickled before they existed: it keeps serving)."""
+        return self.__dict__.get("energy_own", {})
+
+    def energy_models(self, apartment: str) -> tuple[object, object]:
+        """(with weather, without) serving ``apartment``: its own pair, else the pooled one."""
+        return self.own_energy().get(apartment, (self.energy, self.energy_no_weather))
 
     @staticmethod
     def params() -> dict[str, object]:
         return {"energy": ENERGY_PARAMS, "energy_no_weather": ENERGY_PARAMS, "presence": PRESENCE_PARAMS,
+                "energy_own_models_from_days": MIN_OWN_MODEL_DAYS,
                 "issued": {"energy": f"{ENERGY_BLEND} model + {1 - ENERGY_BLEND} median_14d",
                            "presence": f"{PRESENCE_BLEND} model + {1 - PRESENCE_BLEND} hour_of_week"}}
 
@@ -134,7 +155,21 @@ def _fit(energy: pd.DataFrame, presence: pd.DataFrame, history: History, train_e
     return Bundle(energy_model, no_weather, presence_model, list(history.apartments), list(history.rooms),
                   train_start=min(energy_rows["issue_day"]), train_end=train_end,
                   rows={"energy": len(energy_rows), "energy_weather": len(weather_rows),
-                        "presence": len(presence_rows)})
+                        "presence": len(presence_rows)},
+                  energy_own=_own_energy_models(energy_rows))
+
+
+def _own_energy_models(energy_rows: pd.DataFrame) -> dict[str, tuple[object, object]]:
+    """(with weather, without) energy models of each apartment with ``MIN_OWN_MODEL_DAYS`` issue days of rows."""
+    with_weather = [c for c in F.ENERGY_BASE + F.ENERGY_WEATHER if c != "apartment_code"]
+    without = [c for c in F.ENERGY_BASE if c != "apartment_code"]
+    own = {}
+    for apartment, rows in energy_rows.groupby("apartment", sort=True):
+        weather_rows = rows.dropna(subset=F.ENERGY_WEATHER)
+        if min(rows["issue_day"].nunique(), weather_rows["issue_day"].nunique()) >= MIN_OWN_MODEL_DAYS:
+            own[str(apartment)] = (_regressor(with_weather).fit(weather_rows[with_weather], weather_rows["y"]),
+                                   _regressor(without).fit(rows[without], rows["y"]))
+    return own
 
 
 def recode(frame: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
@@ -154,22 +189,24 @@ def weather_complete(frame: pd.DataFrame) -> pd.Series:
 
 
 def predict_energy(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
-    """kWh per row (>= 0), with the weather model where the forecast is complete, the fallback elsewhere.
+    """kWh per row (>= 0), with the weather model where the forecast is complete, the fallback elsewhere (the
+    apartment's own pair where it has one, the pooled pair otherwise).
 
     Adds ``prediction``, ``weather_used`` and the two baselines filled where a week of history is missing.
     """
     out = recode(frame, bundle)
-    use_weather = weather_complete(out)
+    use_weather = weather_complete(out).to_numpy()
     prediction = np.full(len(out), np.nan)
-    if use_weather.any():
-        prediction[use_weather.to_numpy()] = bundle.energy.predict(out.loc[use_weather, columns_of(bundle.energy)])
-    if (~use_weather).any():
-        prediction[~use_weather.to_numpy()] = bundle.energy_no_weather.predict(
-            out.loc[~use_weather, columns_of(bundle.energy_no_weather)])
+    for apartment in out["apartment"].unique():
+        mine = (out["apartment"] == apartment).to_numpy()
+        for model, rows in zip(bundle.energy_models(apartment), (mine & use_weather, mine & ~use_weather),
+                               strict=True):
+            if rows.any():
+                prediction[rows] = model.predict(out.loc[rows, columns_of(model)])
     profile = out["median_14d"].fillna(out["mean_7d"]).to_numpy(float)
     blended = np.where(np.isnan(profile), prediction, ENERGY_BLEND * prediction + (1 - ENERGY_BLEND) * profile)
     out["prediction"] = np.clip(blended, 0.0, None)
-    out["weather_used"] = use_weather.to_numpy()
+    out["weather_used"] = use_weather
     for name in F.ENERGY_BASELINES:
         out[name] = out[name].fillna(out["mean_7d"]).fillna(out["median_14d"])
     return out
