@@ -194,8 +194,9 @@ def test_apartments_with_enough_history_get_energy_models_of_their_own(history, 
     assert len(days) == 8
     joined_late = energy[(energy["apartment"] != newer) | (energy["issue_day"] >= days[4])]  # 4 days of newer
     bundle = models.fit(joined_late, presence, history, ISSUE)
-    assert set(bundle.own_energy()) == {older}
-    assert "apartment_code" not in bundle.features[f"energy[{older}]"]
+    assert set(bundle.own_energy()) == {older} and bundle.features["energy_own_apartments"] == [older]
+    assert models.columns_of(bundle.own_energy()[older][0]) == [c for c in bundle.features["energy"]
+                                                                if c != "apartment_code"]
     frame = models.recode(energy[energy["issue_day"] == ISSUE], bundle)
     served = models.predict_energy(bundle, frame)
     assert served["weather_used"].all() and len(served) == 48 * 2

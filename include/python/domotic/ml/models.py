@@ -71,10 +71,9 @@ class Bundle:
     @property
     def features(self) -> dict[str, list[str]]:
         """The columns each model was fitted on: a bundle promoted before a feature was added keeps serving."""
-        own = {f"{name}[{apartment}]": columns_of(model) for apartment, pair in sorted(self.own_energy().items())
-               for name, model in zip(("energy", "energy_no_weather"), pair, strict=True)}
+        # the apartments' own models have the pooled models' columns but the apartment's code
         return {"energy": columns_of(self.energy), "energy_no_weather": columns_of(self.energy_no_weather),
-                "presence": columns_of(self.presence), **own}
+                "presence": columns_of(self.presence), "energy_own_apartments": sorted(self.own_energy())}
 
     def own_energy(self) -> dict[str, tuple[object, object]]:
         """The apartments' own energy models (none in a bundle pickled before they existed: it keeps serving)."""
