@@ -34,13 +34,13 @@ ENERGY_PARAMS = {"loss": "absolute_error", "max_iter": 100, "learning_rate": 0.0
 # The issued energy forecast is the equal-weight mean of the model and the robust profile it was fed (the median
 # of the same hour over the last 14 days): a fixed combination, not a fitted one, so it cannot overfit.
 ENERGY_BLEND = 0.5
-# Likewise the presence probability: the equal-weight mean of the classifier and the room's hour-of-week frequency.
-PRESENCE_BLEND = 0.5
 # Days of training rows from which an apartment's kWh is forecast by energy models of its own rather than the
 # pooled ones: the pooled model's few leaves mixed a flat's quiet hours with a heat-pump house's busy ones, and own
 # models did better over the seeds and windows tried (docs/ml.md §5); two weeks is ~670 rows, a few of its
 # 100-row leaves.
 MIN_OWN_MODEL_DAYS = 14
+# Likewise the presence probability: the equal-weight mean of the classifier and the room's hour-of-week frequency.
+PRESENCE_BLEND = 0.5
 PRESENCE_PARAMS = {"loss": "log_loss", "max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 8,
                    "min_samples_leaf": 200, "l2_regularization": 1.0, "random_state": SEED}
 # Single-threaded: on a small data set and a shared 2-core worker, OpenMP's threads cost more than they save
@@ -70,8 +70,8 @@ class Bundle:
 
     @property
     def features(self) -> dict[str, list[str]]:
-        """The columns each model was fitted on: a bundle promoted before a feature was added keeps serving."""
-        # the apartments' own models have the pooled models' columns but the apartment's code
+        """The columns each model was fitted on (a bundle promoted before a feature was added keeps serving), and
+        the apartments with energy models of their own (fitted on the pooled columns but the apartment's code)."""
         return {"energy": columns_of(self.energy), "energy_no_weather": columns_of(self.energy_no_weather),
                 "presence": columns_of(self.presence), "energy_own_apartments": sorted(self.own_energy())}
 
