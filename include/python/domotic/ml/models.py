@@ -39,7 +39,8 @@ ENERGY_BLEND = 0.5
 # models did better over the seeds and windows tried (docs/ml.md §5); two weeks is ~670 rows, a few of its
 # 100-row leaves.
 MIN_OWN_MODEL_DAYS = 14
-# The issued presence probability, like the energy forecast: the equal-weight mean of the classifier and the room's hour-of-week frequency.
+# The issued presence probability, like the energy forecast: the equal-weight mean of the classifier and the
+# room's hour-of-week frequency.
 PRESENCE_BLEND = 0.5
 PRESENCE_PARAMS = {"loss": "log_loss", "max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 8,
                    "min_samples_leaf": 200, "l2_regularization": 1.0, "random_state": SEED}
