@@ -3,12 +3,15 @@
 1. starts private services on free ports: Postgres (warehouse and Airflow metadata) and MariaDB (loaded from
    ``include/fixtures/pidb.sql``) from the Debian packages under ``.services/demo-*``, and an SFTP server
    serving generated forecast files;
-2. generates 3 days of sensor files (deterministic seed) into ``var/demo/share``;
+2. loads the 21 days before them straight through the pipeline's loaders and one Gold build (the history a
+   running deployment has: the forecasts train on it), then generates 3 days of sensor files (deterministic
+   seed, the same simulation) into ``var/demo/share``;
 3. starts Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor), runs
    ``mysql_snapshot_weekly`` once, ``sensors_minutely`` for the last generated minute, and
    ``airflow backfill create`` of ``sensors_daily`` and ``weather_daily`` over the days; the Silver asset
    events trigger ``gold_build``; it waits for all of them with a progress line;
-4. prints what landed in Silver and a Gold summary per apartment and day, checks the UI in headless Chromium
+4. prints what landed in Silver and a Gold summary per apartment and day, runs ``ml_forecast_daily`` for the
+   last day and prints tomorrow's forecast beside the naive baseline, checks the UI in headless Chromium
    (screenshot in docs/), and stops everything it started.
 
 Each run starts from empty Bronze/Silver and a fresh metadata database, so running it twice prints the same
@@ -33,6 +36,10 @@ from domotic_dev.airflow_local import LocalAirflow
 from domotic_dev.services import REPO_ROOT, Service, create_warehouse, ensure_postgres
 
 DEMO_START = date(2023, 10, 28)  # includes the 2023-10-29 change from summer to winter time in Zurich
+# Days of history before the demo's own, loaded directly: the gate's 14-day backtest needs 23 days up to the issue
+# day (a week of lags before the first refit), so a model is trained, gated and serving in the demo.
+HISTORY_DAYS = 21
+SEED = 7
 SILVER_DAGS = ("sensors_daily", "sensors_minutely", "weather_daily", "mysql_snapshot_weekly")
 PIPELINE_DAGS = (*SILVER_DAGS, "gold_build")
 
@@ -59,12 +66,30 @@ def _progress(states: dict[str, dict[str, int]], elapsed: float) -> None:
     _last_progress[0] = line
 
 
-def _generate(share: Path, start: date, days: int) -> int:
+def _generate(share: Path, start: date, days: int, history_start: date) -> int:
+    """The demo days' files, the simulation running from ``history_start`` (continuous with the history)."""
     from domotic.generator.sensors import parse_fault_args, write_range
 
     faults = parse_fault_args(["corrupt_json=0.0005,bad_datetime=0.0005,non_numeric=0.001,nulls=0.002"])
-    report = write_range(share, start, start + timedelta(days=days), faults, seed=7, history_start=start)
+    report = write_range(share, start, start + timedelta(days=days), faults, seed=SEED, history_start=history_start)
     return report.files_written
+
+
+def _load_history(pg: Service, args: argparse.Namespace, workdir: Path) -> date:
+    """The days before the demo's, through the pipeline's own loaders and one Gold build; their first day."""
+    from domotic_dev.ml_warehouse import build_history
+
+    first = args.start - timedelta(days=args.history_days)
+    if args.history_days <= 0:
+        return args.start
+    _say(f"== loading the {args.history_days} days before ({first}..{args.start - timedelta(days=1)}) straight "
+         "through the pipeline's loaders and one Gold build: the history a running deployment has (not shown "
+         "below); the forecasts train on it")
+    timings = build_history(f"host={pg.host} port={pg.port} user={pg.user} dbname=domotic", first,
+                            args.history_days, SEED, workdir=workdir)
+    _say(f"   {sum(timings.values()):.0f}s (generate {timings['generate_s']:.0f}s, Silver {timings['silver_s']:.0f}s, "
+         f"Gold {timings['gold_s']:.0f}s)")
+    return first
 
 
 def _pg_conn_json(pg: Service, dbname: str) -> str:
@@ -72,7 +97,8 @@ def _pg_conn_json(pg: Service, dbname: str) -> str:
                        "password": pg.password, "schema": dbname})
 
 
-def _landed(pg: Service, dbname: str) -> list[tuple]:
+def _landed(pg: Service, dbname: str, since: date) -> list[tuple]:
+    """Silver's current file versions per apartment and UTC day from ``since`` (the demo's days)."""
     with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, dbname=dbname) as conn:
         return conn.execute(
             """
@@ -82,9 +108,9 @@ def _landed(pg: Service, dbname: str) -> list[tuple]:
                    count(*) FILTER (WHERE status = 'quarantined') AS quarantined,
                    count(*) FILTER (WHERE ts_fallback) AS ts_fallbacks,
                    coalesce(sum(skipped_readings), 0) AS skipped
-            FROM silver.file_manifest WHERE is_current
+            FROM silver.file_manifest WHERE is_current AND file_ts >= %s::date::timestamp AT TIME ZONE 'UTC'
             GROUP BY 1, 2 ORDER BY 2, 1
-            """
+            """, (since,)
         ).fetchall()
 
 
@@ -110,7 +136,7 @@ def _start_meteo_sftp(root: Path, start: date, days: int, rows_scale: float = 0.
     from domotic.generator.weather import write_forecast_files
     from domotic_dev.services import start_sftp
 
-    write_forecast_files(root / "Meteo2", start, days, seed=7, rows_scale=rows_scale)
+    write_forecast_files(root / "Meteo2", start, days, seed=SEED, rows_scale=rows_scale)
     return start_sftp(root, port=port)
 
 
@@ -131,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--history-days", type=int, default=HISTORY_DAYS,
+                        help="days of history loaded directly before the demo's own (0: none; the forecasts then "
+                             "issue the naive baselines)")
     args = parser.parse_args(argv)
 
     root = REPO_ROOT / "var" / "demo"
@@ -152,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             _wait_quiet(airflow, "gold_build", args.timeout)
         failed = airflow.query("SELECT dag_id, run_id FROM dag_run WHERE state = 'failed' AND dag_id = ANY(%s)",
                                (wanted,))
-        _print_landed(_landed(pg, "domotic"))
-        _print_gold_summary(pg, "domotic")
+        _print_landed(_landed(pg, "domotic", args.start))
+        _print_gold_summary(pg, "domotic", args.start)
         forecast_ok = _forecast(airflow, pg, args)
         missing = _check_gold_coverage(pg, "domotic")
         ui_ok = _browser_check(airflow, tuple(wanted))
@@ -179,11 +208,12 @@ def _start_services(root: Path, args: argparse.Namespace, stoppable: list[Servic
     stoppable.append(mariadb)
     sftp = _start_meteo_sftp(root / "sftp", args.start, args.days)
     stoppable.append(sftp)
+    history_start = _load_history(pg, args, root)
     share = root / "share"
     share.mkdir(parents=True)
     _say(f"== generating {args.days} days of sensor files from {args.start} into {share}")
-    _say(f"   {_generate(share, args.start, args.days)} sensor files; forecast files on sftp://127.0.0.1:"
-         f"{sftp.port}/Meteo2")
+    _say(f"   {_generate(share, args.start, args.days, history_start)} sensor files; forecast files on "
+         f"sftp://127.0.0.1:{sftp.port}/Meteo2")
     return pg, mariadb, sftp
 
 
@@ -226,8 +256,10 @@ def _create_runs(airflow: LocalAirflow, args: argparse.Namespace) -> None:
     airflow.cli("dags", "trigger", "sensors_minutely", "--run-id", "demo_last_minute",
                 "--logical-date", (last_minute + timedelta(minutes=1)).isoformat())
     _say(f"== airflow backfill create --dag-id sensors_daily --from-date {args.start} --to-date {end_day}")
+    # One day at a time: the first events through the silver_sensor_loads alias link it to its asset, and two
+    # at once collide in Airflow 3.3.2 (docs/runbook.md §7.7).
     airflow.cli("backfill", "create", "--dag-id", "sensors_daily", "--from-date", args.start.isoformat(),
-                "--to-date", end_day.isoformat(), "--max-active-runs", "2")
+                "--to-date", end_day.isoformat(), "--max-active-runs", "1")
     # weather_daily runs at 07:30 Zurich: the run of the last day is at 07:30 that day, after the bare date.
     weather_to = f"{end_day.isoformat()}T12:00:00"
     _say(f"== airflow backfill create --dag-id weather_daily --from-date {args.start} --to-date {weather_to}")
@@ -269,10 +301,10 @@ def _wait_quiet(airflow: LocalAirflow, dag_id: str, timeout: float, settle: floa
     raise TimeoutError(f"{dag_id} still busy after {timeout:.0f}s")
 
 
-def _print_gold_summary(pg: Service, dbname: str) -> None:
+def _print_gold_summary(pg: Service, dbname: str, since: date) -> None:
     from domotic_dev.demo_summary import gold_summary
 
-    rows = gold_summary(pg, dbname)
+    rows = gold_summary(pg, dbname, since)
     if rows is None:
         return
     _say("\nGold summary per apartment and day (UTC days):")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -40,13 +41,14 @@ LEFT JOIN presence p ON (p.apartment_id, p.date_key) = (days.apartment_id, days.
 LEFT JOIN climate c ON (c.apartment_id, c.date_key) = (days.apartment_id, days.date_key)
 LEFT JOIN health h ON (h.apartment_id, h.date_key) = (days.apartment_id, days.date_key)
 LEFT JOIN forecast f ON (f.apartment_id, f.date_key) = (days.apartment_id, days.date_key)
+WHERE %(since)s::date IS NULL OR d.date >= %(since)s::date
 ORDER BY day, apartment
 """
 
 
-def gold_summary(pg: Service, dbname: str) -> list[dict[str, Any]] | None:
-    """None when Gold does not exist yet."""
+def gold_summary(pg: Service, dbname: str, since: date | None = None) -> list[dict[str, Any]] | None:
+    """Per apartment and UTC day (from ``since``, when given); None when Gold does not exist yet."""
     with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, dbname=dbname, row_factory=dict_row) as conn:
         if conn.execute("SELECT to_regclass('gold.fact_energy_minute') AS t").fetchone()["t"] is None:
             return None
-        return conn.execute(SUMMARY_SQL).fetchall()
+        return conn.execute(SUMMARY_SQL, {"since": since}).fetchall()
