@@ -14,8 +14,8 @@
    last day and prints tomorrow's forecast beside the naive baseline, checks the UI in headless Chromium
    (screenshot in docs/), and stops everything it started.
 
-Each run starts from empty Bronze/Silver and a fresh metadata database, so running it twice prints the same
-figures.
+Each run starts from empty Bronze, a fresh warehouse (the same generated history) and a fresh metadata
+database, so running it twice prints the same figures.
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ def _load_history(pg: Service, args: argparse.Namespace, workdir: Path) -> date:
     """The days before the demo's, through the pipeline's own loaders and one Gold build; their first day."""
     from domotic_dev.ml_warehouse import build_history
 
-    first = args.start - timedelta(days=args.history_days)
     if args.history_days <= 0:
         return args.start
+    first = args.start - timedelta(days=args.history_days)
     _say(f"== loading the {args.history_days} days before ({first}..{args.start - timedelta(days=1)}) straight "
          "through the pipeline's loaders and one Gold build: the history a running deployment has (not shown "
          "below); the forecasts train on it")

@@ -2,9 +2,10 @@
 forecast beside the naive baseline.
 
 It runs as ``airflow dags test`` (in-process, against the demo's warehouse and metadata database): the DAG's
-first task waits for Gold to be complete for that day, which the demo's own runs have just made true. A few
-demo days are too short a history to train a model (the backtest needs more than a week): the run then issues
-the naive baselines themselves, says so on every row, and this prints it.
+first task waits for Gold to be complete for that day, which the demo's own runs have just made true. The demo
+loads three weeks of history first, so the run trains, gates and serves a model; without it (``--history-days
+0``) a few days are too short a history to train one (the backtest needs more than a week): the run then
+issues the naive baselines themselves, says so on every row, and this prints it.
 """
 
 from __future__ import annotations
