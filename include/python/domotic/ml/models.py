@@ -146,11 +146,7 @@ def _fit(energy: pd.DataFrame, presence: pd.DataFrame, history: History, train_e
         raise NotEnoughHistory(f"not enough history to train on up to {train_end}: {len(energy_rows)} energy rows, "
                                f"{len(presence_rows)} presence rows")
     weather_rows = energy_rows.dropna(subset=F.ENERGY_WEATHER)
-    with_weather = F.ENERGY_BASE + F.ENERGY_WEATHER
-    energy_model = _regressor(with_weather).fit(
-        (weather_rows if len(weather_rows) else energy_rows)[with_weather],
-        (weather_rows if len(weather_rows) else energy_rows)["y"])
-    no_weather = _regressor(F.ENERGY_BASE).fit(energy_rows[F.ENERGY_BASE], energy_rows["y"])
+    energy_model, no_weather = _energy_pair(energy_rows, weather_rows, F.ENERGY_BASE)
     presence_model = _classifier(F.PRESENCE).fit(presence_rows[F.PRESENCE], presence_rows["y"].astype(int))
     return Bundle(energy_model, no_weather, presence_model, list(history.apartments), list(history.rooms),
                   train_start=min(energy_rows["issue_day"]), train_end=train_end,
@@ -159,16 +155,23 @@ def _fit(energy: pd.DataFrame, presence: pd.DataFrame, history: History, train_e
                   energy_own=_own_energy_models(energy_rows))
 
 
+def _energy_pair(rows: pd.DataFrame, weather_rows: pd.DataFrame, base: list[str]) -> tuple[object, object]:
+    """(with weather, without): the weather model on the rows with a usable forecast (on every row when none
+    has one), the fallback on every row, both on ``base`` (the weather model also on the forecast's columns)."""
+    with_weather = base + F.ENERGY_WEATHER
+    weather_fit = weather_rows if len(weather_rows) else rows
+    return (_regressor(with_weather).fit(weather_fit[with_weather], weather_fit["y"]),
+            _regressor(base).fit(rows[base], rows["y"]))
+
+
 def _own_energy_models(energy_rows: pd.DataFrame) -> dict[str, tuple[object, object]]:
     """(with weather, without) energy models of each apartment with ``MIN_OWN_MODEL_DAYS`` issue days of rows."""
-    with_weather = [c for c in F.ENERGY_BASE + F.ENERGY_WEATHER if c != "apartment_code"]
-    without = [c for c in F.ENERGY_BASE if c != "apartment_code"]
+    base = [c for c in F.ENERGY_BASE if c != "apartment_code"]  # one apartment: its code says nothing
     own = {}
     for apartment, rows in energy_rows.groupby("apartment", sort=True):
         weather_rows = rows.dropna(subset=F.ENERGY_WEATHER)
         if min(rows["issue_day"].nunique(), weather_rows["issue_day"].nunique()) >= MIN_OWN_MODEL_DAYS:
-            own[str(apartment)] = (_regressor(with_weather).fit(weather_rows[with_weather], weather_rows["y"]),
-                                   _regressor(without).fit(rows[without], rows["y"]))
+            own[str(apartment)] = _energy_pair(rows, weather_rows, base)
     return own
 
 
