@@ -210,3 +210,24 @@ def test_apartments_with_enough_history_get_energy_models_of_their_own(history, 
     assert unpickled.own_energy() == {}
     np.testing.assert_allclose(models.predict_energy(unpickled, frame)["prediction"],
                                _issued_kwh(unpickled.energy, frame))
+
+
+def test_retraining_is_due_first_on_schedule_and_on_degradation(tmp_path):
+    """No bundle: train. A bundle: retrain when ``retrain_every_days`` old (weekly with 7), or at once when an
+    apartment's live MAE over a day of hours or more exceeds the ratio x its backtest MAE."""
+    from domotic.ml import lifecycle, registry
+
+    trained = date(2023, 10, 1)
+    serving = registry.Registered("m1", trained, "a", "s", {"metrics": [
+        {"apartment_id": a, "target": "energy_kwh", "metric": "mae", "predictor": "model", "value": 0.2}
+        for a in ("jimmy", "jeremie")]}, "first")
+    weekly = lifecycle.Policy(model_dir=tmp_path, retrain_every_days=7, degradation_ratio=1.3)
+    assert lifecycle.trigger_for(None, trained, weekly, {}) == "first"
+    assert lifecycle.trigger_for(serving, trained + timedelta(days=6), weekly, {}) is None
+    assert lifecycle.trigger_for(serving, trained + timedelta(days=7), weekly, {}) == "schedule"
+
+    live = {"jimmy": {"mae": 0.27, "n": 24}, "jeremie": {"mae": 0.25, "n": 24}}  # 1.35x and 1.25x
+    worse = lifecycle.degraded(serving, live, weekly.degradation_ratio)
+    assert worse == {"jimmy": {"live_mae": 0.27, "backtest_mae": 0.2, "ratio": 1.35}}
+    assert lifecycle.trigger_for(serving, trained + timedelta(days=2), weekly, worse) == "degradation"
+    assert lifecycle.degraded(serving, {"jimmy": {"mae": 0.9, "n": 23}}, 1.3) == {}  # less than a day: no verdict
